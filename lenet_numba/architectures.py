@@ -1,0 +1,200 @@
+"""The networks as data: layer lists, shapes, parameter names and flat-buffer offsets.
+
+Two networks from 1989:
+
+* ``lenet1`` — the seed article's LeNet-1 (LeCun et al., NIPS 1989):
+  C1 4@5x5 pad 2 -> S1 (alpha, beta) -> C2 12@5x5 -> S2 (alpha, beta) -> F1 48->30 -> F2 30->10.
+  3,128 trainable parameters. Names and shapes follow the seed's PyTorch module.
+* ``zipcode1989`` — the zip-code network of LeCun et al., Neural Computation 1(4), 1989:
+  16x16 padded by 2 with -1; H1 12@5x5 stride 2 -> 12x8x8 with one bias per unit;
+  H2 12@5x5 stride 2 on the -1-padded H1, each map reading 8 of the 12 H1 maps, one bias
+  per unit -> 12x4x4; H3 192->30; output 30->10. 1,256 units, 64,660 connections,
+  9,760 free parameters.
+
+``build`` turns a layer list into a :class:`Plan`: an int64 table the compiled engine
+interprets (one row per layer), plus the parameter layout (name -> offset, shape).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .kernels import activations
+
+# layer kinds (the plan's KIND column)
+CONV, SUBSAMPLE, DENSE = 0, 1, 2
+
+# plan columns
+(KIND, ACT, IN_OFF, IN_C, IN_H, IN_W, PAD, PAD_OFF, OUT_OFF, OUT_C, OUT_H, OUT_W, K, STRIDE,
+ W_OFF, B_OFF, BIAS_PER_UNIT, CONN_OFF, N_CONN, COMPUTE_DX) = range(20)
+N_COLUMNS = 20
+
+
+@dataclass(frozen=True)
+class Conv:
+    name: str
+    maps: int
+    kernel: int = 5
+    stride: int = 1
+    pad: int = 0
+    pad_value: float = 0.0
+    connections: tuple = None  # per output map, the input maps it reads; None = all
+    bias_per_unit: bool = False
+
+
+@dataclass(frozen=True)
+class Subsample:
+    name: str
+
+
+@dataclass(frozen=True)
+class Dense:
+    name: str
+    units: int
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    input_shape: tuple
+    layers: tuple
+    description: str = ""
+
+
+# H2 of the zip-code net: out 0-3 <- in 0-7, out 4-7 <- in 4-11, out 8-11 <- in 0-3 and 8-11
+_ZIP_H2 = tuple([tuple(range(0, 8))] * 4 + [tuple(range(4, 12))] * 4
+                + [tuple(range(0, 4)) + tuple(range(8, 12))] * 4)
+
+ARCHITECTURES = {
+    "lenet1": Architecture(
+        "lenet1", (1, 16, 16),
+        (Conv("conv1", 4, 5, pad=2), Subsample("pool1"),
+         Conv("conv2", 12, 5), Subsample("pool2"),
+         Dense("fc1", 30), Dense("fc2", 10)),
+        "LeNet-1 (seed article): C1 4@5x5 pad 2, S1, C2 12@5x5, S2, F1 48->30, F2 30->10",
+    ),
+    "zipcode1989": Architecture(
+        "zipcode1989", (1, 16, 16),
+        (Conv("h1", 12, 5, stride=2, pad=2, pad_value=-1.0, bias_per_unit=True),
+         Conv("h2", 12, 5, stride=2, pad=2, pad_value=-1.0, connections=_ZIP_H2, bias_per_unit=True),
+         Dense("h3", 30), Dense("out", 10)),
+        "LeCun et al. 1989 zip-code net: H1 12@5x5/2, H2 12@5x5/2 (8 of 12 maps), H3 30, out 10",
+    ),
+}
+
+
+@dataclass
+class Plan:
+    """Everything the compiled engine needs about one network, as arrays."""
+
+    arch: Architecture
+    table: np.ndarray        # (n_layers, N_COLUMNS) int64
+    pad_values: np.ndarray   # (n_layers,) float64
+    conn: np.ndarray         # all connection tables, flat int64
+    n_params: int
+    n_acts: int              # length of the activation buffer
+    params: dict = field(default_factory=dict)  # name -> (offset, shape)
+    fan_in: dict = field(default_factory=dict)  # weight name -> fan-in F (for the init)
+    units: int = 0
+    connections: int = 0     # multiply-adds of one forward pass, biases counted as connections
+
+    @property
+    def out_offset(self):
+        return int(self.table[-1, OUT_OFF])
+
+    @property
+    def n_outputs(self):
+        return int(self.table[-1, OUT_C] * self.table[-1, OUT_H] * self.table[-1, OUT_W])
+
+
+def build(arch, hidden_activation="tanh", output_activation="identity"):
+    """Lay out parameters and activations of ``arch`` and return its :class:`Plan`.
+
+    Activation buffer: [input][for each layer: padded input (if padded), output].
+    """
+    if isinstance(arch, str):
+        arch = get(arch)
+    hidden = activations.NAMES[hidden_activation]
+    last = activations.NAMES[output_activation]
+    C, H, W = arch.input_shape
+    act_off = C * H * W
+    in_off = 0
+    p_off = 0
+    rows, pad_values, conns = [], [], []
+    conn_off = 0
+    params, fan_in = {}, {}
+    units = C * H * W
+    connections = 0
+
+    def add_param(name, shape):
+        nonlocal p_off
+        params[name] = (p_off, tuple(shape))
+        p_off += int(np.prod(shape))
+        return params[name][0]
+
+    for li, layer in enumerate(arch.layers):
+        row = np.zeros(N_COLUMNS, np.int64)
+        row[IN_OFF], row[IN_C], row[IN_H], row[IN_W] = in_off, C, H, W
+        row[ACT] = last if li == len(arch.layers) - 1 else hidden
+        row[COMPUTE_DX] = li > 0
+        row[PAD_OFF] = -1
+        pad_value = 0.0
+        if isinstance(layer, Conv):
+            row[KIND] = CONV
+            if layer.pad:
+                row[PAD], row[PAD_OFF] = layer.pad, act_off
+                act_off += C * (H + 2 * layer.pad) * (W + 2 * layer.pad)
+                pad_value = layer.pad_value
+            Hp, Wp = H + 2 * layer.pad, W + 2 * layer.pad
+            Ho = (Hp - layer.kernel) // layer.stride + 1
+            Wo = (Wp - layer.kernel) // layer.stride + 1
+            table = layer.connections or tuple([tuple(range(C))] * layer.maps)
+            table = np.asarray(table, np.int64)
+            if table.shape[0] != layer.maps or table.min() < 0 or table.max() >= C:
+                raise ValueError(f"{arch.name}.{layer.name}: bad connection table")
+            n_conn = table.shape[1]
+            row[K], row[STRIDE], row[N_CONN], row[CONN_OFF] = layer.kernel, layer.stride, n_conn, conn_off
+            conns.append(table.ravel())
+            conn_off += table.size
+            row[W_OFF] = add_param(f"{layer.name}.weight", (layer.maps, n_conn, layer.kernel, layer.kernel))
+            bshape = (layer.maps, Ho, Wo) if layer.bias_per_unit else (layer.maps,)
+            row[B_OFF] = add_param(f"{layer.name}.bias", bshape)
+            row[BIAS_PER_UNIT] = layer.bias_per_unit
+            fan_in[f"{layer.name}.weight"] = n_conn * layer.kernel ** 2
+            C, H, W = layer.maps, Ho, Wo
+            connections += C * H * W * (n_conn * layer.kernel ** 2 + 1)
+        elif isinstance(layer, Subsample):
+            row[KIND] = SUBSAMPLE
+            row[W_OFF] = add_param(f"{layer.name}.alpha", (C,))
+            row[B_OFF] = add_param(f"{layer.name}.beta", (C,))
+            H, W = H // 2, W // 2
+            connections += C * H * W * 5
+        elif isinstance(layer, Dense):
+            row[KIND] = DENSE
+            n_in = C * H * W
+            row[W_OFF] = add_param(f"{layer.name}.weight", (layer.units, n_in))
+            row[B_OFF] = add_param(f"{layer.name}.bias", (layer.units,))
+            fan_in[f"{layer.name}.weight"] = n_in
+            C, H, W = layer.units, 1, 1
+            connections += layer.units * (n_in + 1)
+        else:
+            raise TypeError(f"unknown layer {layer!r}")
+        row[OUT_OFF], row[OUT_C], row[OUT_H], row[OUT_W] = act_off, C, H, W
+        in_off = act_off
+        act_off += C * H * W
+        units += C * H * W
+        rows.append(row)
+        pad_values.append(pad_value)
+
+    return Plan(arch=arch, table=np.stack(rows), pad_values=np.asarray(pad_values, np.float64),
+                conn=np.concatenate(conns) if conns else np.zeros(0, np.int64),
+                n_params=p_off, n_acts=act_off, params=params, fan_in=fan_in,
+                units=units, connections=connections)
+
+
+def get(name):
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        from .errors import UsageError
+        raise UsageError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}") from None

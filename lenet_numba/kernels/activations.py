@@ -1,0 +1,55 @@
+"""Activations, applied in place: y = f(a) overwrites a; the backward uses y only.
+
+  IDENTITY     f(a) = a                       f' = 1
+  TANH         f(a) = tanh(a)                 f' = 1 - y^2
+  SCALED_TANH  f(a) = A tanh(S a), A = 1.7159, S = 2/3 (LeCun 1989/1998)
+                                              f' = A S (1 - (y/A)^2) = (S/A) (A^2 - y^2)
+Expressing f' through y lets the backward run without storing pre-activations.
+"""
+
+import numpy as np
+from numba import njit
+
+IDENTITY = 0
+TANH = 1
+SCALED_TANH = 2
+NAMES = {"identity": IDENTITY, "tanh": TANH, "scaled-tanh": SCALED_TANH}
+
+SCALED_A = 1.7159
+SCALED_S = 2.0 / 3.0
+
+
+@njit(cache=True)
+def activation_forward(kind, a):
+    """a <- f(a), in place (a is 1-D)."""
+    if kind == TANH:
+        for k in range(a.shape[0]):
+            a[k] = np.tanh(a[k])
+    elif kind == SCALED_TANH:
+        for k in range(a.shape[0]):
+            a[k] = SCALED_A * np.tanh(SCALED_S * a[k])
+
+
+@njit(cache=True)
+def activation_backward(kind, y, g):
+    """g <- g * f'(a), in place, with f'(a) computed from y = f(a)."""
+    if kind == TANH:
+        for k in range(g.shape[0]):
+            g[k] *= 1.0 - y[k] * y[k]
+    elif kind == SCALED_TANH:
+        c = SCALED_S / SCALED_A
+        AA = SCALED_A * SCALED_A
+        for k in range(g.shape[0]):
+            g[k] *= c * (AA - y[k] * y[k])
+
+
+@njit(cache=True)
+def activation_derivative(kind, y, out):
+    """out <- f'(a) computed from y (used by the second-order backward)."""
+    for k in range(y.shape[0]):
+        if kind == TANH:
+            out[k] = 1.0 - y[k] * y[k]
+        elif kind == SCALED_TANH:
+            out[k] = (SCALED_S / SCALED_A) * (SCALED_A * SCALED_A - y[k] * y[k])
+        else:
+            out[k] = 1.0

@@ -1,0 +1,59 @@
+"""2x2 subsampling with a learnable coefficient and bias per map (LeNet-1's S1, S2).
+
+    y[c, i, j] = alpha[c] * mean(x[c, 2i:2i+2, 2j:2j+2]) + beta[c]
+
+The activation (tanh) is applied afterwards by the activation kernels.
+
+Shapes (one sample):
+  x      (C, H, W)
+  alpha  (C,)   beta (C,)
+  y      (C, H // 2, W // 2)    an odd last row/column is dropped, like avg_pool2d
+"""
+
+from numba import njit
+
+
+@njit(cache=True)
+def subsample_forward(x, alpha, beta, y):
+    C, H_out, W_out = y.shape
+    for c in range(C):
+        a = alpha[c] * 0.25
+        for i in range(H_out):
+            for j in range(W_out):
+                s = x[c, 2 * i, 2 * j] + x[c, 2 * i, 2 * j + 1] + x[c, 2 * i + 1, 2 * j] + x[c, 2 * i + 1, 2 * j + 1]
+                y[c, i, j] = a * s + beta[c]
+
+
+@njit(cache=True)
+def subsample_backward(x, alpha, dy, dx, dalpha, dbeta, compute_dx):
+    """Overwrites dalpha, dbeta and (if compute_dx) dx with one sample's gradients."""
+    C, H_out, W_out = dy.shape
+    for c in range(C):
+        ga = 0.0
+        gb = 0.0
+        a = alpha[c] * 0.25
+        for i in range(H_out):
+            for j in range(W_out):
+                g = dy[c, i, j]
+                s = x[c, 2 * i, 2 * j] + x[c, 2 * i, 2 * j + 1] + x[c, 2 * i + 1, 2 * j] + x[c, 2 * i + 1, 2 * j + 1]
+                # y = alpha * mean + beta  ->  dalpha += dy * mean, dbeta += dy
+                ga += g * (s * 0.25)
+                gb += g
+                if compute_dx:
+                    # y = (alpha / 4) * (x00 + x01 + x10 + x11)  ->  dx = alpha / 4 * dy
+                    d = a * g
+                    dx[c, 2 * i, 2 * j] = d
+                    dx[c, 2 * i, 2 * j + 1] = d
+                    dx[c, 2 * i + 1, 2 * j] = d
+                    dx[c, 2 * i + 1, 2 * j + 1] = d
+        dalpha[c] = ga
+        dbeta[c] = gb
+        if compute_dx:
+            # an odd last row/column did not reach y
+            H, W = dx.shape[1], dx.shape[2]
+            for r in range(2 * H_out, H):
+                for q in range(W):
+                    dx[c, r, q] = 0.0
+            for r in range(2 * H_out):
+                for q in range(2 * W_out, W):
+                    dx[c, r, q] = 0.0

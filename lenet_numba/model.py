@@ -1,0 +1,168 @@
+"""A network's parameters in one flat buffer with named views, and its Python API.
+
+    >>> m = Model("lenet1", seed=0)
+    >>> m.n_params
+    3128
+    >>> m["conv1.weight"].shape
+    (4, 1, 5, 5)
+    >>> scores = m.predict(images)           # (N, 10)
+
+The parameter names and shapes match the seed's PyTorch module, so ``state_dict`` and
+``load_state_dict`` move weights both ways.
+"""
+
+import numpy as np
+from numba import njit
+
+from . import architectures
+from .errors import UsageError
+from .kernels.losses import NAMES as LOSS_NAMES
+from .kernels.losses import loss_forward_backward
+from .architectures import OUT_OFF
+from .network import forward, load_input, sample_loss_and_grad
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class Model:
+    def __init__(self, arch="lenet1", activation="tanh", output_activation="identity",
+                 dtype="float32", seed=0, init=True):
+        if isinstance(dtype, str):
+            if dtype not in DTYPES:
+                raise UsageError(f"unknown dtype {dtype!r}; choose float32 or float64")
+            dtype = DTYPES[dtype]
+        self.dtype = np.dtype(dtype)
+        self.activation = activation
+        self.output_activation = output_activation
+        for a in (activation, output_activation):
+            if a not in architectures.activations.NAMES:
+                raise UsageError(f"unknown activation {a!r}; choose one of "
+                                 f"{', '.join(architectures.activations.NAMES)}")
+        self.plan = architectures.build(arch, activation, output_activation)
+        self.arch = self.plan.arch
+        self.params = np.zeros(self.plan.n_params, self.dtype)
+        # the compiled code reads these, keep them contiguous and typed once
+        self._table = np.ascontiguousarray(self.plan.table)
+        self._pad_values = self.plan.pad_values.astype(self.dtype)
+        self._conn = self.plan.conn
+        if init:
+            self.init(seed)
+
+    # ---- parameters -------------------------------------------------------------
+    @property
+    def n_params(self):
+        return self.plan.n_params
+
+    @property
+    def param_names(self):
+        return list(self.plan.params)
+
+    def view(self, buffer, name):
+        off, shape = self.plan.params[name]
+        return buffer[off:off + int(np.prod(shape))].reshape(shape)
+
+    def __getitem__(self, name):
+        return self.view(self.params, name)
+
+    def named_parameters(self):
+        """name -> writable view into the flat buffer."""
+        return {n: self[n] for n in self.plan.params}
+
+    def state_dict(self):
+        """name -> copy (safe to keep while training goes on)."""
+        return {n: v.copy() for n, v in self.named_parameters().items()}
+
+    def load_state_dict(self, state):
+        missing = [n for n in self.plan.params if n not in state]
+        if missing:
+            raise UsageError(f"state dict lacks {', '.join(missing)}")
+        for n, v in self.named_parameters().items():
+            src = np.asarray(state[n])
+            if src.shape != v.shape:
+                raise UsageError(f"{n}: expected shape {v.shape}, got {src.shape}")
+            v[...] = src
+
+    def init(self, seed=0):
+        """Weights U(-2.4/F, 2.4/F), F = fan-in (LeCun et al. 1989); biases 0; alpha 1, beta 0."""
+        rng = np.random.default_rng(seed)
+        self.params[:] = 0
+        for name, (off, shape) in self.plan.params.items():
+            v = self[name]
+            if name in self.plan.fan_in:
+                r = 2.4 / self.plan.fan_in[name]
+                v[...] = rng.uniform(-r, r, size=shape)
+            elif name.endswith(".alpha"):
+                v[...] = 1.0
+        return self
+
+    def copy(self):
+        m = Model.__new__(Model)
+        m.__dict__.update(self.__dict__)
+        m.params = self.params.copy()
+        return m
+
+    # ---- compute ----------------------------------------------------------------
+    def buffers(self):
+        """Fresh (acts, dacts, grads) work buffers for the compiled engine."""
+        return (np.zeros(self.plan.n_acts, self.dtype), np.zeros(self.plan.n_acts, self.dtype),
+                np.zeros(self.plan.n_params, self.dtype))
+
+    def as_images(self, x):
+        x = np.asarray(x)
+        if x.ndim == 2:
+            x = x[None]
+        _, H, W = self.arch.input_shape
+        if x.ndim != 3 or x.shape[1:] != (H, W):
+            raise UsageError(f"expected images of shape (N, {H}, {W}), got {x.shape}")
+        return np.ascontiguousarray(x, dtype=self.dtype)
+
+    def predict(self, x):
+        """Network outputs (N, 10) for images (N, 16, 16) or one (16, 16) image."""
+        x = self.as_images(x)
+        out = np.zeros((x.shape[0], self.plan.n_outputs), self.dtype)
+        acts = np.zeros(self.plan.n_acts, self.dtype)
+        forward_batch(self._table, self._pad_values, self._conn, self.params, acts, x, out)
+        return out
+
+    def loss_and_grad(self, image, label, loss="mse"):
+        """Loss of one sample and dL/dparams (flat, a fresh array)."""
+        acts, dacts, grads = self.buffers()
+        img = self.as_images(image)[0]
+        loss_value = sample_loss_and_grad(self._table, self._pad_values, self._conn, self.params, acts,
+                                          dacts, grads, img, int(label), LOSS_NAMES[loss])
+        return float(loss_value), grads
+
+    def evaluate(self, x, y, loss="mse"):
+        """dict(error, loss, scores, predictions) over a labelled set."""
+        scores = self.predict(x)
+        y = np.asarray(y, np.int64)
+        losses = np.zeros(len(y), np.float64)
+        batch_losses(scores, y, LOSS_NAMES[loss], losses)
+        pred = scores.argmax(axis=1)
+        return {"error": float(np.mean(pred != y)), "loss": float(losses.mean()),
+                "scores": scores, "predictions": pred}
+
+    def __repr__(self):
+        return (f"Model({self.arch.name!r}, activation={self.activation!r}, "
+                f"output_activation={self.output_activation!r}, dtype={self.dtype.name!r}, "
+                f"params={self.n_params})")
+
+
+@njit(cache=True)
+def forward_batch(table, pad_values, conn, params, acts, images, out):
+    """out[n] = network(images[n]) for every image, in one compiled loop."""
+    last = table[table.shape[0] - 1]
+    n_out = out.shape[1]
+    off = last[OUT_OFF]
+    for n in range(images.shape[0]):
+        load_input(images[n], acts)
+        forward(table, pad_values, conn, params, acts)
+        for k in range(n_out):
+            out[n, k] = acts[off + k]
+
+
+@njit(cache=True)
+def batch_losses(scores, labels, loss_kind, losses):
+    grad = np.empty(scores.shape[1], scores.dtype)
+    for n in range(scores.shape[0]):
+        losses[n] = loss_forward_backward(loss_kind, scores[n], labels[n], grad)

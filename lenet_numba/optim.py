@@ -1,0 +1,58 @@
+"""Optimizers as per-parameter step sizes.
+
+The compiled epoch loop applies, after every sample, ``params -= step * grads`` with a
+per-parameter ``step`` vector. An optimizer only decides that vector before each pass:
+
+* :class:`SGD` — plain per-sample gradient descent: step = lr(epoch) for every parameter.
+* SDLM (stochastic diagonal Levenberg-Marquardt, LeCun 1989/1998) — step = eta(epoch) /
+  (mu + h_kk) with h re-estimated on a few hundred samples before each pass
+  (see sdlm.py).
+"""
+
+import numpy as np
+from numba import njit
+
+from .errors import UsageError
+
+
+def schedule_value(schedule, epoch):
+    """A rate for ``epoch`` (0-based) from a number, a list (last value repeats) or a callable."""
+    if callable(schedule):
+        return float(schedule(epoch))
+    if np.ndim(schedule) == 0:
+        return float(schedule)
+    schedule = list(schedule)
+    return float(schedule[min(epoch, len(schedule) - 1)])
+
+
+def step_schedule(pairs):
+    """[(n_epochs, rate), ...] -> per-epoch list, e.g. the 1998 paper's eta schedule."""
+    out = []
+    for n, rate in pairs:
+        out += [rate] * n
+    return out
+
+
+class SGD:
+    name = "sgd"
+
+    def __init__(self, lr=0.01):
+        if np.ndim(lr) == 0 and not callable(lr) and not float(lr) > 0:
+            raise UsageError(f"learning rate must be > 0, got {lr}")
+        self.lr = lr
+
+    def step_for_epoch(self, model, epoch, images, labels, loss_kind, step):
+        step[:] = schedule_value(self.lr, epoch)
+
+    def state(self):
+        return {}
+
+    def load_state(self, state):
+        pass
+
+
+@njit(cache=True)
+def apply_update(params, step, grads):
+    """params -= step * grads (elementwise)."""
+    for k in range(params.shape[0]):
+        params[k] -= step[k] * grads[k]

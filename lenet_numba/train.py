@@ -1,0 +1,158 @@
+"""Training: the compiled per-sample SGD loop and the Python ``train`` API around it.
+
+One pass = for each sample in presentation order: forward, loss, backward, and one update
+``params -= step * grads`` (per-sample SGD as in 1989). The loop over samples runs inside
+compiled code, in chunks so a caller can draw progress between them; the chunk size
+never changes the result, because the sequence of updates is the same.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
+from .errors import DivergenceError, UsageError
+from .kernels.losses import NAMES as LOSS_NAMES
+from .network import sample_loss_and_grad
+from .optim import SGD, apply_update
+
+
+@njit(cache=True)
+def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
+                images, labels, order, start, stop, loss_kind, totals):
+    """Per-sample SGD over order[start:stop].
+
+    totals[0] += sum of losses, totals[1] += mistakes (both measured before each update).
+    Returns -1, or the position n of the first sample whose loss or update is not finite
+    (params are then left as they were before that sample's update).
+    """
+    last = table[table.shape[0] - 1]
+    off = last[OUT_OFF]
+    n_out = last[OUT_C] * last[OUT_H] * last[OUT_W]
+    for n in range(start, stop):
+        i = order[n]
+        loss = sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads,
+                                    images[i], labels[i], loss_kind)
+        if not np.isfinite(loss):
+            return n
+        best = 0
+        for k in range(1, n_out):
+            if acts[off + k] > acts[off + best]:
+                best = k
+        totals[0] += loss
+        if best != labels[i]:
+            totals[1] += 1.0
+        for k in range(grads.shape[0]):
+            if not np.isfinite(grads[k]):
+                return n
+        apply_update(params, step, grads)
+    return -1
+
+
+@dataclass
+class EpochStats:
+    epoch: int                 # 1-based
+    train_loss: float
+    train_error: float
+    test_loss: float = float("nan")
+    test_error: float = float("nan")
+    running_loss: float = float("nan")   # mean loss seen during the pass (before each update)
+    running_error: float = float("nan")
+    seconds: float = 0.0       # training time of the pass (no evaluation, no JIT)
+    samples_per_s: float = 0.0
+
+    def as_dict(self):
+        return dict(self.__dict__)
+
+
+@dataclass
+class TrainResult:
+    history: list = field(default_factory=list)
+    train_seconds: float = 0.0
+    samples: int = 0
+    jit_seconds: float = 0.0
+
+    @property
+    def us_per_sample(self):
+        return 1e6 * self.train_seconds / max(self.samples, 1)
+
+
+def presentation_order(n, epoch, seed, shuffle):
+    """Fixed order 0..n-1, or a permutation that depends only on (seed, epoch)."""
+    if not shuffle:
+        return np.arange(n, dtype=np.int64)
+    return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int64)
+
+
+def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="mse", shuffle=False,
+          seed=0, test_images=None, test_labels=None, chunk_size=512, start_epoch=0,
+          on_chunk=None, on_epoch=None, should_stop=None):
+    """Train ``model`` in place by per-sample SGD; returns a :class:`TrainResult`.
+
+    images (N, 16, 16) in [-1, 1], labels (N,) ints 0-9. ``optimizer`` defaults to
+    ``SGD(lr)``. ``on_chunk(epoch, done, total)`` is called between compiled chunks,
+    ``on_epoch(stats)`` after each pass; ``should_stop()`` returning True ends training
+    after the current chunk (the partial epoch is not recorded).
+    """
+    if loss not in LOSS_NAMES:
+        raise UsageError(f"unknown loss {loss!r}; choose one of {', '.join(LOSS_NAMES)}")
+    if epochs < 0:
+        raise UsageError(f"epochs must be >= 0, got {epochs}")
+    if chunk_size < 1:
+        raise UsageError(f"chunk size must be >= 1, got {chunk_size}")
+    if optimizer is None:
+        optimizer = SGD(0.01 if lr is None else lr)
+    x = model.as_images(images)
+    y = np.ascontiguousarray(labels, dtype=np.int64)
+    if len(x) != len(y):
+        raise UsageError(f"{len(x)} images but {len(y)} labels")
+    if len(y) and (y.min() < 0 or y.max() >= model.plan.n_outputs):
+        raise UsageError(f"labels must be in 0..{model.plan.n_outputs - 1}")
+    if not np.all(np.isfinite(x)):
+        raise UsageError("training images contain NaN or infinite values")
+    loss_kind = LOSS_NAMES[loss]
+    acts, dacts, grads = model.buffers()
+    step = np.zeros(model.n_params, model.dtype)
+    totals = np.zeros(2, np.float64)
+    result = TrainResult()
+    t0 = time.perf_counter()  # compile (or load from cache) before any timing starts
+    train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads, step,
+                x, y, np.zeros(1, np.int64), 0, 0, loss_kind, totals)
+    result.jit_seconds = time.perf_counter() - t0
+    for epoch in range(start_epoch, epochs):
+        optimizer.step_for_epoch(model, epoch, x, y, loss_kind, step)
+        order = presentation_order(len(y), epoch, seed, shuffle)
+        totals[:] = 0
+        seconds = 0.0
+        for start in range(0, len(y), chunk_size):
+            stop = min(start + chunk_size, len(y))
+            t0 = time.perf_counter()
+            bad = train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts,
+                              grads, step, x, y, order, start, stop, loss_kind, totals)
+            seconds += time.perf_counter() - t0
+            if bad >= 0:
+                raise DivergenceError(f"training diverged: non-finite loss or gradient at epoch "
+                                      f"{epoch + 1}, sample {int(order[bad])} (position {bad}); "
+                                      f"try a smaller learning rate")
+            if on_chunk is not None:
+                on_chunk(epoch, stop, len(y))
+            if should_stop is not None and should_stop():
+                result.train_seconds += seconds
+                result.samples += stop
+                return result
+        result.train_seconds += seconds
+        result.samples += len(y)
+        tr = model.evaluate(x, y, loss)
+        stats = EpochStats(epoch + 1, tr["loss"], tr["error"],
+                           running_loss=float(totals[0]) / max(len(y), 1),
+                           running_error=float(totals[1]) / max(len(y), 1),
+                           seconds=seconds, samples_per_s=len(y) / seconds if seconds > 0 else float("inf"))
+        if test_images is not None:
+            te = model.evaluate(test_images, test_labels, loss)
+            stats.test_loss, stats.test_error = te["loss"], te["error"]
+        result.history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+    return result
