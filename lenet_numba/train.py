@@ -14,6 +14,7 @@ from numba import njit
 
 from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
 from .errors import DivergenceError, UsageError
+from .kernels.augment import augment_image
 from .kernels.losses import NAMES as LOSS_NAMES
 from .network import sample_loss_and_grad
 from .optim import SGD, apply_update
@@ -21,8 +22,12 @@ from .optim import SGD, apply_update
 
 @njit(cache=True)
 def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
-                images, labels, order, start, stop, loss_kind, totals):
+                images, labels, order, start, stop, loss_kind, totals,
+                aug, seed, epoch, image_buf):
     """Per-sample SGD over order[start:stop].
+
+    aug = [enabled, max_shift px, max_rotate deg, max_scale]: when enabled each sample is
+    distorted (into image_buf) as a pure function of (seed, epoch, sample index).
 
     totals[0] += sum of losses, totals[1] += mistakes (both measured before each update).
     Returns -1, or the position n of the first sample whose loss or update is not finite
@@ -33,8 +38,12 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
     n_out = last[OUT_C] * last[OUT_H] * last[OUT_W]
     for n in range(start, stop):
         i = order[n]
+        image = images[i]
+        if aug[0] != 0.0:
+            augment_image(images[i], seed, epoch, i, aug[1], aug[2], aug[3], image_buf)
+            image = image_buf
         loss = sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads,
-                                    images[i], labels[i], loss_kind)
+                                    image, labels[i], loss_kind)
         if not np.isfinite(loss):
             return n
         best = 0
@@ -73,6 +82,11 @@ class TrainResult:
     train_seconds: float = 0.0
     samples: int = 0
     jit_seconds: float = 0.0
+    interrupted: bool = False
+    # where an interrupted run stopped: resume with start_epoch=epoch, start_position=position
+    epoch: int = 0
+    position: int = 0
+    totals: tuple = (0.0, 0.0)
 
     @property
     def us_per_sample(self):
@@ -86,15 +100,25 @@ def presentation_order(n, epoch, seed, shuffle):
     return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int64)
 
 
-def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="mse", shuffle=False,
-          seed=0, test_images=None, test_labels=None, chunk_size=512, start_epoch=0,
-          on_chunk=None, on_epoch=None, should_stop=None):
-    """Train ``model`` in place by per-sample SGD; returns a :class:`TrainResult`.
+def augmentation_vector(augment):
+    """[enabled, max_shift, max_rotate, max_scale] from a Recipe-like object (or None)."""
+    if augment is None or not getattr(augment, "augment", False):
+        return np.zeros(4, np.float64)
+    return np.array([1.0, augment.max_shift, augment.max_rotate, augment.max_scale], np.float64)
 
-    images (N, 16, 16) in [-1, 1], labels (N,) ints 0-9. ``optimizer`` defaults to
-    ``SGD(lr)``. ``on_chunk(epoch, done, total)`` is called between compiled chunks,
-    ``on_epoch(stats)`` after each pass; ``should_stop()`` returning True ends training
-    after the current chunk (the partial epoch is not recorded).
+
+def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="mse", shuffle=False,
+          seed=0, test_images=None, test_labels=None, chunk_size=512, start_epoch=0, start_position=0,
+          start_totals=(0.0, 0.0), augment=None, on_chunk=None, on_epoch=None, should_stop=None):
+    """Train ``model`` in place by per-sample SGD (one update after every sample).
+
+    images (N, 16, 16) in [-1, 1], labels (N,) ints 0-9; ``epochs`` counts passes in
+    total (a resumed run starts at ``start_epoch``/``start_position``). ``optimizer``
+    defaults to ``SGD(lr)``. ``augment``: an object with ``augment``, ``max_shift``,
+    ``max_rotate``, ``max_scale`` (e.g. a Recipe). ``on_chunk(epoch, done, total)`` is
+    called between compiled chunks, ``on_epoch(EpochStats)`` after each pass;
+    ``should_stop()`` returning True ends training after the current chunk, with
+    ``result.interrupted`` set and the stopping point recorded for resuming.
     """
     if loss not in LOSS_NAMES:
         raise UsageError(f"unknown loss {loss!r}; choose one of {', '.join(LOSS_NAMES)}")
@@ -116,43 +140,54 @@ def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="ms
     acts, dacts, grads = model.buffers()
     step = np.zeros(model.n_params, model.dtype)
     totals = np.zeros(2, np.float64)
+    aug = augmentation_vector(augment)
+    image_buf = np.zeros(x.shape[1:], model.dtype)
     result = TrainResult()
+
+    def chunk(order, start, stop, epoch):
+        return train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads,
+                           step, x, y, order, start, stop, loss_kind, totals, aug, seed, epoch, image_buf)
+
     t0 = time.perf_counter()  # compile (or load from cache) before any timing starts
-    train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads, step,
-                x, y, np.zeros(1, np.int64), 0, 0, loss_kind, totals)
+    chunk(np.zeros(1, np.int64), 0, 0, 0)
     result.jit_seconds = time.perf_counter() - t0
     for epoch in range(start_epoch, epochs):
         optimizer.step_for_epoch(model, epoch, x, y, loss_kind, step)
         order = presentation_order(len(y), epoch, seed, shuffle)
-        totals[:] = 0
+        first = start_position if epoch == start_epoch else 0
+        totals[:] = start_totals if epoch == start_epoch else (0.0, 0.0)
         seconds = 0.0
-        for start in range(0, len(y), chunk_size):
+        for start in range(first, len(y), chunk_size):
             stop = min(start + chunk_size, len(y))
             t0 = time.perf_counter()
-            bad = train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts,
-                              grads, step, x, y, order, start, stop, loss_kind, totals)
+            bad = chunk(order, start, stop, epoch)
             seconds += time.perf_counter() - t0
             if bad >= 0:
                 raise DivergenceError(f"training diverged: non-finite loss or gradient at epoch "
                                       f"{epoch + 1}, sample {int(order[bad])} (position {bad}); "
                                       f"try a smaller learning rate")
+            result.samples += stop - start
             if on_chunk is not None:
                 on_chunk(epoch, stop, len(y))
-            if should_stop is not None and should_stop():
+            if should_stop is not None and should_stop() and stop < len(y):
                 result.train_seconds += seconds
-                result.samples += stop
+                result.interrupted, result.epoch, result.position = True, epoch, stop
+                result.totals = (float(totals[0]), float(totals[1]))
                 return result
         result.train_seconds += seconds
-        result.samples += len(y)
         tr = model.evaluate(x, y, loss)
+        n = max(len(y), 1)
         stats = EpochStats(epoch + 1, tr["loss"], tr["error"],
-                           running_loss=float(totals[0]) / max(len(y), 1),
-                           running_error=float(totals[1]) / max(len(y), 1),
-                           seconds=seconds, samples_per_s=len(y) / seconds if seconds > 0 else float("inf"))
+                           running_loss=float(totals[0]) / n, running_error=float(totals[1]) / n,
+                           seconds=seconds, samples_per_s=(len(y) - first) / seconds if seconds > 0 else 0.0)
         if test_images is not None:
             te = model.evaluate(test_images, test_labels, loss)
             stats.test_loss, stats.test_error = te["loss"], te["error"]
         result.history.append(stats)
+        result.epoch, result.position = epoch + 1, 0
         if on_epoch is not None:
             on_epoch(stats)
+        if should_stop is not None and should_stop() and epoch + 1 < epochs:
+            result.interrupted = True
+            return result
     return result
