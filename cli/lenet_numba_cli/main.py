@@ -1,0 +1,53 @@
+"""``lenet-numba``: the command group, version, and the user-error policy.
+
+User errors (a subclass of lenet_numba.errors.LenetError) print one line to stderr and
+exit with their code (1, or 2 for bad option values); click's own usage errors exit 2.
+Anything else is a bug and keeps its traceback.
+"""
+
+import sys
+
+import click
+
+from lenet_numba import __version__
+from lenet_numba.errors import LenetError
+
+from .data_cmd import data
+from .eval_cmd import eval_cmd
+from .gradcheck_cmd import gradcheck_cmd
+from .predict_cmd import predict_cmd
+from .train_cmd import train_cmd
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LenetError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lenet-numba")
+def cli():
+    """LeNet-1 (1989) and the 1989 zip-code network: a small, exact, fast Numba engine.
+
+    Start with `lenet-numba train` (the 1989 recipe on the real USPS digits),
+    then `lenet-numba eval m.npz`.
+    """
+
+
+cli.add_command(train_cmd)
+cli.add_command(eval_cmd)
+cli.add_command(predict_cmd)
+cli.add_command(gradcheck_cmd)
+cli.add_command(data)
+
+
+def main():
+    cli(prog_name="lenet-numba")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Options shared by several commands."""
+
+import click
+
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False), default=None,
+    help="Data root holding usps/ and mnist/ (else $LENET_NUMBA_DATA, else the user cache).")
+no_download_option = click.option(
+    "--no-download", is_flag=True, help="Never use the network; fail if the data is not found.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+
+
+def progress_bar(label):
+    """A download progress callback drawing a bar on stderr (only on a terminal)."""
+    state = {}
+
+    def progress(done, total):
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total or 0, label=label, file=click.get_text_stream("stderr"))
+            state["bar"].__enter__()
+            state["done"] = 0
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+        if total and done >= total:
+            state.pop("bar").__exit__(None, None, None)
+
+    return progress

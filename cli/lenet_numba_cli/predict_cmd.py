@@ -1,0 +1,64 @@
+"""``lenet-numba predict CHECKPOINT INPUT...``: digits and scores for .npy arrays or images."""
+
+import json
+import os
+
+import click
+import numpy as np
+
+from lenet_numba.errors import DataError
+from lenet_numba.experiment import model_from_checkpoint
+from lenet_numba.images import preprocess, read_image
+
+from .options import json_option
+
+
+def load_inputs(path):
+    """(N, 16, 16) float32 in [-1, 1] from a .npy array or an image file."""
+    if path.lower().endswith(".npy"):
+        try:
+            x = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise DataError(f"{path}: no such file") from None
+        except (ValueError, OSError, EOFError) as e:
+            raise DataError(f"{path}: not a readable .npy array ({e})") from None
+        if x.shape[-2:] != (16, 16) or x.ndim not in (2, 3):
+            raise DataError(f"{path}: expected shape (16, 16) or (N, 16, 16), got {x.shape}")
+        if not np.issubdtype(x.dtype, np.number):
+            raise DataError(f"{path}: expected numbers, got dtype {x.dtype}")
+        x = x.astype(np.float32).reshape(-1, 16, 16)
+        if not np.all(np.isfinite(x)):
+            raise DataError(f"{path}: contains NaN or infinite values")
+        if x.min() < -1.0001 or x.max() > 1.0001:
+            raise DataError(f"{path}: values must be in [-1, 1], got [{x.min():.3g}, {x.max():.3g}]")
+        return x
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    return preprocess(read_image(path))[None]
+
+
+@click.command("predict")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@json_option
+def predict_cmd(checkpoint, inputs, as_json):
+    """Classify digits: .npy arrays ((16,16) or (N,16,16) in [-1,1]) or PNG/JPEG/PGM images.
+
+    Images are cropped to the ink, scaled into 16x16 keeping the aspect ratio and mapped
+    to [-1, 1] (dark-on-light or light-on-dark is detected); this needs Pillow
+    (pip install 'lenet-numba[image]').
+    """
+    model, _ = model_from_checkpoint(checkpoint)
+    results = []
+    for path in inputs:
+        x = load_inputs(path)
+        scores = model.predict(x)
+        for i, s in enumerate(scores):
+            results.append({"input": path, "index": i, "digit": int(np.argmax(s)),
+                            "scores": [float(v) for v in s]})
+    if as_json:
+        click.echo(json.dumps(results))
+        return
+    for r in results:
+        scores = " ".join(f"{v:+.3f}" for v in r["scores"])
+        click.echo(f"{r['input']}[{r['index']}]: {r['digit']}   scores {scores}")

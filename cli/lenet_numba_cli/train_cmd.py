@@ -1,0 +1,138 @@
+"""``lenet-numba train``: options -> TrainConfig -> lenet_numba.experiment.run -> output."""
+
+import json
+import signal
+import sys
+
+import click
+
+from lenet_numba import architectures, recipes
+from lenet_numba.experiment import DATASETS, TrainConfig, run
+
+from .options import data_dir_option, json_option, no_download_option, progress_bar
+
+
+def _positive(ctx, param, value):
+    if value is not None and value <= 0:
+        raise click.BadParameter(f"must be > 0, got {value}")
+    return value
+
+
+def _non_negative(ctx, param, value):
+    if value is not None and value < 0:
+        raise click.BadParameter(f"must be >= 0, got {value}")
+    return value
+
+
+@click.command("train")
+@click.option("--arch", type=click.Choice(list(architectures.ARCHITECTURES)), default="lenet1", show_default=True,
+              help="lenet1: the seed LeNet-1 (3,128 params); zipcode1989: the 1989 zip-code net (9,760).")
+@click.option("--recipe", type=click.Choice(list(recipes.RECIPES)), default=recipes.DEFAULT_RECIPE,
+              show_default=True, help="1989 (default, the most faithful): scaled tanh everywhere, MSE to ±1, "
+              "SDLM, fixed order, 23 passes. seed: tanh, linear outputs, cross-entropy, SGD. "
+              "modern: cross-entropy, shuffling, augmentation, decaying rate.")
+@click.option("--epochs", type=int, default=None, callback=_non_negative, help="Passes over the data [recipe: 23].")
+@click.option("--lr", type=float, default=None, callback=_positive,
+              help="SGD learning rate, or the scale of SDLM's eta schedule [recipe].")
+@click.option("--mu", type=float, default=None, callback=_positive, help="SDLM damping mu [recipe: 0.02].")
+@click.option("--optimizer", type=click.Choice(["sgd", "sdlm"]), default=None, help="[recipe]")
+@click.option("--loss", type=click.Choice(["mse", "ce"]), default=None, help="[recipe]")
+@click.option("--activation", type=click.Choice(["tanh", "scaled-tanh"]), default=None,
+              help="Hidden-layer activation [recipe].")
+@click.option("--output-activation", type=click.Choice(["identity", "tanh", "scaled-tanh"]), default=None,
+              help="[recipe]")
+@click.option("--shuffle/--fixed-order", default=None, help="Presentation order [recipe: fixed].")
+@click.option("--augment/--no-augment", default=None, help="Seeded shift/rotate/scale distortions [recipe].")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None, help="[float32]")
+@click.option("--seed", type=int, default=0, show_default=True, help="Initial weights, shuffling, augmentation.")
+@click.option("--dataset", type=click.Choice(list(DATASETS)), default="usps", show_default=True,
+              help="usps; mnist16 (seeded 7,291/2,007 split of MNIST t10k at 16x16); "
+              "mnist16-all (all 10,000, tested on USPS: a pre-training stage).")
+@click.option("--init-from", type=click.Path(dir_okay=False), default=None,
+              help="Start from this checkpoint's weights (training in stages).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the checkpoint (.npz) here.")
+@click.option("--metrics", type=click.Path(dir_okay=False), default=None,
+              help="Write one JSON object per epoch to this file.")
+@click.option("--checkpoint-every", type=int, default=0, callback=_non_negative,
+              help="Rewrite --out after every N epochs (0: at the end only).")
+@click.option("--resume", type=click.Path(dir_okay=False), default=None,
+              help="Continue the run saved in this checkpoint up to --epochs in total.")
+@click.option("--chunk-size", type=int, default=512, callback=_positive, show_default=True,
+              help="Samples per compiled chunk (progress granularity; never changes results).")
+@data_dir_option
+@no_download_option
+@json_option
+def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_activation, shuffle, augment,
+              dtype, seed, dataset, init_from, out, metrics, checkpoint_every, resume, chunk_size, data_dir,
+              no_download, as_json):
+    """Train a network on the real USPS digits (default: LeNet-1 with the 1989 recipe).
+
+    Prints one line per epoch; a progress bar on a terminal. Ctrl-C or SIGTERM stop after
+    the current chunk, save the checkpoint (with --out) and print how to resume.
+    """
+    overrides = dict(epochs=epochs, lr=lr, mu=mu, optimizer=optimizer, loss=loss, activation=activation,
+                     output_activation=output_activation, shuffle=shuffle, augment=augment, dtype=dtype)
+    config = TrainConfig(arch=arch, recipe=recipe, overrides=overrides, seed=seed, dataset=dataset,
+                         data_dir=data_dir, download=not no_download, init_from=init_from, out=out,
+                         metrics=metrics, chunk_size=chunk_size, checkpoint_every=checkpoint_every, resume=resume)
+    err = click.get_text_stream("stderr")
+    tty = err.isatty()
+    log = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
+    r = config.resolved_recipe()
+    log(f"lenet-numba train: {arch}, recipe {r.name} ({r.activation}/{r.output_activation}, {r.loss}, "
+        f"{r.optimizer}, {'shuffled' if r.shuffle else 'fixed order'}{', augmented' if r.augment else ''}), "
+        f"{r.epochs} epochs, {r.dtype}, seed {seed}, dataset {dataset}")
+    log(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>10} {'train_err':>9} {'test_err':>8} {'seconds':>8} "
+        f"{'samples/s':>10}")
+
+    stop = {"signal": None}
+
+    def handler(signum, frame):
+        if stop["signal"] is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        stop["signal"] = signum
+        click.echo("\nstopping after the current chunk...", err=True)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    bar = {}
+
+    def on_chunk(epoch, done, total):
+        if not tty:
+            return
+        if "bar" not in bar:
+            bar["bar"] = click.progressbar(length=total, label=f"epoch {epoch + 1}", file=err)
+            bar["bar"].__enter__()
+            bar["done"] = 0
+        bar["bar"].update(done - bar["done"])
+        bar["done"] = done
+        if done >= total:
+            bar.pop("bar").__exit__(None, None, None)
+
+    def on_epoch(s):
+        log(f"{s.epoch:>5} {s.train_loss:>10.5f} {s.test_loss:>10.5f} {100 * s.train_error:>8.2f}% "
+            f"{100 * s.test_error:>7.2f}% {s.seconds:>8.2f} {s.samples_per_s:>10.0f}")
+
+    try:
+        summary = run(config, on_epoch=on_epoch, on_chunk=on_chunk, should_stop=lambda: stop["signal"] is not None,
+                      progress=progress_bar("download") if tty else None)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        if "bar" in bar:
+            bar.pop("bar").__exit__(None, None, None)
+    summary.pop("model")
+    summary.pop("history")
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"done: {summary['epochs']} epochs, train error {100 * summary['train_error']:.2f}%, "
+                   f"test error {100 * summary['test_error']:.2f}%, {summary['train_seconds']:.2f} s training "
+                   f"({summary['us_per_sample']:.1f} µs/sample, JIT/cache load {summary['jit_seconds']:.2f} s)"
+                   + (f", checkpoint {out}" if out else ""))
+    if stop["signal"] is not None:
+        if out:
+            click.echo(f"interrupted; saved {out}. Resume with: lenet-numba train --resume {out} --out {out} "
+                       f"(and the same options)", err=True)
+        else:
+            click.echo("interrupted; nothing saved (no --out given)", err=True)
+        sys.exit(130 if stop["signal"] == signal.SIGINT else 143)

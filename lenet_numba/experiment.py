@@ -1,0 +1,202 @@
+"""One training run end to end: data -> model -> train -> metrics file and checkpoint.
+
+This is what ``lenet-numba train`` runs; it is plain Python a user can call too:
+
+    >>> from lenet_numba.experiment import TrainConfig, run
+    >>> summary = run(TrainConfig(arch="lenet1", recipe="1989", out="m.npz"))
+"""
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from . import __version__, recipes
+from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import UsageError
+from .model import Model
+from .optim import SGD
+from .train import train
+
+DATASETS = ("usps", "mnist16", "mnist16-all")
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "lenet1"
+    recipe: str = recipes.DEFAULT_RECIPE
+    overrides: dict = field(default_factory=dict)  # recipe fields set one by one (None = keep)
+    seed: int = 0
+    dataset: str = "usps"
+    data_dir: str = None
+    download: bool = True
+    init_from: str = None       # start from a checkpoint's weights (training in stages)
+    out: str = None             # checkpoint path
+    metrics: str = None         # JSON-lines path, one object per epoch
+    chunk_size: int = 512
+    checkpoint_every: int = 0   # rewrite `out` after every N epochs (0: only at the end)
+    resume: str = None          # continue the run saved in this checkpoint
+
+    def resolved_recipe(self):
+        return recipes.get(self.recipe).with_overrides(**self.overrides)
+
+
+def load_dataset(name, data_dir=None, download=True, seed=0, progress=None):
+    """(train_x, train_y, test_x, test_y, description) for a dataset name.
+
+    usps: the 7,291/2,007 zip-code digits. mnist16: a seeded 7,291/2,007 split of the
+    MNIST t10k set resized to 16x16. mnist16-all: all 10,000 of them for training, tested
+    on the USPS test set (the pre-training stage of a staged run).
+    """
+    from . import data
+
+    if name == "usps":
+        xtr, ytr = data.load_usps("train", data_dir, download, progress)
+        xte, yte = data.load_usps("test", data_dir, download, progress)
+    elif name == "mnist16":
+        xtr, ytr = data.load_mnist16(data_dir, "train", seed, download=download, progress=progress)
+        xte, yte = data.load_mnist16(data_dir, "test", seed, download=download, progress=progress)
+    elif name == "mnist16-all":
+        xtr, ytr = data.load_mnist16_all(data_dir, download, progress)
+        xte, yte = data.load_usps("test", data_dir, download, progress)
+    else:
+        raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return xtr, ytr, xte, yte
+
+
+def make_optimizer(recipe, seed=0):
+    if recipe.lr <= 0:
+        raise UsageError(f"learning rate must be > 0, got {recipe.lr}")
+    if recipe.optimizer == "sgd":
+        lr, decay = recipe.lr, recipe.lr_decay
+        return SGD(lr if decay == 1.0 else (lambda e: lr * decay ** e))
+    if recipe.optimizer == "sdlm":
+        from .sdlm import SDLM, LENET5_ETA
+        scale = recipe.lr
+        return SDLM(eta=lambda e: scale * LENET5_ETA[min(e, len(LENET5_ETA) - 1)], mu=recipe.mu, seed=seed)
+    raise UsageError(f"unknown optimizer {recipe.optimizer!r}; choose sgd or sdlm")
+
+
+def build_model(arch, recipe, seed):
+    return Model(arch, recipe.activation, recipe.output_activation, recipe.dtype, seed=seed)
+
+
+def checkpoint_meta(config, recipe, model, epoch, history, position=0, totals=(0.0, 0.0)):
+    return {
+        "arch": model.arch.name,
+        "activation": model.activation,
+        "output_activation": model.output_activation,
+        "dtype": model.dtype.name,
+        "epoch": epoch,          # completed passes
+        "position": position,    # samples done in the next pass (an interrupted run)
+        "totals": list(totals),  # running loss/mistake sums of that partial pass
+        "seed": config.seed,
+        "dataset": config.dataset,
+        "recipe": recipe.as_dict(),
+        "config": {k: v for k, v in asdict(config).items() if k != "overrides"},
+        "history": history,
+        "package_version": __version__,
+    }
+
+
+def model_from_checkpoint(path, dtype=None):
+    """Rebuild a Model (architecture, activations, weights) from a checkpoint file."""
+    params, meta, _ = load_checkpoint(path)
+    try:
+        m = Model(meta["arch"], meta["activation"], meta["output_activation"],
+                  dtype or meta.get("dtype", "float32"), init=False)
+    except (KeyError, UsageError) as e:
+        from .errors import CheckpointError
+        raise CheckpointError(f"{path}: metadata does not describe a known network ({e})") from None
+    params, meta, _ = load_checkpoint(path, expected_arch=m.arch.name,
+                                      expected_shapes={n: v.shape for n, v in m.named_parameters().items()})
+    m.load_state_dict(params)
+    return m, meta
+
+
+def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None):
+    """Train as configured; returns the summary dict ``lenet-numba train --json`` prints."""
+    recipe = config.resolved_recipe()
+    if config.resume:  # continue *that* run: its recipe, seed and data; only --epochs may change
+        _, meta, _ = load_checkpoint(config.resume)
+        try:
+            recipe = recipes.Recipe(**meta["recipe"]).with_overrides(epochs=config.overrides.get("epochs"))
+            config = replace(config, arch=meta["arch"], seed=int(meta["seed"]), dataset=meta["dataset"])
+        except (KeyError, TypeError, ValueError) as e:
+            from .errors import CheckpointError
+            raise CheckpointError(f"{config.resume}: not a resumable training checkpoint ({e})") from None
+    if recipe.epochs < 0:
+        raise UsageError(f"epochs must be >= 0, got {recipe.epochs}")
+    xtr, ytr, xte, yte = load_dataset(config.dataset, config.data_dir, config.download, config.seed, progress)
+    model = build_model(config.arch, recipe, config.seed)
+    history, start_epoch, start_position, start_totals, start_step = [], 0, 0, (0.0, 0.0), None
+    if config.resume:
+        resumed, meta = model_from_checkpoint(config.resume, recipe.dtype)
+        if resumed.arch.name != model.arch.name:
+            raise UsageError(f"{config.resume}: checkpoint is for {resumed.arch.name!r}, not {model.arch.name!r}")
+        model = resumed
+        _, _, state = load_checkpoint(config.resume)
+        start_step = state.get("step")
+        history, start_epoch = list(meta.get("history", [])), int(meta.get("epoch", 0))
+        start_position, start_totals = int(meta.get("position", 0)), tuple(meta.get("totals", (0.0, 0.0)))
+    elif config.init_from:
+        init, _ = model_from_checkpoint(config.init_from, recipe.dtype)
+        if init.arch.name != model.arch.name:
+            raise UsageError(f"{config.init_from}: checkpoint is for {init.arch.name!r}, not {model.arch.name!r}")
+        model.load_state_dict(init.state_dict())
+    optimizer = make_optimizer(recipe, config.seed)
+    if config.metrics and not config.resume:
+        open(config.metrics, "w").close()  # a fresh run starts a fresh metrics file
+
+    def save(epoch, position=0, totals=(0.0, 0.0), step=None):
+        if config.out:
+            meta = checkpoint_meta(config, recipe, model, epoch, history, position, totals)
+            state = dict(optimizer.state())
+            if step is not None:
+                state["step"] = step
+            save_checkpoint(config.out, model.state_dict(), meta, state)
+
+    def epoch_done(stats):
+        record = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in stats.as_dict().items()}
+        history.append(record)
+        if config.metrics:
+            with open(config.metrics, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if config.checkpoint_every and stats.epoch % config.checkpoint_every == 0:
+            save(stats.epoch)
+        if on_epoch is not None:
+            on_epoch(stats)
+
+    result = train(model, xtr, ytr, epochs=recipe.epochs, optimizer=optimizer, loss=recipe.loss,
+                   shuffle=recipe.shuffle, seed=config.seed, test_images=xte, test_labels=yte,
+                   chunk_size=config.chunk_size, start_epoch=start_epoch, start_position=start_position,
+                   start_totals=start_totals, start_step=start_step, augment=recipe,
+                   on_chunk=on_chunk, on_epoch=epoch_done, should_stop=should_stop)
+    epochs_done = start_epoch + len(result.history)
+    if result.interrupted and result.position:
+        save(result.epoch, result.position, result.totals, result.step)
+    else:
+        save(epochs_done)
+    last = history[-1] if history else {}
+    if not history:  # zero epochs: report the untrained (or initial) network
+        tr, te = model.evaluate(xtr, ytr, recipe.loss), model.evaluate(xte, yte, recipe.loss)
+        last = {"train_error": tr["error"], "train_loss": tr["loss"], "test_error": te["error"], "test_loss": te["loss"]}
+    return {
+        "arch": model.arch.name,
+        "recipe": recipe.name,
+        "params": model.n_params,
+        "epochs": epochs_done,
+        "train_error": last["train_error"],
+        "test_error": last["test_error"],
+        "train_loss": last["train_loss"],
+        "test_loss": last["test_loss"],
+        "train_seconds": result.train_seconds,
+        "us_per_sample": result.us_per_sample,
+        "jit_seconds": result.jit_seconds,
+        "checkpoint": os.path.abspath(config.out) if config.out else None,
+        "interrupted": result.interrupted,
+        "position": result.position if result.interrupted else 0,
+        "model": model,
+        "history": history,
+    }
