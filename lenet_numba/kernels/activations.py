@@ -53,3 +53,25 @@ def activation_derivative(kind, y, out):
             out[k] = (SCALED_S / SCALED_A) * (SCALED_A * SCALED_A - y[k] * y[k])
         else:
             out[k] = 1.0
+
+
+# ---- second order (SDLM, diagonal Gauss-Newton) ------------------------------------
+
+
+@njit(cache=True)
+def activation_backward_gn(kind, y, d2):
+    """d2 <- d2 * f'(a)^2, in place: d2E/dy^2 at a layer's output -> d2E/da^2.
+
+    The Gauss-Newton recursion (LeCun et al. 1998, App. C) drops the f''(a) dE/dy term,
+    so the result stays >= 0. f'(a) is computed from y = f(a) as in activation_backward.
+    """
+    if kind == TANH:
+        for k in range(d2.shape[0]):
+            d = 1.0 - y[k] * y[k]
+            d2[k] *= d * d
+    elif kind == SCALED_TANH:
+        c = SCALED_S / SCALED_A
+        AA = SCALED_A * SCALED_A
+        for k in range(d2.shape[0]):
+            d = c * (AA - y[k] * y[k])
+            d2[k] *= d * d

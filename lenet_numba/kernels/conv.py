@@ -105,3 +105,57 @@ def pad_backward(dxp, pad, dx):
         for r in range(H):
             for q in range(W):
                 dx[c, r, q] = dxp[c, r + pad, q + pad]
+
+
+@njit(cache=True)
+def conv2d_backward_gn(x, w, conn, stride, bias_per_unit, d2a, d2x, hw, hb, compute_dx):
+    """Second-order (diagonal Gauss-Newton) backward of one sample, for SDLM.
+
+    d2a (C_out, H_out, W_out) is d2E/da^2 at this layer's pre-activation. Every connection
+    sharing a weight adds d2E/da^2 * (its input)^2 (LeCun et al. 1998, App. C), so this
+    accumulates (+=)
+        hw[o,j,ky,kx] += sum_{oy,ox} d2a[o,oy,ox] * x[conn[o,j], oy*s+ky, ox*s+kx]^2
+        hb[o] += sum d2a[o]          (or hb[unit] += d2a[unit] with bias_per_unit)
+    and, if compute_dx, overwrites d2x[i, iy, ix] = sum of w^2 * d2a over the connections
+    reading x[i, iy, ix]. For a padded input, d2x is the padded buffer and pad_backward
+    extracts its interior, exactly as for the gradient.
+    """
+    C_out, n_conn, K, _ = w.shape
+    _, H_out, W_out = d2a.shape
+    for o in range(C_out):
+        if bias_per_unit:
+            for oy in range(H_out):
+                for ox in range(W_out):
+                    hb[(o * H_out + oy) * W_out + ox] += d2a[o, oy, ox]
+        else:
+            s = 0.0
+            for oy in range(H_out):
+                for ox in range(W_out):
+                    s += d2a[o, oy, ox]
+            hb[o] += s
+    for o in range(C_out):
+        for j in range(n_conn):
+            i = conn[o, j]
+            for ky in range(K):
+                for kx in range(K):
+                    s = 0.0
+                    for oy in range(H_out):
+                        iy = oy * stride + ky
+                        for ox in range(W_out):
+                            v = x[i, iy, ox * stride + kx]
+                            s += d2a[o, oy, ox] * v * v
+                    hw[o, j, ky, kx] += s
+    if not compute_dx:
+        return
+    d2x[:] = 0.0
+    for o in range(C_out):
+        for j in range(n_conn):
+            i = conn[o, j]
+            for ky in range(K):
+                for kx in range(K):
+                    wv = w[o, j, ky, kx]
+                    ww = wv * wv
+                    for oy in range(H_out):
+                        iy = oy * stride + ky
+                        for ox in range(W_out):
+                            d2x[i, iy, ox * stride + kx] += ww * d2a[o, oy, ox]

@@ -34,3 +34,25 @@ def dense_backward(x, w, dy, dx, dw, db, compute_dx):
             g = dy[o]
             for i in range(n_in):
                 dx[i] += w[o, i] * g
+
+
+@njit(cache=True)
+def dense_backward_gn(x, w, d2a, d2x, hw, hb, compute_dx):
+    """Second-order (diagonal Gauss-Newton) backward of one sample, for SDLM.
+
+    d2a (n_out,) is d2E/da^2 at this layer's pre-activation. Accumulates (+=)
+    hw[o,i] += d2a[o] x[i]^2 and hb[o] += d2a[o] (the bias's input is the constant 1), and
+    overwrites d2x[i] = sum_o w[o,i]^2 d2a[o] if compute_dx.
+    """
+    n_out, n_in = w.shape
+    for o in range(n_out):
+        g = d2a[o]
+        hb[o] += g
+        for i in range(n_in):
+            hw[o, i] += g * x[i] * x[i]
+    if compute_dx:
+        d2x[:] = 0.0
+        for o in range(n_out):
+            g = d2a[o]
+            for i in range(n_in):
+                d2x[i] += w[o, i] * w[o, i] * g

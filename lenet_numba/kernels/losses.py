@@ -49,3 +49,47 @@ def loss_forward_backward(kind, y, label, grad):
     if kind == MSE:
         return mse_loss(y, label, grad)
     return softmax_ce_loss(y, label, grad)
+
+
+# ---- second order (SDLM, diagonal Gauss-Newton) ------------------------------------
+# Each writes d2[k] = the diagonal of the loss Hessian w.r.t. the network output, in the
+# same convention as the gradients above (our L, not a sum over outputs or a 1/2 factor):
+#
+#   MSE:  L = mean_k (y_k - t_k)^2     d2L/dy_k^2 = 2 / K            (exact; H is diagonal)
+#   CE:   L = logsumexp(z) - z_label   d2L/dz_k^2 = p_k (1 - p_k)    p = softmax(z)
+#         The CE Hessian is diag(p) - p p^T; SDLM keeps only its diagonal (an approximation:
+#         the dropped off-diagonal terms -p_j p_k are what make it singular along z + c).
+# Both are >= 0, so every back-propagated d2E/da^2 and every h_kk is >= 0.
+
+
+@njit(cache=True)
+def mse_curvature(y, d2):
+    K = y.shape[0]
+    for k in range(K):
+        d2[k] = 2.0 / K
+
+
+@njit(cache=True)
+def softmax_ce_curvature(z, d2):
+    K = z.shape[0]
+    m = z[0]
+    for k in range(1, K):
+        if z[k] > m:
+            m = z[k]
+    s = 0.0
+    for k in range(K):
+        e = np.exp(z[k] - m)
+        d2[k] = e
+        s += e
+    for k in range(K):
+        p = d2[k] / s
+        d2[k] = p * (1.0 - p)
+
+
+@njit(cache=True)
+def loss_curvature(kind, y, d2):
+    """d2 <- diagonal Gauss-Newton curvature of the loss w.r.t. the network output y."""
+    if kind == MSE:
+        mse_curvature(y, d2)
+    else:
+        softmax_ce_curvature(y, d2)

@@ -57,3 +57,43 @@ def subsample_backward(x, alpha, dy, dx, dalpha, dbeta, compute_dx):
             for r in range(2 * H_out):
                 for q in range(2 * W_out, W):
                     dx[c, r, q] = 0.0
+
+
+@njit(cache=True)
+def subsample_backward_gn(x, alpha, d2a, d2x, halpha, hbeta, compute_dx):
+    """Second-order (diagonal Gauss-Newton) backward of one sample, for SDLM.
+
+    d2a (C, H_out, W_out) is d2E/da^2 at this layer's pre-activation. alpha's input is the
+    2x2 mean, beta's is 1, so it accumulates (+=) halpha[c] += sum d2a * mean^2 and
+    hbeta[c] += sum d2a; if compute_dx it overwrites d2x = (alpha/4)^2 d2a on each 2x2 block
+    (0 on an odd last row/column).
+    """
+    C, H_out, W_out = d2a.shape
+    for c in range(C):
+        ha = 0.0
+        hbt = 0.0
+        a = alpha[c] * 0.25
+        aa = a * a
+        for i in range(H_out):
+            for j in range(W_out):
+                g = d2a[c, i, j]
+                m = 0.25 * (x[c, 2 * i, 2 * j] + x[c, 2 * i, 2 * j + 1]
+                            + x[c, 2 * i + 1, 2 * j] + x[c, 2 * i + 1, 2 * j + 1])
+                ha += g * m * m
+                hbt += g
+                if compute_dx:
+                    d = aa * g
+                    d2x[c, 2 * i, 2 * j] = d
+                    d2x[c, 2 * i, 2 * j + 1] = d
+                    d2x[c, 2 * i + 1, 2 * j] = d
+                    d2x[c, 2 * i + 1, 2 * j + 1] = d
+        halpha[c] += ha
+        hbeta[c] += hbt
+        if compute_dx:
+            H, W = d2x.shape[1], d2x.shape[2]
+            for r in range(2 * H_out, H):
+                for q in range(W):
+                    d2x[c, r, q] = 0.0
+            for r in range(2 * H_out):
+                for q in range(2 * W_out, W):
+                    d2x[c, r, q] = 0.0
