@@ -128,3 +128,85 @@ def sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads, im
     loss = loss_forward_backward(loss_kind, y, label, dacts[last[OUT_OFF]:last[OUT_OFF] + n_out])
     backward(table, conn, params, acts, dacts, grads)
     return loss
+
+
+# ---- second order: diagonal Gauss-Newton curvature for SDLM -------------------------
+# Same plan walk as backward, with the second-order kernels: d2acts takes the place of
+# dacts and holds d2E/d(acts)^2 (a layer's output slot holds d2E/d(pre-activation)^2 after
+# activation_backward_gn), and h (n_params,) is accumulated (+=), never overwritten, so
+# an average over samples is a plain loop (estimate_curvature). h and d2acts may be float64
+# while params/acts are float32.
+from .kernels.activations import activation_backward_gn  # noqa: E402
+from .kernels.conv import conv2d_backward_gn  # noqa: E402
+from .kernels.dense import dense_backward_gn  # noqa: E402
+from .kernels.losses import loss_curvature  # noqa: E402
+from .kernels.subsample import subsample_backward_gn  # noqa: E402
+
+
+@njit(cache=True)
+def backward_gn(table, conn, params, acts, d2acts, h):
+    """d2acts[last output] must hold d2E/dy^2 (>= 0); adds this sample's h_kk into h.
+
+    h_kk = sum over the connections (i, j) sharing parameter k of d2E/da_i^2 x_j^2, with
+    d2E/da_i^2 = f'(a_i)^2 sum_k w_ki^2 d2E/da_k^2 (LeCun et al. 1998, App. C).
+    """
+    for li in range(table.shape[0] - 1, -1, -1):
+        row = table[li]
+        C, H, W = row[IN_C], row[IN_H], row[IN_W]
+        Co, Ho, Wo = row[OUT_C], row[OUT_H], row[OUT_W]
+        n_out = Co * Ho * Wo
+        y = acts[row[OUT_OFF]:row[OUT_OFF] + n_out]
+        d2y = d2acts[row[OUT_OFF]:row[OUT_OFF] + n_out]
+        activation_backward_gn(row[ACT], y, d2y)  # d2y now holds d2E/d(pre-activation)^2
+        x = acts[row[IN_OFF]:row[IN_OFF] + C * H * W]
+        d2x = d2acts[row[IN_OFF]:row[IN_OFF] + C * H * W]
+        compute_dx = row[COMPUTE_DX] != 0
+        kind = row[KIND]
+        if kind == CONV:
+            p = row[PAD]
+            src, w, tbl = _conv_views(row, conn, params, acts)
+            d2src, _, _ = _conv_views(row, conn, params, d2acts)
+            nb = n_out if row[BIAS_PER_UNIT] else Co
+            hw = h[row[W_OFF]:row[W_OFF] + w.size].reshape(w.shape)
+            hb = h[row[B_OFF]:row[B_OFF] + nb]
+            conv2d_backward_gn(src, w, tbl, row[STRIDE], row[BIAS_PER_UNIT] != 0, d2y.reshape((Co, Ho, Wo)),
+                               d2src, hw, hb, compute_dx)
+            if compute_dx and p > 0:
+                pad_backward(d2src, p, d2x.reshape((C, H, W)))
+        elif kind == SUBSAMPLE:
+            alpha = params[row[W_OFF]:row[W_OFF] + C]
+            subsample_backward_gn(x.reshape((C, H, W)), alpha, d2y.reshape((Co, Ho, Wo)), d2x.reshape((C, H, W)),
+                                  h[row[W_OFF]:row[W_OFF] + C], h[row[B_OFF]:row[B_OFF] + C], compute_dx)
+        else:
+            n_in = C * H * W
+            w = params[row[W_OFF]:row[W_OFF] + Co * n_in].reshape((Co, n_in))
+            dense_backward_gn(x, w, d2y, d2x, h[row[W_OFF]:row[W_OFF] + Co * n_in].reshape((Co, n_in)),
+                              h[row[B_OFF]:row[B_OFF] + Co], compute_dx)
+
+
+@njit(cache=True)
+def sample_curvature(table, pad_values, conn, params, acts, d2acts, h, image, loss_kind):
+    """Forward of one sample, the loss's output curvature, backward_gn: h += this sample's h_kk."""
+    load_input(image, acts)
+    forward(table, pad_values, conn, params, acts)
+    last = table[table.shape[0] - 1]
+    n_out = last[OUT_C] * last[OUT_H] * last[OUT_W]
+    y = acts[last[OUT_OFF]:last[OUT_OFF] + n_out]
+    loss_curvature(loss_kind, y, d2acts[last[OUT_OFF]:last[OUT_OFF] + n_out])
+    backward_gn(table, conn, params, acts, d2acts, h)
+
+
+@njit(cache=True)
+def estimate_curvature(table, pad_values, conn, params, acts, dacts, h, images, labels, indices, loss_kind):
+    """h <- (1/P) sum over the P samples images[indices] of their h_kk (overwrites h).
+
+    dacts is the second-order work buffer (d2acts). labels is accepted for symmetry with
+    the training loop; neither curvature (MSE: 2/K, CE: p(1-p)) depends on the label.
+    """
+    h[:] = 0.0
+    P = indices.shape[0]
+    for n in range(P):
+        sample_curvature(table, pad_values, conn, params, acts, dacts, h, images[indices[n]], loss_kind)
+    if P > 0:
+        for k in range(h.shape[0]):
+            h[k] /= P

@@ -14,12 +14,15 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lenet_numba.architectures import Conv, Dense, Subsample
 from lenet_numba.kernels.activations import (IDENTITY, SCALED_A, SCALED_S, SCALED_TANH, TANH,
                                              activation_backward_gn)
 from lenet_numba.kernels.conv import conv2d_backward_gn, conv2d_forward
 from lenet_numba.kernels.dense import dense_backward_gn, dense_forward
 from lenet_numba.kernels.losses import CE, MSE, loss_curvature, loss_forward_backward
 from lenet_numba.kernels.subsample import subsample_backward_gn, subsample_forward
+from lenet_numba.model import Model
+from lenet_numba.network import estimate_curvature, sample_curvature
 
 KINDS = (IDENTITY, TANH, SCALED_TANH)
 KIND_NAMES = {IDENTITY: "identity", TANH: "tanh", SCALED_TANH: "scaled-tanh"}
@@ -241,3 +244,153 @@ def test_compute_dx_false_leaves_dx_alone_and_still_accumulates():
     conv2d_backward_gn(x, w, conn, 1, False, d2a, d2x, hw, hb, False)
     assert (d2x == 7.0).all()
     np.testing.assert_allclose(hb, 2 * d2a.sum(axis=(1, 2)))
+
+
+# ---------------------------------------------------------------- whole network vs a NumPy twin
+
+
+def naive_network_curvature(model, image, loss_kind):
+    """The same recursion written with NumPy arrays over the named parameters, f' from a.
+
+    forward: keep each layer's (padded) input and pre-activation; backward: d2E/dy^2 at the
+    output = loss curvature; per layer d2E/da^2 = f'(a)^2 d2E/dy^2, h = sum d2E/da^2 x^2 over
+    the connections of each weight, d2E/dx^2 = sum w^2 d2E/da^2 (unpadded afterwards).
+    """
+    hidden = {"identity": IDENTITY, "tanh": TANH, "scaled-tanh": SCALED_TANH}[model.activation]
+    last = {"identity": IDENTITY, "tanh": TANH, "scaled-tanh": SCALED_TANH}[model.output_activation]
+    layers = model.arch.layers
+    p = {n: model[n].astype(np.float64) for n in model.param_names}
+    x = image.astype(np.float64)[None]
+    saved = []
+    for li, L in enumerate(layers):
+        kind = last if li == len(layers) - 1 else hidden
+        if isinstance(L, Conv):
+            xp = np.pad(x, ((0, 0), (L.pad, L.pad), (L.pad, L.pad)), constant_values=L.pad_value)
+            w, b = p[L.name + ".weight"], p[L.name + ".bias"]
+            conn = L.connections or tuple([tuple(range(x.shape[0]))] * L.maps)
+            K, s = L.kernel, L.stride
+            Ho, Wo = (xp.shape[1] - K) // s + 1, (xp.shape[2] - K) // s + 1
+            a = np.zeros((L.maps, Ho, Wo))
+            for o in range(L.maps):
+                for oy in range(Ho):
+                    for ox in range(Wo):
+                        v = b[o, oy, ox] if L.bias_per_unit else b[o]
+                        for j, i in enumerate(conn[o]):
+                            v += np.sum(w[o, j] * xp[i, oy * s:oy * s + K, ox * s:ox * s + K])
+                        a[o, oy, ox] = v
+            saved.append((L, kind, xp, a, conn))
+        elif isinstance(L, Subsample):
+            C, H, W = x.shape
+            Ho, Wo = H // 2, W // 2
+            mean = x[:, :2 * Ho, :2 * Wo].reshape(C, Ho, 2, Wo, 2).mean(axis=(2, 4))
+            a = p[L.name + ".alpha"][:, None, None] * mean + p[L.name + ".beta"][:, None, None]
+            saved.append((L, kind, x, a, mean))
+        else:
+            a = p[L.name + ".weight"] @ x.ravel() + p[L.name + ".bias"]
+            saved.append((L, kind, x, a, None))
+        x = f_naive(kind, a)
+    h = {n: np.zeros_like(v) for n, v in p.items()}
+    d2y = loss_hessian_diag_naive(loss_kind, x.ravel()).reshape(x.shape)
+    for L, kind, xin, a, extra in reversed(saved):
+        d2a = fprime_naive(kind, a) ** 2 * d2y
+        if isinstance(L, Conv):
+            w, conn, K, s = p[L.name + ".weight"], extra, L.kernel, L.stride
+            d2xp = np.zeros_like(xin)
+            for o in range(L.maps):
+                for oy in range(a.shape[1]):
+                    for ox in range(a.shape[2]):
+                        for j, i in enumerate(conn[o]):
+                            patch = xin[i, oy * s:oy * s + K, ox * s:ox * s + K]
+                            h[L.name + ".weight"][o, j] += d2a[o, oy, ox] * patch ** 2
+                            d2xp[i, oy * s:oy * s + K, ox * s:ox * s + K] += w[o, j] ** 2 * d2a[o, oy, ox]
+            if L.bias_per_unit:
+                h[L.name + ".bias"] += d2a
+            else:
+                h[L.name + ".bias"] += d2a.sum(axis=(1, 2))
+            P = L.pad
+            d2y = d2xp[:, P:d2xp.shape[1] - P, P:d2xp.shape[2] - P]
+        elif isinstance(L, Subsample):
+            alpha = p[L.name + ".alpha"]
+            h[L.name + ".alpha"] += (d2a * extra ** 2).sum(axis=(1, 2))
+            h[L.name + ".beta"] += d2a.sum(axis=(1, 2))
+            d2x = np.zeros_like(xin)
+            Ho, Wo = a.shape[1:]
+            blk = (alpha[:, None, None] / 4) ** 2 * d2a
+            d2x[:, :2 * Ho, :2 * Wo] = np.repeat(np.repeat(blk, 2, axis=1), 2, axis=2)
+            d2y = d2x
+        else:
+            w = p[L.name + ".weight"]
+            h[L.name + ".weight"] += np.outer(d2a, xin.ravel() ** 2)
+            h[L.name + ".bias"] += d2a
+            d2y = ((w ** 2).T @ d2a).reshape(xin.shape)
+    return h, x.ravel()
+
+
+def engine_curvature(model, images, loss_kind, indices=None):
+    acts = np.zeros(model.plan.n_acts, model.dtype)
+    d2 = np.zeros(model.plan.n_acts, np.float64)
+    h = np.zeros(model.n_params, np.float64)
+    x = model.as_images(images)
+    if indices is None:
+        for n in range(len(x)):
+            sample_curvature(model._table, model._pad_values, model._conn, model.params, acts, d2, h, x[n],
+                             loss_kind)
+    else:
+        estimate_curvature(model._table, model._pad_values, model._conn, model.params, acts, d2, h, x,
+                           np.zeros(len(x), np.int64), np.asarray(indices, np.int64), loss_kind)
+    return h
+
+
+def randomized_model(arch, hidden, out, seed, dtype="float64"):
+    """Random init, then every parameter perturbed (biases, alphas and betas away from 0/1)."""
+    m = Model(arch, hidden, out, dtype=dtype, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    m.params += rng.normal(0, 0.3, m.n_params).astype(m.dtype) * (np.abs(m.params) + 0.1)
+    return m
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(("lenet1", "zipcode1989")), st.sampled_from(tuple(KIND_NAMES.values())),
+       st.sampled_from(tuple(KIND_NAMES.values())), st.sampled_from((MSE, CE)), st.integers(0, 10_000))
+def test_sample_curvature_matches_numpy_twin(arch, hidden, out, loss_kind, seed):
+    m = randomized_model(arch, hidden, out, seed)
+    image = np.random.default_rng(seed).uniform(-1, 1, (16, 16))
+    h = engine_curvature(m, image[None], loss_kind)
+    want, y = naive_network_curvature(m, image, loss_kind)
+    np.testing.assert_allclose(m.predict(image)[0], y, rtol=1e-12, atol=1e-12)
+    for name in m.param_names:
+        got = m.view(h, name)
+        scale = float(np.abs(want[name]).max()) + 1e-300
+        np.testing.assert_allclose(got, want[name], rtol=1e-9, atol=1e-12 * scale, err_msg=name)
+
+
+def test_sample_curvature_accumulates_and_estimate_averages():
+    m = randomized_model("lenet1", "scaled-tanh", "scaled-tanh", 5)
+    imgs = np.random.default_rng(0).uniform(-1, 1, (6, 16, 16))
+    idx = [4, 1, 1, 5]
+    singles = [engine_curvature(m, imgs[i:i + 1], MSE) for i in range(6)]
+    np.testing.assert_allclose(engine_curvature(m, imgs, MSE), sum(singles), rtol=1e-12)
+    np.testing.assert_allclose(engine_curvature(m, imgs, MSE, idx), sum(singles[i] for i in idx) / 4, rtol=1e-12)
+    assert (engine_curvature(m, imgs, MSE, []) == 0).all()
+
+
+def test_float32_model_with_float64_curvature_buffers():
+    m64 = randomized_model("zipcode1989", "scaled-tanh", "scaled-tanh", 2)
+    m32 = Model("zipcode1989", "scaled-tanh", "scaled-tanh", dtype="float32")
+    m32.params[:] = m64.params
+    imgs = np.random.default_rng(1).uniform(-1, 1, (5, 16, 16))
+    np.testing.assert_allclose(engine_curvature(m32, imgs, MSE), engine_curvature(m64, imgs, MSE), rtol=1e-4,
+                               atol=1e-9)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(("lenet1", "zipcode1989")), st.sampled_from(tuple(KIND_NAMES.values())),
+       st.sampled_from((MSE, CE)), st.integers(0, 10_000), st.floats(0.1, 20.0))
+def test_h_is_never_negative(arch, hidden, loss_kind, seed, spread):
+    """Any weights (negative alphas, large values), any inputs: every h_kk >= 0."""
+    m = Model(arch, hidden, hidden, dtype="float64", seed=seed)
+    rng = np.random.default_rng(seed)
+    m.params[:] = rng.normal(0, spread, m.n_params)
+    imgs = rng.uniform(-1, 1, (3, 16, 16)) * rng.uniform(0, 3)
+    h = engine_curvature(m, imgs, loss_kind, [0, 1, 2])
+    assert np.isfinite(h).all() and (h >= 0).all()
