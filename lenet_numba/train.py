@@ -87,6 +87,7 @@ class TrainResult:
     epoch: int = 0
     position: int = 0
     totals: tuple = (0.0, 0.0)
+    step: np.ndarray = None
 
     @property
     def us_per_sample(self):
@@ -109,7 +110,8 @@ def augmentation_vector(augment):
 
 def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="mse", shuffle=False,
           seed=0, test_images=None, test_labels=None, chunk_size=512, start_epoch=0, start_position=0,
-          start_totals=(0.0, 0.0), augment=None, on_chunk=None, on_epoch=None, should_stop=None):
+          start_totals=(0.0, 0.0), start_step=None, augment=None, on_chunk=None, on_epoch=None,
+          should_stop=None):
     """Train ``model`` in place by per-sample SGD (one update after every sample).
 
     images (N, 16, 16) in [-1, 1], labels (N,) ints 0-9; ``epochs`` counts passes in
@@ -118,7 +120,9 @@ def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="ms
     ``max_rotate``, ``max_scale`` (e.g. a Recipe). ``on_chunk(epoch, done, total)`` is
     called between compiled chunks, ``on_epoch(EpochStats)`` after each pass;
     ``should_stop()`` returning True ends training after the current chunk, with
-    ``result.interrupted`` set and the stopping point recorded for resuming.
+    ``result.interrupted`` set and the stopping point recorded for resuming (with
+    ``result.step``, the per-parameter step sizes of that pass, to pass back as
+    ``start_step``: re-estimating them mid-pass would change the run).
     """
     if loss not in LOSS_NAMES:
         raise UsageError(f"unknown loss {loss!r}; choose one of {', '.join(LOSS_NAMES)}")
@@ -143,6 +147,7 @@ def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="ms
     aug = augmentation_vector(augment)
     image_buf = np.zeros(x.shape[1:], model.dtype)
     result = TrainResult()
+    result.step = step
 
     def chunk(order, start, stop, epoch):
         return train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads,
@@ -152,7 +157,10 @@ def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="ms
     chunk(np.zeros(1, np.int64), 0, 0, 0)
     result.jit_seconds = time.perf_counter() - t0
     for epoch in range(start_epoch, epochs):
-        optimizer.step_for_epoch(model, epoch, x, y, loss_kind, step)
+        if epoch == start_epoch and start_position > 0 and start_step is not None:
+            step[:] = start_step
+        else:
+            optimizer.step_for_epoch(model, epoch, x, y, loss_kind, step)
         order = presentation_order(len(y), epoch, seed, shuffle)
         first = start_position if epoch == start_epoch else 0
         totals[:] = start_totals if epoch == start_epoch else (0.0, 0.0)
