@@ -7,6 +7,7 @@ the final name is always complete and verified.
 """
 
 import hashlib
+import http.client
 import urllib.error
 import urllib.request
 
@@ -31,15 +32,16 @@ def download(url, dest, size, sha256, progress=None, timeout=60.0):
             with atomic_open(dest, "wb") as f:
                 done, h = _copy(response, f, size, progress)
                 if done != size or h != sha256:
+                    got = f"more than {size}" if done > size else str(done)
                     raise DataError(
-                        f"{url}: downloaded {done} bytes with sha256 {h}, expected {size} "
+                        f"{url}: downloaded {got} bytes with sha256 {h}, expected {size} "
                         f"bytes with sha256 {sha256}; nothing was written to {dest}"
                     )
     except urllib.error.HTTPError as e:
         raise DataError(f"{url}: download failed with HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
         raise DataError(f"{url}: download failed ({e.reason})") from None
-    except (OSError, ValueError) as e:  # timeouts, resets, disk full, bad URL
+    except (OSError, ValueError, http.client.HTTPException) as e:  # timeouts, cut-off, disk full, bad URL
         raise DataError(f"{url}: download to {dest} failed ({e})") from None
     return dest
 

@@ -28,6 +28,8 @@ def read_maybe_gzip(path):
     out = []
     pos = 0
     while pos < len(raw):  # a gzip file may hold several members back to back
+        if not raw.startswith(_GZIP_MAGIC, pos):
+            return b"".join(out), "unexpected bytes after the end of the gzip data"
         d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
             while pos < len(raw) and not d.eof:

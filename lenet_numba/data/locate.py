@@ -1,0 +1,64 @@
+"""Find a data file: explicit ``data_dir``, then ``$LENET_NUMBA_DATA``, then the user cache.
+
+A data root holds one folder per data set (``<root>/usps/zip.train.gz``,
+``<root>/mnist/...``). A file found nowhere is downloaded into the cache root (or into
+``download_root``) when allowed; otherwise the error lists every place searched and how
+to point the program at a copy, in one line.
+"""
+
+import os
+from pathlib import Path
+
+from lenet_numba.data.download import download as _download
+from lenet_numba.data.sources import DATASETS
+from lenet_numba.errors import DataError
+
+ENV_VAR = "LENET_NUMBA_DATA"
+
+
+def cache_root():
+    """``$XDG_CACHE_HOME/lenet-numba``, else ``~/.cache/lenet-numba`` (XDG ignores relative paths)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "lenet-numba"
+
+
+def search_roots(data_dir=None):
+    """The data roots searched, in order, as ``[(where_from, Path)]``; unset places are skipped."""
+    roots = []
+    if data_dir is not None:
+        roots.append(("--data-dir", Path(data_dir).expanduser().absolute()))
+    env = os.environ.get(ENV_VAR, "")
+    if env:
+        roots.append((ENV_VAR, Path(env).expanduser().absolute()))
+    roots.append(("cache", cache_root()))
+    return roots
+
+
+def find_file(dataset, name, data_dir=None, download=True, progress=None, download_root=None):
+    """Path of ``<root>/<dataset>/<name>`` in the first root that has it, downloading if allowed.
+
+    The file is not hashed here; loaders verify the checksum of the file they read.
+    """
+    url, size, sha256 = DATASETS[dataset][name]
+    candidates = [root / dataset / name for _, root in search_roots(data_dir)]
+    for path in candidates:
+        if path.is_file():
+            return path
+    searched = ", ".join(str(p) for p in candidates)
+    hint = (
+        f"get it from {url} and pass --data-dir DIR or set {ENV_VAR}=DIR "
+        f"with the file at DIR/{dataset}/{name}"
+    )
+    if not download:
+        raise DataError(f"{name} not found (searched {searched}) and downloading is off; {hint}")
+    dest = Path(download_root if download_root is not None else cache_root()) / dataset / name
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"{dest.parent}: cannot create folder for the download ({e.strerror or e}); {hint}") from None
+    try:
+        _download(url, dest, size, sha256, progress=progress)
+    except DataError as e:
+        raise DataError(f"{name} not found (searched {searched}) and downloading it failed: {e}; {hint}") from None
+    return dest
