@@ -4,6 +4,7 @@ Callers turn the fault into a message with a position (a line for text, a byte o
 IDX), so a truncated or damaged download says where it broke instead of just "bad gzip".
 """
 
+import gzip
 import zlib
 
 from lenet_numba.errors import DataError
@@ -25,6 +26,10 @@ def read_maybe_gzip(path):
     raw = read_bytes(path)
     if not raw.startswith(_GZIP_MAGIC):
         return raw, None
+    try:
+        return gzip.decompress(raw), None  # fast path; the walk below only locates a fault
+    except (OSError, EOFError, zlib.error):
+        pass
     out = []
     pos = 0
     while pos < len(raw):  # a gzip file may hold several members back to back

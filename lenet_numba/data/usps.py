@@ -12,6 +12,7 @@ import numpy as np
 from lenet_numba.data.checksum import sha256_file, verify_file
 from lenet_numba.data.gzipped import read_maybe_gzip
 from lenet_numba.data.locate import find_file
+from lenet_numba.data.parsed_cache import load_or_parse
 from lenet_numba.data.sources import USPS_FILES
 from lenet_numba.errors import DataError
 
@@ -27,7 +28,7 @@ def load_usps(split, data_dir=None, download=True, progress=None):
     path = find_file("usps", name, data_dir=data_dir, download=download, progress=progress)
     _, size, sha256 = USPS_FILES[name]
     verify_file(path, size, sha256)
-    return read_usps_file(path)
+    return load_or_parse(name, sha256, lambda: read_usps_file(path))
 
 
 def read_usps_file(path, expected_sha256=None):
