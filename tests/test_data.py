@@ -35,6 +35,7 @@ from lenet_numba.data import (
     resize_to_16,
 )
 from lenet_numba.data import mnist as mnist_mod
+from lenet_numba.data import usps as usps_mod
 from lenet_numba.data.download import download
 from lenet_numba.data.locate import cache_root, find_file, search_roots
 from lenet_numba.data.mnist import split_indices
@@ -352,6 +353,48 @@ def test_data_info_lists_every_copy_and_flags_bad_ones(tmp_path, monkeypatch):
     assert [c["ok"] for c in entry["found"]] == [False, False]  # neither is the real file
     missing = next(f for f in info["files"] if f["name"] == "zip.train.gz")
     assert missing["found"] == [] and missing["used"] is None and not missing["ok"]
+
+
+# --------------------------------------------------------------------------- parsed cache
+
+
+def register_fake_usps(monkeypatch, root, labels, name="zip.test.gz"):
+    body = gzip.compress(esl_text(labels, np.full((len(labels), 256), -0.25)))
+    put(root, name, body)
+    monkeypatch.setitem(USPS_FILES, name, ("http://127.0.0.1:9/" + name, len(body), sha256(body)))
+    return body
+
+
+def test_parsed_cache_is_keyed_by_the_source_checksum(monkeypatch, tmp_path):
+    root = tmp_path / "root"
+    register_fake_usps(monkeypatch, root, [4, 2])
+    assert load_usps("test", root, download=False)[1].tolist() == [4, 2]
+    (cache,) = (cache_root() / "usps").glob("*.npz")
+    assert USPS_FILES["zip.test.gz"][2] in cache.name
+
+    def no_parsing(path, expected_sha256=None):
+        raise AssertionError("the cache should have been used")
+
+    monkeypatch.setattr(usps_mod, "read_usps_file", no_parsing)
+    x, y = load_usps("test", root, download=False)
+    assert y.tolist() == [4, 2] and x.dtype == np.float32 and (x == -0.25).all()
+    monkeypatch.setattr(usps_mod, "read_usps_file", read_usps_file)
+
+    register_fake_usps(monkeypatch, root, [7])  # new source bytes: the old cache must not answer
+    assert load_usps("test", root, download=False)[1].tolist() == [7]
+    for stale in (cache_root() / "usps").glob("*.npz"):
+        stale.write_bytes(b"damaged")
+    assert load_usps("test", root, download=False)[1].tolist() == [7]
+    assert load_usps("test", root, download=False)[1].tolist() == [7]
+
+
+def test_unwritable_cache_only_costs_speed(monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_bytes(b"")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    root = tmp_path / "root"
+    register_fake_usps(monkeypatch, root, [5])
+    assert load_usps("test", root, download=False)[1].tolist() == [5]
 
 
 # --------------------------------------------------------------------------- downloads
