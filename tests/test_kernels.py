@@ -1,0 +1,587 @@
+"""Every compiled layer kernel against its naive twin, finite differences and invariants.
+
+* compiled == naive (tests/naive.py) for every forward and backward, float64 to ~1e-12 of
+  the magnitude of the summed terms, float32 to ~1e-5 of it; outputs and gradients are
+  pre-filled with garbage so "overwrites" is checked too.
+* Central finite differences in float64 of every backward: the directional derivative of
+  a random linear functional of the output, along a random direction, against the
+  gradient's inner product with that direction.
+* Invariants: constant map -> alpha c + beta, one-hot kernel -> plain shift (no flip),
+  CE finite for logits of +-1e4, compute_dx=False leaves dx alone.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import naive
+from lenet_numba.kernels.activations import NAMES as ACT_NAMES
+from lenet_numba.kernels.activations import activation_backward, activation_forward
+from lenet_numba.kernels.conv import conv2d_backward, conv2d_forward, pad_backward, pad_forward
+from lenet_numba.kernels.dense import dense_backward, dense_forward
+from lenet_numba.kernels.losses import NAMES as LOSS_NAMES
+from lenet_numba.kernels.losses import loss_forward_backward, mse_loss, softmax_ce_loss
+from lenet_numba.kernels.subsample import subsample_backward, subsample_forward
+
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+DTYPES = (np.float64, np.float32)
+# |compiled - naive| <= RTOL * (the same computation on absolute values): a bound that
+# holds whatever the cancellation, for sums of up to a few hundred terms.
+RTOL = {np.float64: 1e-12, np.float32: 2e-5}
+dtypes = st.sampled_from(DTYPES)
+seeds = st.integers(0, 2**32 - 1)
+
+
+def assert_close(got, want, magnitude, dtype, what=""):
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    assert got.shape == want.shape, (what, got.shape, want.shape)
+    tol = RTOL[dtype] * (np.asarray(magnitude, np.float64) + 1e-30)
+    err = np.abs(got - want)
+    bad = ~(err <= tol)
+    assert not bad.any(), (f"{what}: {bad.sum()} of {bad.size} entries off; worst |err|={err.max():.3g}, "
+                           f"at {np.unravel_index(np.argmax(err - tol), err.shape)}")
+
+
+def garbage(shape, dtype, rng):
+    """A buffer the kernel must overwrite completely (NaN would also pass a += bug silently
+    into a NaN result, which assert_close catches too)."""
+    return (rng.standard_normal(shape) * 1e3 + 7.0).astype(dtype)
+
+
+def fd_relerr(fun, x, direction, grad, h):
+    """|central difference of fun along direction - <grad, direction>| / <|grad|, |direction|>.
+
+    Fourth-order central stencil, so h can be large enough to make rounding negligible.
+    """
+    def f(t):
+        return fun(x + t * direction)
+
+    fd = (8.0 * (f(h) - f(-h)) - (f(2 * h) - f(-2 * h))) / (12.0 * h)
+    an = float(np.sum(grad * direction))
+    scale = float(np.sum(np.abs(grad * direction)))
+    return abs(fd - an) / max(scale, 1e-300), fd, an
+
+
+FD_TOL = 1e-8
+
+# ---------------------------------------------------------------- strategies
+
+
+@st.composite
+def conv_cases(draw):
+    C_in = draw(st.integers(1, 4))
+    C_out = draw(st.integers(1, 4))
+    K = draw(st.integers(1, 5))
+    stride = draw(st.sampled_from([1, 2]))
+    pad = draw(st.integers(0, 2))
+    pad_value = draw(st.sampled_from([0.0, -1.0, 0.5]))
+    lo = max(1, K - 2 * pad)  # the padded map must hold at least one window
+    H = draw(st.integers(lo, lo + 8))
+    W = draw(st.integers(lo, lo + 8))
+    n_conn = draw(st.integers(1, C_in))
+    conn = np.array([draw(st.permutations(range(C_in)))[:n_conn] for _ in range(C_out)], np.int64)
+    bias_per_unit = draw(st.booleans())
+    seed = draw(seeds)
+    return dict(C_in=C_in, C_out=C_out, K=K, stride=stride, pad=pad, pad_value=pad_value, H=H, W=W,
+                n_conn=n_conn, conn=conn, bias_per_unit=bias_per_unit, seed=seed)
+
+
+def conv_arrays(case, dtype):
+    rng = np.random.default_rng(case["seed"])
+    Hp, Wp = case["H"] + 2 * case["pad"], case["W"] + 2 * case["pad"]
+    Ho = (Hp - case["K"]) // case["stride"] + 1
+    Wo = (Wp - case["K"]) // case["stride"] + 1
+    x = rng.uniform(-1, 1, (case["C_in"], case["H"], case["W"])).astype(dtype)
+    w = rng.uniform(-1, 1, (case["C_out"], case["n_conn"], case["K"], case["K"])).astype(dtype)
+    nb = case["C_out"] * Ho * Wo if case["bias_per_unit"] else case["C_out"]
+    b = rng.uniform(-1, 1, nb).astype(dtype)
+    dy = rng.uniform(-1, 1, (case["C_out"], Ho, Wo)).astype(dtype)
+    return rng, x, w, b, dy, (Hp, Wp), (Ho, Wo)
+
+
+# ---------------------------------------------------------------- padding
+
+
+@FAST
+@given(C=st.integers(1, 4), H=st.integers(1, 9), W=st.integers(1, 9), pad=st.integers(0, 3),
+       value=st.sampled_from([0.0, -1.0, 2.5]), dtype=dtypes, seed=seeds)
+def test_pad_matches_naive(C, H, W, pad, value, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (C, H, W)).astype(dtype)
+    xp = garbage((C, H + 2 * pad, W + 2 * pad), dtype, rng)
+    pad_forward(x, pad, value, xp)
+    np.testing.assert_array_equal(xp, naive.pad_forward(x, pad, value).astype(dtype))  # a copy: exact
+    dxp = rng.uniform(-1, 1, xp.shape).astype(dtype)
+    dx = garbage(x.shape, dtype, rng)
+    pad_backward(dxp, pad, dx)
+    np.testing.assert_array_equal(dx, naive.pad_backward(dxp, pad).astype(dtype))
+
+
+@FAST
+@given(C=st.integers(1, 3), H=st.integers(1, 7), W=st.integers(1, 7), pad=st.integers(0, 3), seed=seeds)
+def test_pad_backward_finite_differences(C, H, W, pad, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (C, H, W))
+    r = rng.standard_normal((C, H + 2 * pad, W + 2 * pad))  # L(x) = <r, pad(x)>
+
+    def L(x):
+        xp = np.empty(r.shape)
+        pad_forward(x, pad, -1.0, xp)
+        return float(np.sum(r * xp))
+
+    dx = np.empty(x.shape)
+    pad_backward(r, pad, dx)
+    err, fd, an = fd_relerr(L, x, rng.standard_normal(x.shape), dx, 1e-3)
+    assert err < FD_TOL, (fd, an)
+
+
+# ---------------------------------------------------------------- convolution
+
+
+@FAST
+@given(case=conv_cases(), dtype=dtypes)
+def test_conv_forward_matches_naive(case, dtype):
+    rng, x, w, b, _, (Hp, Wp), (Ho, Wo) = conv_arrays(case, dtype)
+    xp = np.empty((case["C_in"], Hp, Wp), dtype)
+    pad_forward(x, case["pad"], case["pad_value"], xp)
+    y = garbage((case["C_out"], Ho, Wo), dtype, rng)
+    conv2d_forward(xp, w, b, case["conn"], case["stride"], case["bias_per_unit"], y)
+    want_xp = naive.pad_forward(x, case["pad"], case["pad_value"])
+    want = naive.conv2d_forward(want_xp, w, b, case["conn"], case["stride"], case["bias_per_unit"])
+    mag = naive.conv2d_forward(np.abs(want_xp), np.abs(w), np.abs(b), case["conn"], case["stride"],
+                               case["bias_per_unit"])
+    assert_close(y, want, mag, dtype, "y")
+
+
+@FAST
+@given(case=conv_cases(), dtype=dtypes)
+def test_conv_backward_matches_naive(case, dtype):
+    rng, x, w, b, dy, (Hp, Wp), _ = conv_arrays(case, dtype)
+    xp = naive.pad_forward(x, case["pad"], case["pad_value"]).astype(dtype)
+    dxp, dw, db = garbage(xp.shape, dtype, rng), garbage(w.shape, dtype, rng), garbage(b.shape, dtype, rng)
+    args = (case["conn"], case["stride"], case["bias_per_unit"])
+    conv2d_backward(xp, w, *args, dy, dxp, dw, db, True)
+    want = naive.conv2d_backward(xp, w, *args, dy)
+    mag = naive.conv2d_backward(np.abs(xp), np.abs(w), *args, np.abs(dy))
+    for got, exp, m, what in zip((dxp, dw, db), want, mag, ("dx", "dw", "db")):
+        assert_close(got, exp, m, dtype, what)
+    # and through the padding, back to the unpadded input
+    dx = garbage(x.shape, dtype, rng)
+    pad_backward(dxp, case["pad"], dx)
+    assert_close(dx, naive.pad_backward(want[0], case["pad"]), naive.pad_backward(mag[0], case["pad"]),
+                 dtype, "dx (unpadded)")
+
+
+@FAST
+@given(case=conv_cases())
+def test_conv_backward_finite_differences(case):
+    rng, x, w, b, r, (Hp, Wp), (Ho, Wo) = conv_arrays(case, np.float64)
+    conn, stride, bpu, pad, pv = case["conn"], case["stride"], case["bias_per_unit"], case["pad"], case["pad_value"]
+
+    def L(x, w, b):  # a random linear functional of the output, through the padding
+        xp = np.empty((case["C_in"], Hp, Wp))
+        pad_forward(x, pad, pv, xp)
+        y = np.empty(r.shape)
+        conv2d_forward(xp, w, b, conn, stride, bpu, y)
+        return float(np.sum(r * y))
+
+    xp = np.empty((case["C_in"], Hp, Wp))
+    pad_forward(x, pad, pv, xp)
+    dxp, dw, db = np.empty(xp.shape), np.empty(w.shape), np.empty(b.shape)
+    conv2d_backward(xp, w, conn, stride, bpu, r, dxp, dw, db, True)
+    dx = np.empty(x.shape)
+    pad_backward(dxp, pad, dx)
+    checks = {
+        "dx": (lambda v: L(v, w, b), x, dx),
+        "dw": (lambda v: L(x, v, b), w, dw),
+        "db": (lambda v: L(x, w, v), b, db),
+    }
+    for what, (fun, at, grad) in checks.items():
+        err, fd, an = fd_relerr(fun, at, rng.standard_normal(at.shape), grad, 1e-3)
+        assert err < FD_TOL, (what, fd, an)
+
+
+@FAST
+@given(C_in=st.integers(1, 3), C_out=st.integers(1, 3), K=st.integers(2, 5), stride=st.sampled_from([1, 2]),
+       extra_h=st.integers(0, 6), extra_w=st.integers(0, 6), data=st.data(), dtype=dtypes, seed=seeds)
+def test_conv_one_hot_kernel_is_a_shift(C_in, C_out, K, stride, extra_h, extra_w, data, dtype, seed):
+    """w[o] = one-hot at (ky, kx) on one connection: y[o] is x[conn] shifted by (ky, kx), read
+    at the stride. A flipped kernel (true convolution) would read at (K-1-ky, K-1-kx)."""
+    rng = np.random.default_rng(seed)
+    H, W = K + extra_h, K + extra_w
+    n_conn = data.draw(st.integers(1, C_in))
+    conn = np.array([data.draw(st.permutations(range(C_in)))[:n_conn] for _ in range(C_out)], np.int64)
+    x = rng.uniform(-1, 1, (C_in, H, W)).astype(dtype)
+    w = np.zeros((C_out, n_conn, K, K), dtype)
+    Ho, Wo = (H - K) // stride + 1, (W - K) // stride + 1
+    expected = np.empty((C_out, Ho, Wo), dtype)
+    for o in range(C_out):
+        j = data.draw(st.integers(0, n_conn - 1))
+        ky, kx = data.draw(st.integers(0, K - 1)), data.draw(st.integers(0, K - 1))
+        w[o, j, ky, kx] = 1.0
+        expected[o] = x[conn[o, j], ky:ky + stride * (Ho - 1) + 1:stride, kx:kx + stride * (Wo - 1) + 1:stride]
+    y = garbage((C_out, Ho, Wo), dtype, rng)
+    conv2d_forward(x, w, np.zeros(C_out, dtype), conn, stride, False, y)
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_conv_one_hot_corner_is_not_flipped():
+    """The smallest asymmetric case, spelled out: a 2x2 kernel with its 1 at the top left
+    reads x[oy, ox]; a convolution would read x[oy + 1, ox + 1]."""
+    x = np.arange(9, dtype=np.float64).reshape(1, 3, 3)
+    w = np.array([[[[1.0, 0.0], [0.0, 0.0]]]])
+    y = np.empty((1, 2, 2))
+    conv2d_forward(x, w, np.zeros(1), np.zeros((1, 1), np.int64), 1, False, y)
+    np.testing.assert_array_equal(y[0], [[0.0, 1.0], [3.0, 4.0]])
+
+
+@FAST
+@given(case=conv_cases(), dtype=dtypes)
+def test_conv_backward_without_dx_leaves_dx_alone(case, dtype):
+    rng, x, w, b, dy, (Hp, Wp), _ = conv_arrays(case, dtype)
+    xp = naive.pad_forward(x, case["pad"], case["pad_value"]).astype(dtype)
+    dxp = garbage(xp.shape, dtype, rng)
+    before = dxp.copy()
+    dw, db = garbage(w.shape, dtype, rng), garbage(b.shape, dtype, rng)
+    args = (case["conn"], case["stride"], case["bias_per_unit"])
+    conv2d_backward(xp, w, *args, dy, dxp, dw, db, False)
+    np.testing.assert_array_equal(dxp, before)
+    # the parameter gradients are still computed
+    _, want_dw, want_db = naive.conv2d_backward(xp, w, *args, dy)
+    _, mag_dw, mag_db = naive.conv2d_backward(np.abs(xp), np.abs(w), *args, np.abs(dy))
+    assert_close(dw, want_dw, mag_dw, dtype, "dw")
+    assert_close(db, want_db, mag_db, dtype, "db")
+
+
+# ---------------------------------------------------------------- subsampling
+
+
+@st.composite
+def sub_cases(draw):
+    return dict(C=draw(st.integers(1, 5)), H=draw(st.integers(2, 11)), W=draw(st.integers(2, 11)),
+                seed=draw(seeds))
+
+
+def sub_arrays(case, dtype):
+    rng = np.random.default_rng(case["seed"])
+    C, H, W = case["C"], case["H"], case["W"]
+    x = rng.uniform(-1, 1, (C, H, W)).astype(dtype)
+    alpha = rng.uniform(-2, 2, C).astype(dtype)
+    beta = rng.uniform(-1, 1, C).astype(dtype)
+    dy = rng.uniform(-1, 1, (C, H // 2, W // 2)).astype(dtype)
+    return rng, x, alpha, beta, dy
+
+
+@FAST
+@given(case=sub_cases(), dtype=dtypes)
+def test_subsample_forward_matches_naive(case, dtype):
+    rng, x, alpha, beta, dy = sub_arrays(case, dtype)
+    y = garbage(dy.shape, dtype, rng)
+    subsample_forward(x, alpha, beta, y)
+    mag = naive.subsample_forward(np.abs(x), np.abs(alpha), np.abs(beta))
+    assert_close(y, naive.subsample_forward(x, alpha, beta), mag, dtype, "y")
+
+
+@FAST
+@given(case=sub_cases(), dtype=dtypes)
+def test_subsample_backward_matches_naive(case, dtype):
+    rng, x, alpha, _, dy = sub_arrays(case, dtype)
+    dx, da, db = garbage(x.shape, dtype, rng), garbage(alpha.shape, dtype, rng), garbage(alpha.shape, dtype, rng)
+    subsample_backward(x, alpha, dy, dx, da, db, True)
+    want = naive.subsample_backward(x, alpha, dy)
+    mag = naive.subsample_backward(np.abs(x), np.abs(alpha), np.abs(dy))
+    for got, exp, m, what in zip((dx, da, db), want, mag, ("dx", "dalpha", "dbeta")):
+        assert_close(got, exp, m, dtype, what)
+    if case["H"] % 2:  # the dropped row/column gets exactly zero gradient
+        assert np.all(dx[:, -1, :] == 0)
+    if case["W"] % 2:
+        assert np.all(dx[:, :, -1] == 0)
+
+
+@FAST
+@given(case=sub_cases())
+def test_subsample_backward_finite_differences(case):
+    rng, x, alpha, beta, r = sub_arrays(case, np.float64)
+
+    def L(x, alpha, beta):
+        y = np.empty(r.shape)
+        subsample_forward(x, alpha, beta, y)
+        return float(np.sum(r * y))
+
+    dx, da, db = np.empty(x.shape), np.empty(alpha.shape), np.empty(alpha.shape)
+    subsample_backward(x, alpha, r, dx, da, db, True)
+    checks = {
+        "dx": (lambda v: L(v, alpha, beta), x, dx),
+        "dalpha": (lambda v: L(x, v, beta), alpha, da),
+        "dbeta": (lambda v: L(x, alpha, v), beta, db),
+    }
+    for what, (fun, at, grad) in checks.items():
+        err, fd, an = fd_relerr(fun, at, rng.standard_normal(at.shape), grad, 1e-3)
+        assert err < FD_TOL, (what, fd, an)
+
+
+@FAST
+@given(case=sub_cases(), c=st.floats(-3, 3), dtype=dtypes)
+def test_subsample_of_a_constant_map(case, c, dtype):
+    rng, _, alpha, beta, dy = sub_arrays(case, dtype)
+    x = np.full((case["C"], case["H"], case["W"]), c, dtype)
+    y = garbage(dy.shape, dtype, rng)
+    subsample_forward(x, alpha, beta, y)
+    c = float(dtype(c))
+    want = (alpha.astype(np.float64) * c + beta)[:, None, None] * np.ones(dy.shape[1:])
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(y, want, rtol=0, atol=8 * eps * (np.abs(alpha).max() * abs(c) + np.abs(beta).max()))
+
+
+@FAST
+@given(case=sub_cases(), dtype=dtypes)
+def test_subsample_backward_without_dx_leaves_dx_alone(case, dtype):
+    rng, x, alpha, _, dy = sub_arrays(case, dtype)
+    dx = garbage(x.shape, dtype, rng)
+    before = dx.copy()
+    da, db = garbage(alpha.shape, dtype, rng), garbage(alpha.shape, dtype, rng)
+    subsample_backward(x, alpha, dy, dx, da, db, False)
+    np.testing.assert_array_equal(dx, before)
+    _, want_da, want_db = naive.subsample_backward(x, alpha, dy)
+    _, mag_da, mag_db = naive.subsample_backward(np.abs(x), np.abs(alpha), np.abs(dy))
+    assert_close(da, want_da, mag_da, dtype, "dalpha")
+    assert_close(db, want_db, mag_db, dtype, "dbeta")
+
+
+# ---------------------------------------------------------------- dense
+
+
+@st.composite
+def dense_cases(draw):
+    return dict(n_in=draw(st.integers(1, 60)), n_out=draw(st.integers(1, 12)), seed=draw(seeds))
+
+
+def dense_arrays(case, dtype):
+    rng = np.random.default_rng(case["seed"])
+    x = rng.uniform(-1, 1, case["n_in"]).astype(dtype)
+    w = rng.uniform(-1, 1, (case["n_out"], case["n_in"])).astype(dtype)
+    b = rng.uniform(-1, 1, case["n_out"]).astype(dtype)
+    dy = rng.uniform(-1, 1, case["n_out"]).astype(dtype)
+    return rng, x, w, b, dy
+
+
+@FAST
+@given(case=dense_cases(), dtype=dtypes)
+def test_dense_forward_matches_naive(case, dtype):
+    rng, x, w, b, dy = dense_arrays(case, dtype)
+    y = garbage(dy.shape, dtype, rng)
+    dense_forward(x, w, b, y)
+    assert_close(y, naive.dense_forward(x, w, b), naive.dense_forward(np.abs(x), np.abs(w), np.abs(b)), dtype, "y")
+
+
+@FAST
+@given(case=dense_cases(), dtype=dtypes)
+def test_dense_backward_matches_naive(case, dtype):
+    rng, x, w, _, dy = dense_arrays(case, dtype)
+    dx, dw, db = garbage(x.shape, dtype, rng), garbage(w.shape, dtype, rng), garbage(dy.shape, dtype, rng)
+    dense_backward(x, w, dy, dx, dw, db, True)
+    want = naive.dense_backward(x, w, dy)
+    mag = naive.dense_backward(np.abs(x), np.abs(w), np.abs(dy))
+    for got, exp, m, what in zip((dx, dw, db), want, mag, ("dx", "dw", "db")):
+        assert_close(got, exp, m, dtype, what)
+
+
+@FAST
+@given(case=dense_cases())
+def test_dense_backward_finite_differences(case):
+    rng, x, w, b, r = dense_arrays(case, np.float64)
+
+    def L(x, w, b):
+        y = np.empty(r.shape)
+        dense_forward(x, w, b, y)
+        return float(np.sum(r * y))
+
+    dx, dw, db = np.empty(x.shape), np.empty(w.shape), np.empty(b.shape)
+    dense_backward(x, w, r, dx, dw, db, True)
+    checks = {
+        "dx": (lambda v: L(v, w, b), x, dx),
+        "dw": (lambda v: L(x, v, b), w, dw),
+        "db": (lambda v: L(x, w, v), b, db),
+    }
+    for what, (fun, at, grad) in checks.items():
+        err, fd, an = fd_relerr(fun, at, rng.standard_normal(at.shape), grad, 1e-3)
+        assert err < FD_TOL, (what, fd, an)
+
+
+@FAST
+@given(case=dense_cases(), dtype=dtypes)
+def test_dense_backward_without_dx_leaves_dx_alone(case, dtype):
+    rng, x, w, _, dy = dense_arrays(case, dtype)
+    dx = garbage(x.shape, dtype, rng)
+    before = dx.copy()
+    dw, db = garbage(w.shape, dtype, rng), garbage(dy.shape, dtype, rng)
+    dense_backward(x, w, dy, dx, dw, db, False)
+    np.testing.assert_array_equal(dx, before)
+    _, want_dw, want_db = naive.dense_backward(x, w, dy)
+    _, mag_dw, mag_db = naive.dense_backward(np.abs(x), np.abs(w), np.abs(dy))
+    assert_close(dw, want_dw, mag_dw, dtype, "dw")
+    assert_close(db, want_db, mag_db, dtype, "db")
+
+
+# ---------------------------------------------------------------- activations
+
+act_names = st.sampled_from(naive.ACTIVATIONS)
+
+
+def test_activation_names_cover_the_spec():
+    assert set(ACT_NAMES) == set(naive.ACTIVATIONS)
+
+
+@FAST
+@given(name=act_names, n=st.integers(1, 50), scale=st.sampled_from([0.1, 1.0, 4.0]), dtype=dtypes, seed=seeds)
+def test_activation_forward_matches_naive(name, n, scale, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal(n) * scale).astype(dtype)
+    y = a.copy()
+    activation_forward(ACT_NAMES[name], y)  # in place
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(y, naive.activation(name, a), rtol=4 * eps, atol=4 * eps)
+
+
+@FAST
+@given(name=act_names, n=st.integers(1, 50), scale=st.sampled_from([0.1, 1.0, 3.0]), dtype=dtypes, seed=seeds)
+def test_activation_backward_matches_naive(name, n, scale, dtype, seed):
+    """g <- g f'(a), computed by the kernel from y = f(a); the twin uses 1/cosh^2(a)."""
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal(n) * scale).astype(dtype)
+    y = naive.activation(name, a).astype(dtype)
+    g = rng.uniform(-1, 1, n).astype(dtype)
+    got = g.copy()
+    activation_backward(ACT_NAMES[name], y, got)
+    want = g * naive.activation_derivative(name, a)
+    # 1 - y^2 from a rounded y: an absolute error of a few eps of f'(0) (<= A S)
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(got, want, rtol=0, atol=16 * eps * np.abs(g).max() * 1.2)
+
+
+@FAST
+@given(name=act_names, n=st.integers(1, 30), seed=seeds)
+def test_activation_backward_finite_differences(name, n, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(-3, 3, n)
+    r = rng.standard_normal(n)
+
+    def L(a):
+        y = a.copy()
+        activation_forward(ACT_NAMES[name], y)
+        return float(np.sum(r * y))
+
+    y = a.copy()
+    activation_forward(ACT_NAMES[name], y)
+    g = r.copy()
+    activation_backward(ACT_NAMES[name], y, g)
+    err, fd, an = fd_relerr(L, a, rng.standard_normal(n), g, 1e-3)
+    assert err < 1e-8, (fd, an)
+
+
+def test_scaled_tanh_constants():
+    """f(1) = 1.7159 tanh(2/3) and f'(0) = 1.7159 * 2/3, straight from the definition."""
+    y = np.array([1.0, 0.0])
+    activation_forward(ACT_NAMES["scaled-tanh"], y)
+    assert y[0] == pytest.approx(1.7159 * np.tanh(2.0 / 3.0), rel=1e-15)
+    g = np.ones(1)
+    activation_backward(ACT_NAMES["scaled-tanh"], np.zeros(1), g)
+    assert g[0] == pytest.approx(1.7159 * 2.0 / 3.0, rel=1e-15)
+
+
+# ---------------------------------------------------------------- losses
+
+loss_names = st.sampled_from(["mse", "ce"])
+
+
+@st.composite
+def loss_cases(draw):
+    K = draw(st.integers(1, 12))
+    label = draw(st.integers(0, K - 1))
+    scale = draw(st.sampled_from([0.1, 1.0, 5.0]))
+    return K, label, scale, draw(seeds)
+
+
+@FAST
+@given(name=loss_names, case=loss_cases(), dtype=dtypes)
+def test_loss_matches_naive(name, case, dtype):
+    K, label, scale, seed = case
+    rng = np.random.default_rng(seed)
+    y = (rng.standard_normal(K) * scale).astype(dtype)
+    grad = garbage(K, dtype, rng)
+    got = loss_forward_backward(LOSS_NAMES[name], y, label, grad)
+    want, want_grad = naive.loss(name, y, label)
+    tol = {np.float64: 1e-13, np.float32: 2e-6}[dtype]
+    mag = max(1.0, float(np.abs(y).max())) ** 2
+    assert abs(got - want) <= tol * mag, (got, want)
+    np.testing.assert_allclose(grad, want_grad, rtol=0, atol=tol * mag)
+    # the specific entry points agree with the dispatcher
+    grad2 = garbage(K, dtype, rng)
+    direct = (mse_loss if name == "mse" else softmax_ce_loss)(y, label, grad2)
+    assert direct == got
+    np.testing.assert_array_equal(grad2, grad)
+
+
+@FAST
+@given(name=loss_names, case=loss_cases())
+def test_loss_gradient_finite_differences(name, case):
+    K, label, scale, seed = case
+    rng = np.random.default_rng(seed)
+    y = rng.standard_normal(K) * scale
+    scratch = np.empty(K)
+
+    def L(y):
+        return float(loss_forward_backward(LOSS_NAMES[name], y, label, scratch))
+
+    grad = np.empty(K)
+    L0 = loss_forward_backward(LOSS_NAMES[name], y, label, grad)
+    assert np.isfinite(L0)
+    for k in range(K):  # every component, one at a time
+        e = np.zeros(K)
+        e[k] = 1.0
+        err, fd, an = fd_relerr(L, y, e, grad, 1e-3)
+        assert abs(fd - an) <= 1e-8 * max(1.0, np.abs(grad).max()), (k, fd, an)
+
+
+@FAST
+@given(case=loss_cases())
+def test_mse_targets_are_plus_minus_one(case):
+    """At y = t (one +1, the rest -1) the MSE loss and gradient are exactly 0, and moving
+    one output by d costs d^2 / K."""
+    K, label, _, seed = case
+    y = -np.ones(K)
+    y[label] = 1.0
+    grad = np.empty(K)
+    assert mse_loss(y, label, grad) == 0.0
+    assert np.all(grad == 0.0)
+    k = np.random.default_rng(seed).integers(K)
+    y[k] += 0.5
+    assert mse_loss(y, label, grad) == pytest.approx(0.25 / K, rel=1e-15)
+
+
+@FAST
+@given(K=st.integers(2, 12), data=st.data(), dtype=dtypes)
+def test_ce_is_stable_for_huge_logits(K, data, dtype):
+    signs = np.array(data.draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=K, max_size=K)))
+    noise = np.array(data.draw(st.lists(st.floats(-1, 1), min_size=K, max_size=K)))
+    z = (1e4 * signs + noise).astype(dtype)
+    label = data.draw(st.integers(0, K - 1))
+    grad = np.empty(K, dtype)
+    got = softmax_ce_loss(z, label, grad)
+    assert np.isfinite(got) and np.all(np.isfinite(grad))
+    want, want_grad = naive.softmax_ce(z, label)
+    # float32 logits of 1e4 are spaced ~1e-3 apart, so compare to that resolution
+    atol = {np.float64: 1e-9, np.float32: 1e-2}[dtype]
+    assert abs(got - want) <= atol * 10, (got, want)
+    np.testing.assert_allclose(grad, want_grad, rtol=0, atol=atol)
+    assert abs(float(np.sum(grad))) <= 1e-5  # softmax sums to 1, minus the one-hot
+
+
+def test_ce_extreme_values_spelled_out():
+    grad = np.empty(3)
+    assert softmax_ce_loss(np.array([1e4, -1e4, -1e4]), 0, grad) == 0.0
+    np.testing.assert_allclose(grad, [0.0, 0.0, 0.0], atol=1e-300)
+    assert softmax_ce_loss(np.array([1e4, -1e4, -1e4]), 1, grad) == pytest.approx(2e4, rel=1e-15)
+    np.testing.assert_allclose(grad, [1.0, -1.0, 0.0], atol=1e-300)
