@@ -1,0 +1,317 @@
+"""Model: layout against the published networks, init, named views, and the compiled
+forward/backward against the naive whole-network twin and finite differences.
+
+* Parameter counts from the papers: LeNet-1 3,128 (3,096 weights and biases + 32 alpha/beta);
+  the 1989 zip-code net 9,760 free parameters, 1,256 units, 64,660 connections.
+* Names and shapes as the seed's PyTorch module.
+* ``predict`` == ``naive.network_forward`` (which walks the layer list, not the plan) for
+  both architectures, both dtypes and every activation choice.
+* ``loss_and_grad`` against central differences in float64, for every parameter block.
+"""
+
+import itertools
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import naive
+from lenet_numba.model import Model
+
+ARCHS = ("lenet1", "zipcode1989")
+ACTS = naive.ACTIVATIONS
+
+LENET1_SHAPES = {
+    "conv1.weight": (4, 1, 5, 5), "conv1.bias": (4,),
+    "pool1.alpha": (4,), "pool1.beta": (4,),
+    "conv2.weight": (12, 4, 5, 5), "conv2.bias": (12,),
+    "pool2.alpha": (12,), "pool2.beta": (12,),
+    "fc1.weight": (30, 48), "fc1.bias": (30,),
+    "fc2.weight": (10, 30), "fc2.bias": (10,),
+}
+# LeCun et al. 1989: H1 12 maps 8x8, 5x5 kernels, a bias per unit; H2 12 maps 4x4, 5x5
+# kernels on 8 of the 12 H1 maps, a bias per unit; H3 30 units; 10 outputs.
+ZIPCODE_SHAPES = {
+    "h1.weight": (12, 1, 5, 5), "h1.bias": (12, 8, 8),
+    "h2.weight": (12, 8, 5, 5), "h2.bias": (12, 4, 4),
+    "h3.weight": (30, 192), "h3.bias": (30,),
+    "out.weight": (10, 30), "out.bias": (10,),
+}
+SHAPES = {"lenet1": LENET1_SHAPES, "zipcode1989": ZIPCODE_SHAPES}
+
+
+def randomize(model, rng, gain=1.5):
+    """Parameters well away from the init: weights ~ gain / sqrt(fan-in) so every tanh works in
+    its curved part, non-zero biases and betas, alphas around 1."""
+    for name, v in model.named_parameters().items():
+        if name.endswith(".weight"):
+            fan_in = int(np.prod(v.shape[1:]))
+            v[...] = rng.uniform(-1, 1, v.shape) * gain * np.sqrt(3.0 / fan_in)
+        elif name.endswith(".alpha"):
+            v[...] = rng.uniform(0.5, 2.0, v.shape)
+        else:  # biases, betas
+            v[...] = rng.uniform(-0.5, 0.5, v.shape)
+    return model
+
+
+def images(rng, n):
+    return rng.uniform(-1, 1, (n, 16, 16))
+
+
+# ---------------------------------------------------------------- layout
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_names_and_shapes_match_the_seed(arch):
+    m = Model(arch)
+    assert m.param_names == list(SHAPES[arch])  # same names, same order as the module
+    for name, shape in SHAPES[arch].items():
+        assert m[name].shape == shape, name
+
+
+def test_lenet1_parameter_count():
+    m = Model("lenet1")
+    alphas_betas = sum(int(np.prod(s)) for n, s in LENET1_SHAPES.items() if n.startswith("pool"))
+    assert alphas_betas == 32
+    assert sum(int(np.prod(s)) for s in LENET1_SHAPES.values()) == 3128
+    assert m.n_params == 3128 == 3096 + alphas_betas
+    assert m.params.size == 3128
+
+
+def test_zipcode1989_counts_from_the_paper():
+    m = Model("zipcode1989")
+    assert m.n_params == 9760 == sum(int(np.prod(s)) for s in ZIPCODE_SHAPES.values())
+    assert m.plan.units == 1256
+    assert m.plan.connections == 64660
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_units_match_the_naive_layer_shapes(arch):
+    m = Model(arch)
+    _, outs = naive.network_forward(m.arch, m.state_dict(), image=np.zeros((16, 16)), trace=True)
+    assert m.plan.units == 16 * 16 + sum(o.size for o in outs)
+    assert m.plan.n_outputs == outs[-1].size == 10
+
+
+def test_connection_tables():
+    """zipcode1989's H2 maps each read 8 distinct maps of the 12 in H1; LeNet-1 is fully connected."""
+    h2 = Model("zipcode1989").arch.layers[1]
+    table = np.asarray(h2.connections)
+    assert table.shape == (12, 8)
+    assert all(len(set(row)) == 8 and set(row) <= set(range(12)) for row in table)
+    assert all(getattr(layer, "connections", None) is None for layer in Model("lenet1").arch.layers)
+
+
+# ---------------------------------------------------------------- views
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_named_views_alias_the_flat_buffer(arch, dtype):
+    m = Model(arch, dtype=dtype)
+    assert m.params.dtype == np.dtype(dtype)
+    views = m.named_parameters()
+    for name, v in views.items():
+        assert np.shares_memory(v, m.params), name
+        assert v.dtype == m.params.dtype
+    # the views partition the buffer: numbering the buffer, each index shows up exactly once
+    m.params[:] = np.arange(m.n_params)
+    seen = np.sort(np.concatenate([v.ravel() for v in views.values()]))
+    np.testing.assert_array_equal(seen, np.arange(m.n_params))
+    # writes go both ways
+    for name, v in views.items():
+        before = m.params.copy()
+        v[...] = -1.0
+        changed = np.flatnonzero(m.params != before)
+        assert changed.size == v.size and np.all(m.params[changed] == -1.0), name
+        m.params[changed] = 5.0
+        assert np.all(m[name] == 5.0)
+    # state_dict copies, it does not alias
+    sd = m.state_dict()
+    for v in sd.values():
+        assert not np.shares_memory(v, m.params)
+        v[...] = 123.0
+    assert not np.any(m.params == 123.0)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_state_dict_round_trip(arch):
+    rng = np.random.default_rng(1)
+    a = randomize(Model(arch, dtype="float64"), rng)
+    b = Model(arch, dtype="float64", seed=99)
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+# ---------------------------------------------------------------- init
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("seed", [0, 1, 12345])
+def test_init_ranges(arch, seed):
+    m = Model(arch, seed=seed, dtype="float64")
+    for name, v in m.named_parameters().items():
+        if name.endswith(".weight"):
+            r = 2.4 / int(np.prod(v.shape[1:]))  # fan-in F: every input of one unit
+            assert np.all(np.abs(v) <= r), name
+            # uniform over the whole range, not a narrower one: each quarter gets its share
+            counts = np.histogram(v, bins=4, range=(-r, r))[0] / v.size
+            assert np.all(np.abs(counts - 0.25) < 0.12), (name, counts)
+            assert np.abs(v).max() > 0.85 * r, name
+        elif name.endswith(".alpha"):
+            assert np.all(v == 1.0), name
+        else:
+            assert np.all(v == 0.0), name
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_init_is_deterministic_by_seed(arch):
+    a, b, c = Model(arch, seed=7), Model(arch, seed=7), Model(arch, seed=8)
+    np.testing.assert_array_equal(a.params, b.params)
+    assert np.any(a.params != c.params)
+    # re-init of a trained/modified model gives the fresh model back
+    randomize(b, np.random.default_rng(0))
+    b.init(7)
+    np.testing.assert_array_equal(a.params, b.params)
+    # the dtype does not change the draws
+    d = Model(arch, seed=7, dtype="float64")
+    np.testing.assert_array_equal(a.params, d.params.astype(np.float32))
+
+
+# ---------------------------------------------------------------- forward
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("hidden,output", list(itertools.product(ACTS, ACTS)))
+def test_predict_matches_naive_network(arch, dtype, hidden, output):
+    rng = np.random.default_rng(zlib.crc32(f"{arch} {dtype} {hidden} {output}".encode()))
+    m = randomize(Model(arch, activation=hidden, output_activation=output, dtype=dtype), rng)
+    x = images(rng, 3)
+    x[0] = -1.0  # the blank background: only the padding and the biases speak
+    got = m.predict(x)
+    assert got.shape == (3, 10) and got.dtype == np.dtype(dtype)
+    params = m.state_dict()
+    want = np.stack([naive.network_forward(m.arch, params, hidden, output, img) for img in x.astype(dtype)])
+    if dtype == "float64":
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(want).max()))
+    # one image == the batch row
+    np.testing.assert_array_equal(m.predict(x[1])[0], got[1])
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+def test_loss_and_evaluate_match_naive(arch, loss):
+    rng = np.random.default_rng(5)
+    m = randomize(Model(arch, activation="scaled-tanh", output_activation="scaled-tanh", dtype="float64"), rng)
+    x = images(rng, 12)
+    y = rng.integers(0, 10, 12)
+    losses = []
+    for img, label in zip(x, y):
+        value, grads = m.loss_and_grad(img, label, loss)
+        assert grads.shape == (m.n_params,)
+        want = naive.model_loss(m, img, label, loss)
+        assert value == pytest.approx(want, rel=1e-12, abs=1e-12)
+        losses.append(want)
+    ev = m.evaluate(x, y, loss)
+    scores = np.stack([naive.model_forward(m, img) for img in x])
+    np.testing.assert_array_equal(ev["predictions"], scores.argmax(axis=1))
+    assert ev["error"] == pytest.approx(np.mean(scores.argmax(axis=1) != y), abs=1e-15)
+    assert ev["loss"] == pytest.approx(np.mean(losses), rel=1e-12)
+
+
+# ---------------------------------------------------------------- gradients
+
+
+def fd4(f, h):
+    """Fourth-order central difference of t -> f(t) at 0."""
+    return (8.0 * (f(h) - f(-h)) - (f(2 * h) - f(-2 * h))) / (12.0 * h)
+
+
+def block_errors(model, image, label, loss, rng, loss_fn=None, n_entries=4, h=1e-3):
+    """name -> (directional relative error, worst entry error relative to the block's largest
+    gradient) of loss_and_grad against central differences of the loss."""
+    _, grads = model.loss_and_grad(image, label, loss)
+    p0 = model.params.copy()
+    if loss_fn is None:
+        def loss_fn():
+            return model.loss_and_grad(image, label, loss)[0]
+
+    def loss_along(d):
+        def f(t):
+            model.params[:] = p0 + t * d
+            return loss_fn()
+        return f
+
+    out = {}
+    try:
+        for name, (off, shape) in model.plan.params.items():
+            size = int(np.prod(shape))
+            g = grads[off:off + size]
+            assert np.all(np.isfinite(g)), name
+            # a random direction inside the block
+            d = np.zeros_like(p0)
+            d[off:off + size] = rng.standard_normal(size)
+            fd = fd4(loss_along(d), h)
+            an = float(np.dot(g, d[off:off + size]))
+            scale = float(np.sum(np.abs(g * d[off:off + size])))
+            directional = abs(fd - an) / max(scale, 1e-300)
+            # a few single entries
+            worst = 0.0
+            gmax = float(np.abs(g).max())
+            for k in rng.choice(size, min(n_entries, size), replace=False):
+                e = np.zeros_like(p0)
+                e[off + k] = 1.0
+                worst = max(worst, abs(fd4(loss_along(e), h) - g[k]) / max(gmax, 1e-300))
+            out[name] = (directional, worst, gmax)
+    finally:
+        model.params[:] = p0
+    return out
+
+
+GRAD_COMBOS = list(itertools.product(ARCHS, ["mse", "ce"], ["tanh", "scaled-tanh"], ["identity", "scaled-tanh"]))
+
+
+@pytest.mark.parametrize("arch,loss,hidden,output", GRAD_COMBOS)
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), label=st.integers(0, 9), blank=st.booleans())
+def test_gradient_of_every_block_finite_differences(arch, loss, hidden, output, seed, label, blank):
+    rng = np.random.default_rng(seed)
+    m = randomize(Model(arch, activation=hidden, output_activation=output, dtype="float64"), rng)
+    image = -np.ones((16, 16)) if blank else images(rng, 1)[0]
+    errs = block_errors(m, image, label, loss, rng)
+    assert set(errs) == set(m.param_names)
+    for name, (directional, entry, gmax) in errs.items():
+        assert gmax > 0.0, f"{name}: zero gradient, the check would be vacuous"
+        assert directional < 1e-6, (name, directional)
+        assert entry < 1e-6, (name, entry)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+def test_gradient_against_the_naive_loss(arch, loss):
+    """The same check with the loss computed by the naive twin, so the compiled backward is
+    held to the slow forward and not only to the compiled one."""
+    rng = np.random.default_rng(11)
+    m = randomize(Model(arch, activation="tanh", output_activation="scaled-tanh", dtype="float64"), rng)
+    image, label = images(rng, 1)[0], 3
+    errs = block_errors(m, image, label, loss, rng, n_entries=1,
+                        loss_fn=lambda: naive.model_loss(m, image, label, loss))
+    for name, (directional, entry, _) in errs.items():
+        assert directional < 1e-6, (name, directional)
+        assert entry < 1e-6, (name, entry)
+
+
+def test_loss_and_grad_does_not_accumulate():
+    """Two calls on different samples: the second gradient is that sample's alone."""
+    rng = np.random.default_rng(3)
+    m = randomize(Model("lenet1", dtype="float64"), rng)
+    a, b = images(rng, 2)
+    _, g_b = m.loss_and_grad(b, 4, "ce")
+    m.loss_and_grad(a, 1, "ce")
+    _, g_b2 = m.loss_and_grad(b, 4, "ce")
+    np.testing.assert_array_equal(g_b, g_b2)
