@@ -1,0 +1,29 @@
+"""Shared fixtures. Keep this file small: other test modules may add their own."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA_ENV = "LENET_NUMBA_DATA"
+
+
+@pytest.fixture(scope="session")
+def data_root():
+    """Absolute path of the real data root ($LENET_NUMBA_DATA: usps/ and mnist/).
+
+    Unset: the test skips on a developer machine but FAILS under CI (env CI set), so a CI
+    run without the data can never pass silently. Set but without the USPS files: fails.
+    """
+    value = os.environ.get(DATA_ENV, "")
+    if not value:
+        message = (f"{DATA_ENV} is not set; point it at a folder holding usps/zip.train.gz, "
+                   "usps/zip.test.gz and mnist/t10k-*")
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the real-data tests: " + message, pytrace=False)
+        pytest.skip(message)
+    root = Path(value).expanduser().absolute()  # CI gives a relative path: pin it before any chdir
+    missing = [p for p in ("usps/zip.train.gz", "usps/zip.test.gz") if not (root / p).is_file()]
+    if missing:
+        pytest.fail(f"{DATA_ENV}={value} lacks {', '.join(missing)}", pytrace=False)
+    return root
