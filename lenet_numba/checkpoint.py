@@ -5,7 +5,7 @@ Layout (a plain zip of ``.npy`` members, readable by ``np.load(path, allow_pickl
 * ``<name>``        a parameter array, e.g. ``conv1.weight``;
 * ``state/<name>``  optional extra state (optimizer moments, RNG state, metric history);
 * ``__meta__``      uint8 array holding UTF-8 JSON: ``format_version`` (added here),
-  ``lenet_numba_version`` (added unless given), and whatever the caller passes, such as
+  ``package_version`` (added unless given), and whatever the caller passes, such as
   ``arch`` (checked by ``load_checkpoint(expected_arch=...)``), options, epoch, seed.
   It also lists every entry name under ``__entries__`` (stripped again on load): the zip
   directory is not checksummed, and one flipped length byte in it can silently hide
@@ -59,7 +59,7 @@ def save_checkpoint(path, params, meta, state=None):
             raise ValueError(f"bad state name {name!r}")
         arrays[STATE_PREFIX + name] = np.asarray(value)
 
-    meta = {"lenet_numba_version": __version__, **meta, "format_version": FORMAT_VERSION,
+    meta = {"package_version": __version__, **meta, "format_version": FORMAT_VERSION,
             ENTRIES_KEY: list(arrays)}
     # allow_nan=False: NaN/Infinity are not JSON, other readers would reject the file.
     text = json.dumps(meta, sort_keys=True, allow_nan=False, default=_json_default)

@@ -76,7 +76,7 @@ def test_round_trip_is_exact(tmp_path, dtype):
     got_params, got_meta, got_state = load_checkpoint(path, expected_arch="lenet1", expected_shapes=SHAPES)
     assert_same_arrays(got_params, params)
     assert_same_arrays(got_state, STATE)
-    assert got_meta == {**META, "format_version": 1, "lenet_numba_version": lenet_numba.__version__}
+    assert got_meta == {**META, "format_version": 1, "package_version": lenet_numba.__version__}
 
 
 def test_file_is_a_plain_npz_without_pickle(ckpt):
@@ -90,9 +90,9 @@ def test_meta_details(tmp_path):
     path = tmp_path / "m.npz"
     # numpy scalars become JSON numbers; a caller's version wins; format_version is forced.
     save_checkpoint(path, make_params(), {"epoch": np.int64(7), "loss": np.float32(0.5),
-                                          "lenet_numba_version": "9.9", "format_version": 99})
+                                          "package_version": "9.9", "format_version": 99})
     _, meta, state = load_checkpoint(path)
-    assert meta == {"epoch": 7, "loss": 0.5, "lenet_numba_version": "9.9", "format_version": 1}
+    assert meta == {"epoch": 7, "loss": 0.5, "package_version": "9.9", "format_version": 1}
     assert state == {}
 
 
