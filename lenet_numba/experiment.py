@@ -14,7 +14,7 @@ import numpy as np
 
 from . import __version__, recipes
 from .checkpoint import load_checkpoint, save_checkpoint
-from .errors import UsageError
+from .errors import CheckpointError, UsageError
 from .model import Model
 from .optim import SGD
 from .train import train
@@ -65,6 +65,17 @@ def load_dataset(name, data_dir=None, download=True, seed=0, progress=None):
     return xtr, ytr, xte, yte
 
 
+def load_test_set(name, data_dir=None, download=True, seed=0, progress=None):
+    """(test_x, test_y) of a dataset, without touching its training file."""
+    from . import data
+
+    if name in ("usps", "mnist16-all"):
+        return data.load_usps("test", data_dir, download, progress)
+    if name == "mnist16":
+        return data.load_mnist16(data_dir, "test", seed, download=download, progress=progress)
+    raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
 def make_optimizer(recipe, seed=0):
     if recipe.lr <= 0:
         raise UsageError(f"learning rate must be > 0, got {recipe.lr}")
@@ -107,7 +118,6 @@ def model_from_checkpoint(path, dtype=None):
         m = Model(meta["arch"], meta["activation"], meta["output_activation"],
                   dtype or meta.get("dtype", "float32"), init=False)
     except (KeyError, UsageError) as e:
-        from .errors import CheckpointError
         raise CheckpointError(f"{path}: metadata does not describe a known network ({e})") from None
     params, meta, _ = load_checkpoint(path, expected_arch=m.arch.name,
                                       expected_shapes={n: v.shape for n, v in m.named_parameters().items()})
@@ -124,26 +134,30 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None):
             recipe = recipes.Recipe(**meta["recipe"]).with_overrides(epochs=config.overrides.get("epochs"))
             config = replace(config, arch=meta["arch"], seed=int(meta["seed"]), dataset=meta["dataset"])
         except (KeyError, TypeError, ValueError) as e:
-            from .errors import CheckpointError
             raise CheckpointError(f"{config.resume}: not a resumable training checkpoint ({e})") from None
     if recipe.epochs < 0:
         raise UsageError(f"epochs must be >= 0, got {recipe.epochs}")
+    if recipe.augment and not (recipe.max_shift or recipe.max_rotate or recipe.max_scale):
+        raise UsageError("augmentation is on but every distortion size is 0: "
+                         "set --max-shift, --max-rotate or --max-scale")
     xtr, ytr, xte, yte = load_dataset(config.dataset, config.data_dir, config.download, config.seed, progress)
     model = build_model(config.arch, recipe, config.seed)
     history, start_epoch, start_position, start_totals, start_step = [], 0, 0, (0.0, 0.0), None
     if config.resume:
         resumed, meta = model_from_checkpoint(config.resume, recipe.dtype)
         if resumed.arch.name != model.arch.name:
-            raise UsageError(f"{config.resume}: checkpoint is for {resumed.arch.name!r}, not {model.arch.name!r}")
+            raise CheckpointError(f"{config.resume}: checkpoint is for {resumed.arch.name!r}, "
+                                  f"not {model.arch.name!r}")
         model = resumed
         _, _, state = load_checkpoint(config.resume)
-        start_step = state.get("step")
+        start_step = state.get("step_sizes")
         history, start_epoch = list(meta.get("history", [])), int(meta.get("epoch", 0))
         start_position, start_totals = int(meta.get("position", 0)), tuple(meta.get("totals", (0.0, 0.0)))
     elif config.init_from:
         init, _ = model_from_checkpoint(config.init_from, recipe.dtype)
         if init.arch.name != model.arch.name:
-            raise UsageError(f"{config.init_from}: checkpoint is for {init.arch.name!r}, not {model.arch.name!r}")
+            raise CheckpointError(f"{config.init_from}: checkpoint is for {init.arch.name!r}, "
+                                  f"not {model.arch.name!r}")
         model.load_state_dict(init.state_dict())
     optimizer = make_optimizer(recipe, config.seed)
     if config.metrics and not config.resume:
@@ -154,7 +168,7 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None):
             meta = checkpoint_meta(config, recipe, model, epoch, history, position, totals)
             state = dict(optimizer.state())
             if step is not None:
-                state["step"] = step
+                state["step_sizes"] = step
             save_checkpoint(config.out, model.state_dict(), meta, state)
 
     def epoch_done(stats):

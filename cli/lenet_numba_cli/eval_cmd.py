@@ -5,7 +5,7 @@ import json
 import click
 
 from lenet_numba.evaluate import evaluation_report
-from lenet_numba.experiment import DATASETS, load_dataset, model_from_checkpoint
+from lenet_numba.experiment import DATASETS, load_test_set, model_from_checkpoint
 
 from .options import data_dir_option, json_option, no_download_option
 
@@ -23,7 +23,7 @@ def eval_cmd(checkpoint, dataset, loss, data_dir, no_download, as_json):
     """Evaluate a checkpoint on the test set, with the 1989 paper's reject curve."""
     model, meta = model_from_checkpoint(checkpoint)
     loss = loss or meta.get("recipe", {}).get("loss", "mse")
-    _, _, x, y = load_dataset(dataset, data_dir, not no_download, int(meta.get("seed", 0)))
+    x, y = load_test_set(dataset, data_dir, not no_download, int(meta.get("seed", 0)))
     rep = evaluation_report(model, x, y, loss)
     rep["checkpoint"] = checkpoint
     if as_json:

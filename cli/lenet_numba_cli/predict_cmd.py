@@ -17,16 +17,19 @@ def load_inputs(path):
     """(N, 16, 16) float32 in [-1, 1] from a .npy array or an image file."""
     if path.lower().endswith(".npy"):
         try:
-            x = np.load(path, allow_pickle=False)
+            # memory-mapped first: a damaged header claiming a huge shape fails here, cheaply
+            x = np.load(path, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
             raise DataError(f"{path}: no such file") from None
-        except (ValueError, OSError, EOFError) as e:
+        except (ValueError, OSError, EOFError, MemoryError) as e:
             raise DataError(f"{path}: not a readable .npy array ({e})") from None
         if x.shape[-2:] != (16, 16) or x.ndim not in (2, 3):
             raise DataError(f"{path}: expected shape (16, 16) or (N, 16, 16), got {x.shape}")
-        if not np.issubdtype(x.dtype, np.number):
-            raise DataError(f"{path}: expected numbers, got dtype {x.dtype}")
-        x = x.astype(np.float32).reshape(-1, 16, 16)
+        if x.size == 0:
+            raise DataError(f"{path}: holds no images (shape {x.shape})")
+        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise DataError(f"{path}: expected numbers (real), got dtype {x.dtype}")
+        x = np.array(x, dtype=np.float32).reshape(-1, 16, 16)
         if not np.all(np.isfinite(x)):
             raise DataError(f"{path}: contains NaN or infinite values")
         if x.min() < -1.0001 or x.max() > 1.0001:

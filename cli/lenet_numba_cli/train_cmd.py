@@ -43,6 +43,12 @@ def _non_negative(ctx, param, value):
               help="[recipe]")
 @click.option("--shuffle/--fixed-order", default=None, help="Presentation order [recipe: fixed].")
 @click.option("--augment/--no-augment", default=None, help="Seeded shift/rotate/scale distortions [recipe].")
+@click.option("--max-shift", type=float, default=None, callback=_non_negative,
+              help="Augmentation: largest shift in pixels [recipe].")
+@click.option("--max-rotate", type=float, default=None, callback=_non_negative,
+              help="Augmentation: largest rotation in degrees [recipe].")
+@click.option("--max-scale", type=float, default=None, callback=_non_negative,
+              help="Augmentation: largest relative scaling, e.g. 0.1 [recipe].")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None, help="[float32]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Initial weights, shuffling, augmentation.")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default="usps", show_default=True,
@@ -63,7 +69,7 @@ def _non_negative(ctx, param, value):
 @no_download_option
 @json_option
 def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_activation, shuffle, augment,
-              dtype, seed, dataset, init_from, out, metrics, checkpoint_every, resume, chunk_size, data_dir,
+              max_shift, max_rotate, max_scale, dtype, seed, dataset, init_from, out, metrics, checkpoint_every, resume, chunk_size, data_dir,
               no_download, as_json):
     """Train a network on the real USPS digits (default: LeNet-1 with the 1989 recipe).
 
@@ -71,7 +77,8 @@ def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_
     the current chunk, save the checkpoint (with --out) and print how to resume.
     """
     overrides = dict(epochs=epochs, lr=lr, mu=mu, optimizer=optimizer, loss=loss, activation=activation,
-                     output_activation=output_activation, shuffle=shuffle, augment=augment, dtype=dtype)
+                     output_activation=output_activation, shuffle=shuffle, augment=augment, max_shift=max_shift,
+                     max_rotate=max_rotate, max_scale=max_scale, dtype=dtype)
     config = TrainConfig(arch=arch, recipe=recipe, overrides=overrides, seed=seed, dataset=dataset,
                          data_dir=data_dir, download=not no_download, init_from=init_from, out=out,
                          metrics=metrics, chunk_size=chunk_size, checkpoint_every=checkpoint_every, resume=resume)
