@@ -1,0 +1,303 @@
+"""Fixed-width SIMD vectors for the hot kernels: 16 lanes of float32 or float64.
+
+Why: Numba runs LLVM's loop vectorizer but not its SLP vectorizer (NUMBA_SLP_VECTORIZE
+is 0 by default), and a float reduction only vectorizes under fastmath. On this engine's
+shapes — rows of 4 to 16 values, 25-tap kernels, dot products of 16 to 256 terms — plain
+loops therefore run scalar, or vectorized with a set-up cost per row that exceeds the row.
+A ``Vec`` is an LLVM ``<16 x T>`` value: kept in registers, it lets a kernel hold a
+16-wide accumulator across all the taps of a convolution, which neither vectorizer would
+do for us here.
+
+Everything is plain IEEE arithmetic: no fastmath, no fused multiply-add contraction, and
+every horizontal sum adds its lanes in one fixed tree. The results therefore do not
+depend on the machine (LLVM splits a 16-lane vector into whatever registers the CPU has)
+and a run is bit-for-bit repeatable.
+
+    v = vload(a, off)            a[off:off+16]       (a float32/float64, C-contiguous)
+    v = vload_n(a, off, n)       a[off:off+n], zeros in lanes n..15 (masked: reads n values)
+    vstore(a, off, v)            a[off:off+16] = v
+    vstore_n(a, off, v, n)       a[off:off+n] = v[:n] (masked: writes n values)
+    v = vsplat(x)                16 copies of the scalar x (its type sets the lane type)
+    u + v, u - v, u * v          lane-wise; a scalar operand is splat first
+    s = vhsum(v)                 ((v0..7 + v8..15) -> 4 -> 2 -> 1), always in that order
+
+Offsets are in elements from the start of the array's data; nothing is bounds-checked.
+"""
+
+import operator
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, overload, register_model
+
+LANES = 16
+
+
+class VecType(types.Type):
+    """LANES lanes of a float type, held as one LLVM vector value."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        super().__init__(name=f"Vec{LANES}({dtype})")
+
+
+@register_model(VecType)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        elem = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(elem, LANES))
+
+
+def _is_float(t):
+    return t in (types.float32, types.float64)
+
+
+def _check_array(a):
+    # any layout types, so one kernel compiles for every argument; the caller checks
+    # a.flags.c_contiguous at run time before it uses flat offsets
+    if not (isinstance(a, types.Array) and _is_float(a.dtype)):
+        raise TypeError(f"simd: need a float32/float64 array, got {a}")
+
+
+def _vec_ptr(context, builder, arrty, arr, off):
+    data = context.make_array(arrty)(context, builder, arr).data
+    p = builder.gep(data, [off])
+    return builder.bitcast(p, ir.VectorType(context.get_value_type(arrty.dtype), LANES).as_pointer())
+
+
+def _lane_mask(builder, n):
+    """<LANES x i1>: lane k is on iff k < n."""
+    idx = ir.Constant(ir.VectorType(ir.IntType(64), LANES), [ir.Constant(ir.IntType(64), k) for k in range(LANES)])
+    nv = cgutils.get_null_value(ir.VectorType(ir.IntType(64), LANES))
+    nv = builder.insert_element(nv, n, ir.Constant(ir.IntType(32), 0))
+    nv = builder.shuffle_vector(nv, nv, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+    return builder.icmp_signed("<", idx, nv)
+
+
+def _masked_fn(builder, name, vty, ptr):
+    i1v = ir.VectorType(ir.IntType(1), LANES)
+    i32 = ir.IntType(32)
+    # LLVM >= 17 has opaque pointers only: the pointer part of the name is "p0"
+    mangled = f"llvm.masked.{name}.v{LANES}{vty.element.intrinsic_name}.p0"
+    if name == "load":
+        fnty = ir.FunctionType(vty, [ptr.type, i32, i1v, vty])
+    else:
+        fnty = ir.FunctionType(ir.VoidType(), [vty, ptr.type, i32, i1v])
+    return cgutils.get_or_insert_function(builder.module, fnty, mangled)
+
+
+@intrinsic
+def vload(typingctx, a, off):
+    _check_array(a)
+    vt = VecType(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptr = _vec_ptr(context, builder, sig.args[0], args[0], args[1])
+        return builder.load(ptr, align=sig.args[0].dtype.bitwidth // 8)
+
+    return vt(a, types.intp), codegen
+
+
+@intrinsic
+def vload_n(typingctx, a, off, n):
+    _check_array(a)
+    vt = VecType(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptr = _vec_ptr(context, builder, sig.args[0], args[0], args[1])
+        vty = context.get_value_type(vt)
+        fn = _masked_fn(builder, "load", vty, ptr)
+        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
+        return builder.call(fn, [ptr, align, _lane_mask(builder, args[2]), cgutils.get_null_value(vty)])
+
+    return vt(a, types.intp, types.intp), codegen
+
+
+@intrinsic
+def vstore(typingctx, a, off, v):
+    _check_array(a)
+    if not (isinstance(v, VecType) and v.dtype == a.dtype):
+        raise TypeError(f"vstore: {v} into {a}")
+
+    def codegen(context, builder, sig, args):
+        ptr = _vec_ptr(context, builder, sig.args[0], args[0], args[1])
+        builder.store(args[2], ptr, align=sig.args[0].dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(a, types.intp, v), codegen
+
+
+@intrinsic
+def vstore_n(typingctx, a, off, v, n):
+    _check_array(a)
+    if not (isinstance(v, VecType) and v.dtype == a.dtype):
+        raise TypeError(f"vstore_n: {v} into {a}")
+
+    def codegen(context, builder, sig, args):
+        ptr = _vec_ptr(context, builder, sig.args[0], args[0], args[1])
+        fn = _masked_fn(builder, "store", args[2].type, ptr)
+        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
+        builder.call(fn, [args[2], ptr, align, _lane_mask(builder, args[3])])
+        return context.get_dummy_value()
+
+    return types.none(a, types.intp, v, types.intp), codegen
+
+
+def _splat(builder, x, vty):
+    v = builder.insert_element(cgutils.get_null_value(vty), x, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+
+
+@intrinsic
+def vsplat(typingctx, x):
+    if not _is_float(x):
+        raise TypeError(f"vsplat: need float32/float64, got {x}")
+    vt = VecType(x)
+
+    def codegen(context, builder, sig, args):
+        return _splat(builder, args[0], context.get_value_type(vt))
+
+    return vt(x), codegen
+
+
+def _binop(op):
+    @intrinsic
+    def impl(typingctx, u, v):
+        if not (isinstance(u, VecType) and u == v):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return getattr(builder, op)(args[0], args[1])
+
+        return u(u, v), codegen
+
+    return impl
+
+
+_vadd, _vsub, _vmul = _binop("fadd"), _binop("fsub"), _binop("fmul")
+
+
+def _overload_op(pyop, vop):
+    @overload(pyop)
+    def ol(u, v):
+        if isinstance(u, VecType) and isinstance(v, VecType) and u == v:
+            return lambda u, v: vop(u, v)
+        if isinstance(u, VecType) and _is_float(v) and v == u.dtype:
+            return lambda u, v: vop(u, vsplat(v))
+        if isinstance(v, VecType) and _is_float(u) and u == v.dtype:
+            return lambda u, v: vop(vsplat(u), v)
+        return None
+
+
+_overload_op(operator.add, _vadd)
+_overload_op(operator.sub, _vsub)
+_overload_op(operator.mul, _vmul)
+
+
+@intrinsic
+def vhsum(typingctx, v):
+    if not isinstance(v, VecType):
+        raise TypeError(f"vhsum: need a Vec, got {v}")
+
+    def codegen(context, builder, sig, args):
+        x = args[0]
+        width = LANES
+        while width > 1:
+            half = width // 2
+            lo = builder.shuffle_vector(x, x, ir.Constant(ir.VectorType(ir.IntType(32), half), list(range(half))))
+            hi = builder.shuffle_vector(x, x, ir.Constant(ir.VectorType(ir.IntType(32), half),
+                                                          list(range(half, width))))
+            x = builder.fadd(lo, hi)
+            width = half
+        return builder.extract_element(x, ir.Constant(ir.IntType(32), 0))
+
+    return v.dtype(v), codegen
+
+
+def _gather_ptrs(context, builder, arrty, arr, base, idxty, idx, ioff):
+    """<LANES x ptr>: &a[base + idx[ioff + k]] for each lane k."""
+    data = context.make_array(arrty)(context, builder, arr).data
+    idata = context.make_array(idxty)(context, builder, idx).data
+    ity = context.get_value_type(idxty.dtype)
+    iv = builder.load(builder.bitcast(builder.gep(idata, [ioff]), ir.VectorType(ity, LANES).as_pointer()),
+                      align=idxty.dtype.bitwidth // 8)
+    if idxty.dtype.bitwidth < 64:
+        iv = builder.sext(iv, ir.VectorType(ir.IntType(64), LANES))
+    size = ir.Constant(ir.IntType(64), arrty.dtype.bitwidth // 8)
+    start = builder.ptrtoint(builder.gep(data, [base]), ir.IntType(64))
+    i64v = ir.VectorType(ir.IntType(64), LANES)
+    addr = builder.add(_splat(builder, start, i64v), builder.mul(iv, _splat(builder, size, i64v)))
+    return builder.inttoptr(addr, ir.VectorType(data.type, LANES))
+
+
+def _check_index(idx):
+    if not (isinstance(idx, types.Array) and idx.dtype in (types.int32, types.int64)):
+        raise TypeError(f"simd: need an int32/int64 index array, got {idx}")
+
+
+@intrinsic
+def vgather_n(typingctx, a, base, idx, ioff, n):
+    """Lane k (k < n) = a.flat[base + idx[ioff + k]]; lanes n.. = 0 and read nothing.
+
+    idx[ioff:ioff+LANES] is read whole (keep LANES valid entries after ioff)."""
+    _check_array(a)
+    _check_index(idx)
+    vt = VecType(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptrs = _gather_ptrs(context, builder, sig.args[0], args[0], args[1], sig.args[2], args[2], args[3])
+        vty = context.get_value_type(vt)
+        fnty = ir.FunctionType(vty, [ptrs.type, ir.IntType(32), ir.VectorType(ir.IntType(1), LANES), vty])
+        fn = cgutils.get_or_insert_function(builder.module, fnty,
+                                            f"llvm.masked.gather.v{LANES}{vty.element.intrinsic_name}.v{LANES}p0")
+        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
+        return builder.call(fn, [ptrs, align, _lane_mask(builder, args[4]), cgutils.get_null_value(vty)])
+
+    return vt(a, types.intp, idx, types.intp, types.intp), codegen
+
+
+@intrinsic
+def vscatter_n(typingctx, a, base, idx, ioff, v, n):
+    """a.flat[base + idx[ioff + k]] = v[k] for k < n (the n targets must be distinct)."""
+    _check_array(a)
+    _check_index(idx)
+    if not (isinstance(v, VecType) and v.dtype == a.dtype):
+        raise TypeError(f"vscatter_n: {v} into {a}")
+
+    def codegen(context, builder, sig, args):
+        ptrs = _gather_ptrs(context, builder, sig.args[0], args[0], args[1], sig.args[2], args[2], args[3])
+        vty = args[4].type
+        fnty = ir.FunctionType(ir.VoidType(), [vty, ptrs.type, ir.IntType(32), ir.VectorType(ir.IntType(1), LANES)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty,
+                                            f"llvm.masked.scatter.v{LANES}{vty.element.intrinsic_name}.v{LANES}p0")
+        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
+        builder.call(fn, [args[4], ptrs, align, _lane_mask(builder, args[5])])
+        return context.get_dummy_value()
+
+    return types.none(a, types.intp, idx, types.intp, v, types.intp), codegen
+
+
+@intrinsic
+def stack_ptr(typingctx, n, dtype):
+    """Pointer to n (a literal) uninitialised elements on the stack; wrap it with numba.carray.
+
+    The buffer lives until the calling function returns. No heap allocation, and LLVM
+    knows it aliases no argument, so loops over it need no run-time overlap checks."""
+    if not isinstance(n, types.IntegerLiteral):
+        return None
+    if isinstance(dtype, types.NumberClass):
+        elem = dtype.instance_type
+    elif isinstance(dtype, types.DType):
+        elem = dtype.dtype
+    else:
+        return None
+    count = n.literal_value
+
+    def codegen(context, builder, sig, args):
+        lty = context.get_value_type(elem)
+        ptr = cgutils.alloca_once(builder, ir.ArrayType(lty, count))  # in the entry block
+        ptr.align = 64
+        return builder.bitcast(ptr, lty.as_pointer())
+
+    return types.CPointer(elem)(n, dtype), codegen
