@@ -14,6 +14,7 @@ to ``lenet_numba.experiment.run`` where only the bookkeeping is under test.
 """
 
 import gzip
+import io
 import json
 import os
 import queue
@@ -29,7 +30,7 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lenet_numba import experiment
@@ -37,7 +38,7 @@ from lenet_numba.checkpoint import load_checkpoint, save_checkpoint
 from lenet_numba.data import load_usps, read_usps_file
 from lenet_numba.data.parsed_cache import cache_path
 from lenet_numba.data.sources import USPS_FILES
-from lenet_numba.errors import CheckpointError, DataError, LenetError
+from lenet_numba.errors import CheckpointError, DataError
 from lenet_numba.experiment import TrainConfig, model_from_checkpoint, run
 from lenet_numba.model import Model
 from lenet_numba.optim import SGD
@@ -508,7 +509,6 @@ def test_fuzz_checkpoint_cli_one_line_error_or_same_answer(small_ckpt, tmp_path,
 
 
 def npy_bytes(array):
-    import io
     buf = io.BytesIO()
     np.save(buf, array)
     return buf.getvalue()
