@@ -160,8 +160,9 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None):
                                   f"not {model.arch.name!r}")
         model.load_state_dict(init.state_dict())
     optimizer = make_optimizer(recipe, config.seed)
-    if config.metrics and not config.resume:
-        open(config.metrics, "w").close()  # a fresh run starts a fresh metrics file
+    if config.metrics:  # a fresh run starts a fresh file; a resumed one rewrites what its checkpoint holds
+        with open(config.metrics, "w") as f:
+            f.writelines(json.dumps(record) + "\n" for record in history)
 
     def save(epoch, position=0, totals=(0.0, 0.0), step=None):
         if config.out:

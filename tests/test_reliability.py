@@ -235,9 +235,6 @@ def small_data(data_root, monkeypatch):
     monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: (xtr[:600], ytr[:600], xte[:200], yte[:200]))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: after a crash between two --checkpoint-every saves, --resume "
-                   "appends to --metrics again from the checkpoint's epoch: the epochs done after the last "
-                   "save appear twice (the checkpoint's history is right; the metrics file is not rewritten)")
 def test_metrics_after_a_crash_and_resume_match_an_uninterrupted_run(small_data, tmp_path):
     def cfg(epochs, out, metrics, **kw):
         return TrainConfig(recipe="seed", seed=1, overrides=dict(epochs=epochs), out=str(out), metrics=str(metrics),
@@ -260,9 +257,6 @@ def test_metrics_after_a_crash_and_resume_match_an_uninterrupted_run(small_data,
     assert [r["epoch"] for r in read_metrics(tmp_path / "c.jsonl")] == [1, 2, 3, 4]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: --resume silently ignores every other training option: "
-                   "`train --resume c.npz --lr 0.5` (or --dtype, --seed) trains on with the checkpoint's "
-                   "values, exit 0, no message")
 @pytest.mark.parametrize("option", [["--lr", "0.5"], ["--dtype", "float64"], ["--seed", "9"]])
 def test_resume_with_a_conflicting_option_is_refused_or_honoured(small_data, tmp_path, option):
     ckpt = tmp_path / "c.npz"
@@ -532,9 +526,6 @@ def test_fuzz_npy_data_cli_one_line_error_or_an_answer(small_ckpt, tmp_path, m):
         assert str(path) in one_line_error(res, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a damaged .npy header makes numpy raise tokenize.TokenError or "
-                   "SyntaxError, which predict_cmd.load_inputs does not catch (it catches ValueError, OSError, "
-                   "EOFError): traceback; ~10% of single bit flips in the header do this")
 @pytest.mark.parametrize("offset, value", [(10, ord("z")),   # '{' of the header dict -> TokenError
                                            (8, 0x36),        # header length 118 -> 54: TokenError
                                            (22, ord(","))])  # "'<f4'" -> "',f4'": SyntaxError
@@ -627,10 +618,6 @@ def damage_cache(raw, how):
     return bytes(b)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a damaged parsed-data cache file crashes load_usps (so train and "
-                   "eval) with a traceback: parsed_cache.load_or_parse catches only OSError, ValueError, "
-                   "KeyError, EOFError, BadZipFile, not tokenize.TokenError / SyntaxError (npy header), "
-                   "NotImplementedError (compression method) or RuntimeError (encrypted flag)")
 @pytest.mark.parametrize("how", ["npy-header", "method", "encrypted"])
 def test_damaged_parsed_cache_is_reparsed(usps_test, data_root, how):
     usps_test["path"].write_bytes(damage_cache(usps_test["bytes"], how))

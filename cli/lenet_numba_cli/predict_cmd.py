@@ -21,8 +21,8 @@ def load_inputs(path):
             x = np.load(path, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
             raise DataError(f"{path}: no such file") from None
-        except (ValueError, OSError, EOFError, MemoryError) as e:
-            raise DataError(f"{path}: not a readable .npy array ({e})") from None
+        except Exception as e:  # numpy's header parser can raise SyntaxError, TokenError, ...
+            raise DataError(f"{path}: not a readable .npy array ({type(e).__name__}: {e})") from None
         if x.shape[-2:] != (16, 16) or x.ndim not in (2, 3):
             raise DataError(f"{path}: expected shape (16, 16) or (N, 16, 16), got {x.shape}")
         if x.size == 0:

@@ -7,6 +7,8 @@ import sys
 import click
 
 from lenet_numba import architectures, recipes
+from lenet_numba.checkpoint import load_checkpoint
+from lenet_numba.errors import UsageError
 from lenet_numba.experiment import DATASETS, TrainConfig, run
 
 from .options import data_dir_option, json_option, no_download_option, progress_bar
@@ -22,6 +24,26 @@ def _non_negative(ctx, param, value):
     if value is not None and value < 0:
         raise click.BadParameter(f"must be >= 0, got {value}")
     return value
+
+
+# options that may differ when resuming; any other given option must equal the saved run's value
+_FREE_ON_RESUME = {"epochs", "out", "metrics", "checkpoint_every", "resume", "chunk_size", "data_dir",
+                   "no_download", "as_json"}
+
+
+def _refuse_changed_options(resume):
+    """A resumed run continues with the options it was started with: refuse a different one."""
+    _, meta, _ = load_checkpoint(resume)
+    saved = dict(meta.get("recipe", {}))
+    saved.update(recipe=saved.get("name"), arch=meta.get("arch"), seed=meta.get("seed"),
+                 dataset=meta.get("dataset"), init_from=meta.get("config", {}).get("init_from"))
+    ctx = click.get_current_context()
+    for p in ctx.command.params:
+        if p.name in _FREE_ON_RESUME or ctx.get_parameter_source(p.name) == click.core.ParameterSource.DEFAULT:
+            continue
+        if ctx.params[p.name] != saved.get(p.name):
+            raise UsageError(f"{p.opts[-1]} {ctx.params[p.name]} differs from the resumed run's "
+                             f"{saved.get(p.name)!r}: {resume} continues with the options it was started with")
 
 
 @click.command("train")
@@ -76,6 +98,10 @@ def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_
     Prints one line per epoch; a progress bar on a terminal. Ctrl-C or SIGTERM stop after
     the current chunk, save the checkpoint (with --out) and print how to resume.
     """
+    if resume:
+        _refuse_changed_options(resume)
+    if checkpoint_every and not out:
+        raise UsageError("--checkpoint-every needs --out: where should the checkpoints go?")
     overrides = dict(epochs=epochs, lr=lr, mu=mu, optimizer=optimizer, loss=loss, activation=activation,
                      output_activation=output_activation, shuffle=shuffle, augment=augment, max_shift=max_shift,
                      max_rotate=max_rotate, max_scale=max_scale, dtype=dtype)
@@ -132,7 +158,7 @@ def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        click.echo(f"done: {summary['epochs']} epochs, train error {100 * summary['train_error']:.2f}%, "
+        click.echo(f"{'stopped' if summary['interrupted'] else 'done'}: {summary['epochs']} epochs, train error {100 * summary['train_error']:.2f}%, "
                    f"test error {100 * summary['test_error']:.2f}%, {summary['train_seconds']:.2f} s training "
                    f"({summary['us_per_sample']:.1f} µs/sample, JIT/cache load {summary['jit_seconds']:.2f} s)"
                    + (f", checkpoint {out}" if out else ""))
