@@ -21,7 +21,7 @@ at the end of each function compute the same sums. See the comments on each path
 import numpy as np
 from numba import carray, njit
 
-from .simd import LANES, stack_ptr, vgather_n, vhsum, vload, vload_n, vsplat, vstore, vstore_n
+from .simd import LANES, stack_ptr, vgather_n, vhsum, vload, vload_n, vload_range, vsplat, vstore, vstore_n
 
 # Stack scratch of the vectorized paths, in elements: nothing is heap-allocated per sample.
 SCRATCH = 8192
@@ -40,43 +40,78 @@ def conv2d_forward(x, w, b, conn, stride, bias_per_unit, y):
     PP = (P + LANES - 1) // LANES * LANES
     contiguous = x.flags.c_contiguous and w.flags.c_contiguous and b.flags.c_contiguous and y.flags.c_contiguous
     if contiguous and stride == 1 and W_out >= LANES:
-        # wide rows (LeNet-1's C1): a 16-wide accumulator per output row segment, in
-        # registers across all taps; each tap reads a contiguous input row segment
+        # wide rows (LeNet-1's C1): four output rows at a time, each a 16-wide accumulator
+        # held in registers across all taps (four independent add chains); every tap reads
+        # contiguous input row segments. A row past the map gets n = 0: nothing is read.
         for o in range(C_out):
-            for oy in range(H_out):
+            for oy in range(0, H_out, 4):
                 for ox0 in range(0, W_out, LANES):
-                    n = min(LANES, W_out - ox0)
+                    n0 = min(LANES, W_out - ox0)
+                    n1 = n0 if oy + 1 < H_out else 0
+                    n2 = n0 if oy + 2 < H_out else 0
+                    n3 = n0 if oy + 3 < H_out else 0
+                    out = o * P + oy * W_out + ox0
                     if bias_per_unit:
-                        acc = vload_n(b, o * P + oy * W_out + ox0, n)
+                        a0 = vload_n(b, out, n0)
+                        a1 = vload_n(b, out + W_out, n1)
+                        a2 = vload_n(b, out + 2 * W_out, n2)
+                        a3 = vload_n(b, out + 3 * W_out, n3)
                     else:
-                        acc = vsplat(b[o])
+                        a0 = a1 = a2 = a3 = vsplat(b[o])
                     for j in range(n_conn):
                         for ky in range(K):
                             src = (conn[o, j] * Hp + oy + ky) * Wp + ox0
                             for kx in range(K):
-                                acc = acc + w[o, j, ky, kx] * vload_n(x, src + kx, n)
-                    vstore_n(y, o * P + oy * W_out + ox0, acc, n)
+                                wv = w[o, j, ky, kx]
+                                a0 = a0 + wv * vload_n(x, src + kx, n0)
+                                a1 = a1 + wv * vload_n(x, src + Wp + kx, n1)
+                                a2 = a2 + wv * vload_n(x, src + 2 * Wp + kx, n2)
+                                a3 = a3 + wv * vload_n(x, src + 3 * Wp + kx, n3)
+                    vstore_n(y, out, a0, n0)
+                    vstore_n(y, out + W_out, a1, n1)
+                    vstore_n(y, out + 2 * W_out, a2, n2)
+                    vstore_n(y, out + 3 * W_out, a3, n3)
         return
     if contiguous and C_in * KK * PP <= SCRATCH and P <= MAX_P:
         # small maps (rows of 4 or 8, stride 2): gather each tap's inputs for all output
-        # positions into a row of cols (im2col, on the stack), then 16 positions per vector
+        # positions into a row of cols (im2col, on the stack), then 16 positions per vector,
+        # four output maps at a time (a last incomplete block repeats map C_out - 1)
         cols = carray(stack_ptr(SCRATCH, x.dtype), (SCRATCH,))
         offs = carray(stack_ptr(OFFS_LEN, np.int32), (OFFS_LEN,))
         _window_offsets(H_out, W_out, stride, Wp, offs)
         _im2col(x, K, offs, P, PP, cols)
-        for o in range(C_out):
+        for o0 in range(0, C_out, 4):
+            o1 = min(o0 + 1, C_out - 1)
+            o2 = min(o0 + 2, C_out - 1)
+            o3 = min(o0 + 3, C_out - 1)
             for p0 in range(0, P, LANES):
                 n = min(LANES, P - p0)
                 if bias_per_unit:
-                    acc = vload_n(b, o * P + p0, n)
+                    a0 = vload_n(b, o0 * P + p0, n)
+                    a1 = vload_n(b, o1 * P + p0, n)
+                    a2 = vload_n(b, o2 * P + p0, n)
+                    a3 = vload_n(b, o3 * P + p0, n)
                 else:
-                    acc = vsplat(b[o])
+                    a0 = vsplat(b[o0])
+                    a1 = vsplat(b[o1])
+                    a2 = vsplat(b[o2])
+                    a3 = vsplat(b[o3])
                 for j in range(n_conn):
-                    row = conn[o, j] * KK * PP + p0
+                    r0 = conn[o0, j] * KK * PP + p0
+                    r1 = conn[o1, j] * KK * PP + p0
+                    r2 = conn[o2, j] * KK * PP + p0
+                    r3 = conn[o3, j] * KK * PP + p0
                     for ky in range(K):
                         for kx in range(K):
-                            acc = acc + w[o, j, ky, kx] * vload(cols, row + (ky * K + kx) * PP)
-                vstore_n(y, o * P + p0, acc, n)
+                            t = (ky * K + kx) * PP
+                            a0 = a0 + w[o0, j, ky, kx] * vload(cols, r0 + t)
+                            a1 = a1 + w[o1, j, ky, kx] * vload(cols, r1 + t)
+                            a2 = a2 + w[o2, j, ky, kx] * vload(cols, r2 + t)
+                            a3 = a3 + w[o3, j, ky, kx] * vload(cols, r3 + t)
+                vstore_n(y, o0 * P + p0, a0, n)
+                vstore_n(y, o1 * P + p0, a1, n)
+                vstore_n(y, o2 * P + p0, a2, n)
+                vstore_n(y, o3 * P + p0, a3, n)
         return
     # generic loops (non-contiguous arguments, or layers too large for the scratch)
     for o in range(C_out):
@@ -110,7 +145,7 @@ def conv2d_backward(x, w, conn, stride, bias_per_unit, dy, dx, dw, db, compute_d
     contiguous = (x.flags.c_contiguous and w.flags.c_contiguous and dy.flags.c_contiguous
                   and dx.flags.c_contiguous and dw.flags.c_contiguous and db.flags.c_contiguous)
     wide = contiguous and stride == 1 and W_out >= LANES
-    small = (contiguous and P * KP <= SCRATCH and K <= LANES and C_in < MAX_READERS
+    small = (contiguous and P * KP + LANES <= SCRATCH and K <= LANES and C_in < MAX_READERS
              and C_out * n_conn <= MAX_READERS)
     if wide or small:
         # y[o,oy,ox] = b[o] + ...  ->  db[o] = sum dy[o]   (or db[unit] = dy[unit])
@@ -125,19 +160,29 @@ def conv2d_backward(x, w, conn, stride, bias_per_unit, dy, dx, dw, db, compute_d
                     acc = acc + vload_n(dy, o * P + p0, min(LANES, P - p0))
                 db[o] = vhsum(acc)
     if wide:
-        # dw[o,j,ky,kx] = sum_{oy,ox} dy[o,oy,ox] * x[i, oy+ky, ox+kx]: 16 partial sums
-        # along the row, added in a fixed tree at the end
+        # dw[o,j,ky,kx] = sum_{oy,ox} dy[o,oy,ox] * x[i, oy+ky, ox+kx]: 16 partial sums along
+        # the row, added in a fixed tree at the end; four kx at a time share the dy loads
         for o in range(C_out):
             for j in range(n_conn):
                 for ky in range(K):
-                    for kx in range(K):
-                        acc = vsplat(zero)
+                    for kx in range(0, K, 4):
+                        a0 = a1 = a2 = a3 = vsplat(zero)
                         for oy in range(H_out):
                             src = (conn[o, j] * Hp + oy + ky) * Wp + kx
                             for ox0 in range(0, W_out, LANES):
                                 n = min(LANES, W_out - ox0)
-                                acc = acc + vload_n(dy, o * P + oy * W_out + ox0, n) * vload_n(x, src + ox0, n)
-                        dw[o, j, ky, kx] = vhsum(acc)
+                                g = vload_n(dy, o * P + oy * W_out + ox0, n)
+                                a0 = a0 + g * vload_n(x, src + ox0, n)
+                                a1 = a1 + g * vload_n(x, src + ox0 + 1, n if kx + 1 < K else 0)
+                                a2 = a2 + g * vload_n(x, src + ox0 + 2, n if kx + 2 < K else 0)
+                                a3 = a3 + g * vload_n(x, src + ox0 + 3, n if kx + 3 < K else 0)
+                        dw[o, j, ky, kx] = vhsum(a0)
+                        if kx + 1 < K:
+                            dw[o, j, ky, kx + 1] = vhsum(a1)
+                        if kx + 2 < K:
+                            dw[o, j, ky, kx + 2] = vhsum(a2)
+                        if kx + 3 < K:
+                            dw[o, j, ky, kx + 3] = vhsum(a3)
         if compute_dx:
             # dx[i, oy+ky, ox+kx] += w[o,j,ky,kx] * dy[o,oy,ox], a row segment at a time
             dx[:] = zero
@@ -229,7 +274,8 @@ def _conv2d_backward_small(x, w, conn, stride, dy, dx, dw, compute_dx):
     output position p reads, win[p, ky*K + kx] = x[i, oy*s + ky, ox*s + kx]. Then for each
     (o, j) reading map i, dw[o, j] = sum_p dy[o, p] win[p] and the window of dL/dx[i]
     that p receives, dwin[p] += dy[o, p] w[o, j], are both a vector FMA per position and
-    per 16 taps; the windows are added back into dx at the end (col2im).
+    per 16 taps. Each row of dx[i] is then assembled in a register from the window rows
+    that overlap it (masked loads at shifted offsets) and stored once.
     """
     C_out, n_conn, K, _ = w.shape
     C_in, Hp, Wp = x.shape
@@ -259,8 +305,6 @@ def _conv2d_backward_small(x, w, conn, stride, dy, dx, dw, compute_dx):
             i = conn[o, j]
             reader[fill[i]] = o * n_conn + j
             fill[i] += 1
-    if compute_dx:
-        dx[:] = zero
     for i in range(C_in):
         for oy in range(H_out):
             for ox in range(W_out):
@@ -273,24 +317,39 @@ def _conv2d_backward_small(x, w, conn, stride, dy, dx, dw, compute_dx):
         for r in range(first[i], first[i + 1]):
             oj = reader[r]
             o = oj // n_conn
-            for c0 in range(0, KK, LANES):
-                n = min(LANES, KK - c0)
-                wv = vload_n(w, oj * KK + c0, n)
-                acc = vsplat(zero)
+            for c0 in range(0, KK, 2 * LANES):  # two vectors of taps per pass: two add chains
+                na = min(LANES, KK - c0)
+                nb = max(0, min(LANES, KK - c0 - LANES))
+                wa = vload_n(w, oj * KK + c0, na)
+                wb = vload_n(w, oj * KK + c0 + LANES, nb)
+                acc_a = vsplat(zero)
+                acc_b = vsplat(zero)
                 for oy in range(H_out):
                     for ox in range(W_out):
                         g = dy[o, oy, ox]
                         off = (oy * W_out + ox) * KP + c0
-                        acc = acc + g * vload(win, off)
+                        acc_a = acc_a + g * vload(win, off)
+                        acc_b = acc_b + g * vload_n(win, off + LANES, nb)
                         if compute_dx:
-                            vstore(dwin, off, vload(dwin, off) + g * wv)
-                vstore_n(dw, oj * KK + c0, acc, n)
+                            vstore(dwin, off, vload(dwin, off) + g * wa)
+                            vstore_n(dwin, off + LANES, vload_n(dwin, off + LANES, nb) + g * wb, nb)
+                vstore_n(dw, oj * KK + c0, acc_a, na)
+                vstore_n(dw, oj * KK + c0 + LANES, acc_b, nb)
         if compute_dx:
-            for oy in range(H_out):
-                for ox in range(W_out):
-                    for ky in range(K):
-                        d = (i * Hp + oy * stride + ky) * Wp + ox * stride
-                        vstore_n(dx, d, vload_n(dx, d, K) + vload_n(dwin, (oy * W_out + ox) * KP + ky * K, K), K)
+            # dx[i, r, c] = sum of dwin[p, ky*K + c - ox*s] over the windows p = (oy, ox)
+            # whose row ky = r - oy*s covers it; every row of dx[i] is written once
+            for r in range(Hp):
+                for c0 in range(0, Wp, LANES):
+                    acc = vsplat(zero)
+                    for oy in range(H_out):
+                        ky = r - oy * stride
+                        if 0 <= ky < K:
+                            for ox in range(W_out):
+                                lo = max(ox * stride - c0, 0)
+                                hi = min(ox * stride + K - c0, LANES)
+                                if lo < hi:
+                                    acc = acc + vload_range(dwin, (oy * W_out + ox) * KP + ky * K - ox * stride + c0, lo, hi)
+                    vstore_n(dx, (i * Hp + r) * Wp + c0, acc, min(LANES, Wp - c0))
 
 
 @njit(cache=True)

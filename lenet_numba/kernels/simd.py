@@ -15,6 +15,7 @@ and a run is bit-for-bit repeatable.
 
     v = vload(a, off)            a[off:off+16]       (a float32/float64, C-contiguous)
     v = vload_n(a, off, n)       a[off:off+n], zeros in lanes n..15 (masked: reads n values)
+    v = vload_range(a, off, lo, hi)  lanes lo..hi-1 from a[off+lo:off+hi], zeros elsewhere
     vstore(a, off, v)            a[off:off+16] = v
     vstore_n(a, off, v, n)       a[off:off+n] = v[:n] (masked: writes n values)
     v = vsplat(x)                16 copies of the scalar x (its type sets the lane type)
@@ -112,6 +113,23 @@ def vload_n(typingctx, a, off, n):
         return builder.call(fn, [ptr, align, _lane_mask(builder, args[2]), cgutils.get_null_value(vty)])
 
     return vt(a, types.intp, types.intp), codegen
+
+
+@intrinsic
+def vload_range(typingctx, a, off, lo, hi):
+    """Lane k = a.flat[off + k] for lo <= k < hi, else 0; only lanes lo..hi-1 are read."""
+    _check_array(a)
+    vt = VecType(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptr = _vec_ptr(context, builder, sig.args[0], args[0], args[1])
+        vty = context.get_value_type(vt)
+        fn = _masked_fn(builder, "load", vty, ptr)
+        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
+        mask = builder.and_(_lane_mask(builder, args[3]), builder.not_(_lane_mask(builder, args[2])))
+        return builder.call(fn, [ptr, align, mask, cgutils.get_null_value(vty)])
+
+    return vt(a, types.intp, types.intp, types.intp), codegen
 
 
 @intrinsic
@@ -296,7 +314,10 @@ def stack_ptr(typingctx, n, dtype):
 
     def codegen(context, builder, sig, args):
         lty = context.get_value_type(elem)
-        ptr = cgutils.alloca_once(builder, ir.ArrayType(lty, count))  # in the entry block
+        # in the entry block, like cgutils.alloca_once, but without its zero-fill (a memset
+        # of the whole buffer on every call): the kernels write before they read
+        with builder.goto_entry_block():
+            ptr = builder.alloca(ir.ArrayType(lty, count))
         ptr.align = 64
         return builder.bitcast(ptr, lty.as_pointer())
 
