@@ -16,6 +16,7 @@ from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
 from .errors import DivergenceError, UsageError
 from .kernels.augment import augment_image
 from .kernels.losses import NAMES as LOSS_NAMES
+from .kernels.simd import all_finite
 from .network import sample_loss_and_grad
 from .optim import SGD, apply_update
 
@@ -53,9 +54,8 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
         totals[0] += loss
         if best != labels[i]:
             totals[1] += 1.0
-        for k in range(grads.shape[0]):
-            if not np.isfinite(grads[k]):
-                return n
+        if not all_finite(grads):  # vectorized: the per-element early exit ran scalar
+            return n
         apply_update(params, step, grads)
     return -1
 

@@ -28,7 +28,7 @@ Offsets are in elements from the start of the array's data; nothing is bounds-ch
 import operator
 
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
 
@@ -322,3 +322,21 @@ def stack_ptr(typingctx, n, dtype):
         return builder.bitcast(ptr, lty.as_pointer())
 
     return types.CPointer(elem)(n, dtype), codegen
+
+
+@njit(cache=True)
+def all_finite(a):
+    """True iff the contiguous 1-D float array a holds no inf or NaN.
+
+    x * 0 is (+-)0 for a finite x and NaN otherwise, so the sum of those products is 0 iff
+    every x is finite: a vector loop with no branch per element (four add chains).
+    """
+    zero = a.dtype.type(0)
+    a0 = a1 = a2 = a3 = vsplat(zero)
+    n = a.shape[0]
+    for k in range(0, n, 4 * LANES):
+        a0 = a0 + vload_n(a, k, max(0, min(LANES, n - k))) * zero
+        a1 = a1 + vload_n(a, k + LANES, max(0, min(LANES, n - k - LANES))) * zero
+        a2 = a2 + vload_n(a, k + 2 * LANES, max(0, min(LANES, n - k - 2 * LANES))) * zero
+        a3 = a3 + vload_n(a, k + 3 * LANES, max(0, min(LANES, n - k - 3 * LANES))) * zero
+    return vhsum((a0 + a1) + (a2 + a3)) == zero
