@@ -39,7 +39,7 @@ class TrainConfig:
     resume: str = None          # continue the run saved in this checkpoint
 
     def resolved_recipe(self):
-        return recipes.get(self.recipe).with_overrides(**self.overrides)
+        return recipes.get(self.recipe).with_overrides(**self.overrides).for_arch(self.arch)
 
 
 def load_dataset(name, data_dir=None, download=True, seed=0, progress=None):
@@ -77,15 +77,18 @@ def load_test_set(name, data_dir=None, download=True, seed=0, progress=None):
 
 
 def make_optimizer(recipe, seed=0):
-    if recipe.lr <= 0:
+    """SGD or SDLM with the recipe's rate, times lr_decay**epoch."""
+    if not recipe.lr > 0:
         raise UsageError(f"learning rate must be > 0, got {recipe.lr}")
+    lr, decay = recipe.lr, recipe.lr_decay
+    rate = lr if decay == 1.0 else (lambda e: lr * decay ** e)
     if recipe.optimizer == "sgd":
-        lr, decay = recipe.lr, recipe.lr_decay
-        return SGD(lr if decay == 1.0 else (lambda e: lr * decay ** e))
+        return SGD(rate)
     if recipe.optimizer == "sdlm":
-        from .sdlm import SDLM, LENET5_ETA
-        scale = recipe.lr
-        return SDLM(eta=lambda e: scale * LENET5_ETA[min(e, len(LENET5_ETA) - 1)], mu=recipe.mu, seed=seed)
+        from .sdlm import SDLM
+        if not recipe.mu > 0:
+            raise UsageError(f"SDLM's mu must be > 0, got {recipe.mu}")
+        return SDLM(eta=rate, mu=recipe.mu, seed=seed)
     raise UsageError(f"unknown optimizer {recipe.optimizer!r}; choose sgd or sdlm")
 
 

@@ -3,7 +3,8 @@
 * ``1989`` (the default): the 1989 regime as faithfully as we can state it. Scaled tanh
   1.7159·tanh(2x/3) on every layer including the output, MSE to ±1 targets, weights
   U(-2.4/F, 2.4/F), fixed presentation order, SDLM (diagonal Gauss-Newton step sizes,
-  re-estimated on 500 samples before each pass), 23 passes.
+  re-estimated on 500 samples before each pass, constant eta and mu tuned per network:
+  docs/sdlm-tuning.md), 23 passes.
 * ``seed``: the seed article's model as written: plain tanh, linear output layer,
   softmax cross-entropy, plain per-sample SGD.
 * ``modern``: the best we can do with the same ~3K parameters: cross-entropy, shuffling,
@@ -23,15 +24,20 @@ class Recipe:
     output_activation: str = "scaled-tanh"   # the 10 outputs
     loss: str = "mse"
     optimizer: str = "sdlm"                  # "sgd" or "sdlm"
-    lr: float = 1.0                          # SGD rate, or SDLM's global eta scale (x schedule)
-    lr_decay: float = 1.0                    # rate x lr_decay**epoch (SGD)
-    mu: float = 0.02                         # SDLM damping
+    lr: float = None                         # SGD rate, or SDLM's eta; None: tuned per network
+    lr_decay: float = 1.0                    # rate x lr_decay**epoch
+    mu: float = None                         # SDLM damping; None: tuned per network
     epochs: int = 23
     shuffle: bool = False
     augment: bool = False
     max_shift: float = 0.0                   # augmentation: pixels
     max_rotate: float = 0.0                  # augmentation: degrees
     max_scale: float = 0.0                   # augmentation: relative, e.g. 0.1 = ±10%
+    max_shear: float = 0.0                   # augmentation: x += shear * y, |shear| <= this
+    max_stretch: float = 0.0                 # augmentation: independent x and y scaling, relative
+    elastic_alpha: float = 0.0               # augmentation: elastic field scale (Simard 2003), 0 = off
+    elastic_sigma: float = 0.0               # augmentation: elastic field smoothing, pixels
+    augment_epochs: int = 0                  # augment only the first N passes (0: all of them)
     dtype: str = "float32"
     description: str = ""
 
@@ -42,6 +48,16 @@ class Recipe:
         if bad:
             raise UsageError(f"unknown recipe field(s): {', '.join(bad)}")
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def for_arch(self, arch):
+        """Fill SDLM's eta and mu left open (None) with the values tuned for ``arch``
+        (docs/sdlm-tuning.md); SGD without a rate gets 0.01."""
+        if self.optimizer == "sdlm":
+            from .sdlm import TUNED
+            tuned = TUNED.get(arch, TUNED["lenet1"])
+            return replace(self, lr=tuned["eta"] if self.lr is None else self.lr,
+                           mu=tuned["mu"] if self.mu is None else self.mu)
+        return replace(self, lr=0.01 if self.lr is None else self.lr, mu=0.02 if self.mu is None else self.mu)
 
     def as_dict(self):
         return asdict(self)

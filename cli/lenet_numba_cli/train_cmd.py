@@ -55,7 +55,7 @@ def _refuse_changed_options(resume):
               "modern: cross-entropy, shuffling, augmentation, decaying rate.")
 @click.option("--epochs", type=int, default=None, callback=_non_negative, help="Passes over the data [recipe: 23].")
 @click.option("--lr", type=float, default=None, callback=_positive,
-              help="SGD learning rate, or the scale of SDLM's eta schedule [recipe].")
+              help="SGD learning rate, or SDLM's eta [recipe; SDLM: tuned per network].")
 @click.option("--mu", type=float, default=None, callback=_positive, help="SDLM damping mu [recipe: 0.02].")
 @click.option("--optimizer", type=click.Choice(["sgd", "sdlm"]), default=None, help="[recipe]")
 @click.option("--loss", type=click.Choice(["mse", "ce"]), default=None, help="[recipe]")
