@@ -6,6 +6,8 @@
 * Central finite differences in float64 of every backward: the directional derivative of
   a random linear functional of the output, along a random direction, against the
   gradient's inner product with that direction.
+* Every array lives inside a larger buffer, C-contiguous with NaN/garbage guards or
+  strided (not contiguous), so all code paths run and no stray read or write goes unseen.
 * Invariants: constant map -> alpha c + beta, one-hot kernel -> plain shift (no flip),
   CE finite for logits of +-1e4, compute_dx=False leaves dx alone.
 """
@@ -66,26 +68,83 @@ def fd_relerr(fun, x, direction, grad, h):
 
 FD_TOL = 1e-8
 
+# ---------------------------------------------------------------- memory placement
+#
+# The compiled kernels take different code paths for C-contiguous and other arrays, and the
+# vectorized paths do unchecked (masked) loads and stores. So every array is placed inside
+# a larger buffer: "guarded" = a C-contiguous view with GUARD cells before and after,
+# "strided" = every other element of a wider buffer (not contiguous). Inputs get NaN
+# around them (any stray read poisons the result), outputs get finite garbage that must
+# still be there afterwards (any stray write is seen).
+
+GUARD = 40
+layouts = st.sampled_from(["guarded", "strided"])
+
+
+class Placed:
+    def __init__(self, a, layout, fill):
+        a = np.asarray(a)
+        if layout == "strided":
+            buf = np.full(a.shape[:-1] + (2 * a.shape[-1],), fill, a.dtype)
+            inside = np.zeros(buf.shape, bool)
+            self.view = buf[..., ::2]
+            inside[..., ::2] = True
+        else:
+            buf = np.full(a.size + 2 * GUARD, fill, a.dtype)
+            inside = np.zeros(buf.shape, bool)
+            self.view = buf[GUARD:GUARD + a.size].reshape(a.shape)
+            inside[GUARD:GUARD + a.size] = True
+        self.view[...] = a
+        self.buf, self.inside = buf, inside
+        self.outside_before = buf[~inside].copy()
+
+    def check_untouched_outside(self, what=""):
+        np.testing.assert_array_equal(self.buf[~self.inside], self.outside_before,
+                                      err_msg=f"{what}: written outside its array")
+
+
+def inputs(layout, *arrays):
+    return [Placed(a, layout, np.nan).view for a in arrays]
+
+
+def outputs(layout, rng, *shapes_dtype):
+    """Output buffers pre-filled with garbage (the kernel must overwrite every element)."""
+    return [Placed(garbage(shape, dtype, rng), layout, -777.0) for shape, dtype in shapes_dtype]
+
+
 # ---------------------------------------------------------------- strategies
 
 
 @st.composite
 def conv_cases(draw):
-    C_in = draw(st.integers(1, 4))
+    """Shapes in three regimes, to reach every code path of the compiled kernels:
+    "small" maps (the im2col path), "wide" rows (stride 1, >= 16 outputs per row: the
+    row-vector path, with 1..9 rows so every remainder of its 4-row blocks shows up) and
+    "big" layers (more output positions than the vector paths' stack scratch holds: the
+    plain loops). A strided layout sends any regime to the plain loops too."""
+    regime = draw(st.sampled_from(["small", "wide", "big"]))
+    if regime == "small":
+        C_in, K = draw(st.integers(1, 4)), draw(st.integers(1, 5))
+        stride = draw(st.sampled_from([1, 2]))
+        H_out, W_out = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    elif regime == "wide":
+        C_in, K, stride = draw(st.integers(1, 3)), draw(st.integers(1, 5)), 1
+        H_out, W_out = draw(st.integers(1, 9)), draw(st.integers(16, 21))
+    else:
+        C_in, K = 4, 5
+        stride = draw(st.sampled_from([1, 2]))
+        H_out, W_out = draw(st.integers(18, 22)), 15  # 270+ positions: beyond the scratch
     C_out = draw(st.integers(1, 4))
-    K = draw(st.integers(1, 5))
-    stride = draw(st.sampled_from([1, 2]))
-    pad = draw(st.integers(0, 2))
+    # the input that gives these outputs, with stride 2 maybe one unread last row/column
+    H = (H_out - 1) * stride + K + draw(st.integers(0, stride - 1))
+    W = (W_out - 1) * stride + K + draw(st.integers(0, stride - 1))
+    pad = draw(st.integers(0, max(0, min(2, (min(H, W) - 1) // 2))))
     pad_value = draw(st.sampled_from([0.0, -1.0, 0.5]))
-    lo = max(1, K - 2 * pad)  # the padded map must hold at least one window
-    H = draw(st.integers(lo, lo + 8))
-    W = draw(st.integers(lo, lo + 8))
     n_conn = draw(st.integers(1, C_in))
     conn = np.array([draw(st.permutations(range(C_in)))[:n_conn] for _ in range(C_out)], np.int64)
-    bias_per_unit = draw(st.booleans())
-    seed = draw(seeds)
-    return dict(C_in=C_in, C_out=C_out, K=K, stride=stride, pad=pad, pad_value=pad_value, H=H, W=W,
-                n_conn=n_conn, conn=conn, bias_per_unit=bias_per_unit, seed=seed)
+    return dict(regime=regime, C_in=C_in, C_out=C_out, K=K, stride=stride, pad=pad, pad_value=pad_value,
+                H=H - 2 * pad, W=W - 2 * pad, n_conn=n_conn, conn=conn, bias_per_unit=draw(st.booleans()),
+                seed=draw(seeds))
 
 
 def conv_arrays(case, dtype):
@@ -106,17 +165,19 @@ def conv_arrays(case, dtype):
 
 @FAST
 @given(C=st.integers(1, 4), H=st.integers(1, 9), W=st.integers(1, 9), pad=st.integers(0, 3),
-       value=st.sampled_from([0.0, -1.0, 2.5]), dtype=dtypes, seed=seeds)
-def test_pad_matches_naive(C, H, W, pad, value, dtype, seed):
+       value=st.sampled_from([0.0, -1.0, 2.5]), dtype=dtypes, seed=seeds, layout=layouts)
+def test_pad_matches_naive(C, H, W, pad, value, dtype, seed, layout):
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1, 1, (C, H, W)).astype(dtype)
-    xp = garbage((C, H + 2 * pad, W + 2 * pad), dtype, rng)
-    pad_forward(x, pad, value, xp)
-    np.testing.assert_array_equal(xp, naive.pad_forward(x, pad, value).astype(dtype))  # a copy: exact
-    dxp = rng.uniform(-1, 1, xp.shape).astype(dtype)
-    dx = garbage(x.shape, dtype, rng)
-    pad_backward(dxp, pad, dx)
-    np.testing.assert_array_equal(dx, naive.pad_backward(dxp, pad).astype(dtype))
+    (xp,) = outputs(layout, rng, ((C, H + 2 * pad, W + 2 * pad), dtype))
+    pad_forward(*inputs(layout, x), pad, value, xp.view)
+    np.testing.assert_array_equal(xp.view, naive.pad_forward(x, pad, value).astype(dtype))  # a copy: exact
+    xp.check_untouched_outside("xp")
+    dxp = rng.uniform(-1, 1, xp.view.shape).astype(dtype)
+    (dx,) = outputs(layout, rng, (x.shape, dtype))
+    pad_backward(*inputs(layout, dxp), pad, dx.view)
+    np.testing.assert_array_equal(dx.view, naive.pad_backward(dxp, pad).astype(dtype))
+    dx.check_untouched_outside("dx")
 
 
 @FAST
@@ -141,35 +202,38 @@ def test_pad_backward_finite_differences(C, H, W, pad, seed):
 
 
 @FAST
-@given(case=conv_cases(), dtype=dtypes)
-def test_conv_forward_matches_naive(case, dtype):
+@given(case=conv_cases(), dtype=dtypes, layout=layouts)
+def test_conv_forward_matches_naive(case, dtype, layout):
     rng, x, w, b, _, (Hp, Wp), (Ho, Wo) = conv_arrays(case, dtype)
     xp = np.empty((case["C_in"], Hp, Wp), dtype)
     pad_forward(x, case["pad"], case["pad_value"], xp)
-    y = garbage((case["C_out"], Ho, Wo), dtype, rng)
-    conv2d_forward(xp, w, b, case["conn"], case["stride"], case["bias_per_unit"], y)
+    (y,) = outputs(layout, rng, ((case["C_out"], Ho, Wo), dtype))
+    conv2d_forward(*inputs(layout, xp, w, b), case["conn"], case["stride"], case["bias_per_unit"], y.view)
     want_xp = naive.pad_forward(x, case["pad"], case["pad_value"])
     want = naive.conv2d_forward(want_xp, w, b, case["conn"], case["stride"], case["bias_per_unit"])
     mag = naive.conv2d_forward(np.abs(want_xp), np.abs(w), np.abs(b), case["conn"], case["stride"],
                                case["bias_per_unit"])
-    assert_close(y, want, mag, dtype, "y")
+    assert_close(y.view, want, mag, dtype, "y")
+    y.check_untouched_outside("y")
 
 
 @FAST
-@given(case=conv_cases(), dtype=dtypes)
-def test_conv_backward_matches_naive(case, dtype):
+@given(case=conv_cases(), dtype=dtypes, layout=layouts)
+def test_conv_backward_matches_naive(case, dtype, layout):
     rng, x, w, b, dy, (Hp, Wp), _ = conv_arrays(case, dtype)
     xp = naive.pad_forward(x, case["pad"], case["pad_value"]).astype(dtype)
-    dxp, dw, db = garbage(xp.shape, dtype, rng), garbage(w.shape, dtype, rng), garbage(b.shape, dtype, rng)
+    dxp, dw, db = outputs(layout, rng, (xp.shape, dtype), (w.shape, dtype), (b.shape, dtype))
     args = (case["conn"], case["stride"], case["bias_per_unit"])
-    conv2d_backward(xp, w, *args, dy, dxp, dw, db, True)
+    xp_in, w_in, dy_in = inputs(layout, xp, w, dy)
+    conv2d_backward(xp_in, w_in, *args, dy_in, dxp.view, dw.view, db.view, True)
     want = naive.conv2d_backward(xp, w, *args, dy)
     mag = naive.conv2d_backward(np.abs(xp), np.abs(w), *args, np.abs(dy))
     for got, exp, m, what in zip((dxp, dw, db), want, mag, ("dx", "dw", "db")):
-        assert_close(got, exp, m, dtype, what)
+        assert_close(got.view, exp, m, dtype, what)
+        got.check_untouched_outside(what)
     # and through the padding, back to the unpadded input
     dx = garbage(x.shape, dtype, rng)
-    pad_backward(dxp, case["pad"], dx)
+    pad_backward(dxp.view, case["pad"], dx)
     assert_close(dx, naive.pad_backward(want[0], case["pad"]), naive.pad_backward(mag[0], case["pad"]),
                  dtype, "dx (unpadded)")
 
@@ -205,7 +269,7 @@ def test_conv_backward_finite_differences(case):
 
 @FAST
 @given(C_in=st.integers(1, 3), C_out=st.integers(1, 3), K=st.integers(2, 5), stride=st.sampled_from([1, 2]),
-       extra_h=st.integers(0, 6), extra_w=st.integers(0, 6), data=st.data(), dtype=dtypes, seed=seeds)
+       extra_h=st.integers(0, 6), extra_w=st.integers(0, 24), data=st.data(), dtype=dtypes, seed=seeds)
 def test_conv_one_hot_kernel_is_a_shift(C_in, C_out, K, stride, extra_h, extra_w, data, dtype, seed):
     """w[o] = one-hot at (ky, kx) on one connection: y[o] is x[conn] shifted by (ky, kx), read
     at the stride. A flipped kernel (true convolution) would read at (K-1-ky, K-1-kx)."""
@@ -238,21 +302,22 @@ def test_conv_one_hot_corner_is_not_flipped():
 
 
 @FAST
-@given(case=conv_cases(), dtype=dtypes)
-def test_conv_backward_without_dx_leaves_dx_alone(case, dtype):
+@given(case=conv_cases(), dtype=dtypes, layout=layouts)
+def test_conv_backward_without_dx_leaves_dx_alone(case, dtype, layout):
     rng, x, w, b, dy, (Hp, Wp), _ = conv_arrays(case, dtype)
     xp = naive.pad_forward(x, case["pad"], case["pad_value"]).astype(dtype)
-    dxp = garbage(xp.shape, dtype, rng)
-    before = dxp.copy()
-    dw, db = garbage(w.shape, dtype, rng), garbage(b.shape, dtype, rng)
+    dxp, dw, db = outputs(layout, rng, (xp.shape, dtype), (w.shape, dtype), (b.shape, dtype))
+    before = dxp.view.copy()
     args = (case["conn"], case["stride"], case["bias_per_unit"])
-    conv2d_backward(xp, w, *args, dy, dxp, dw, db, False)
-    np.testing.assert_array_equal(dxp, before)
+    xp_in, w_in, dy_in = inputs(layout, xp, w, dy)
+    conv2d_backward(xp_in, w_in, *args, dy_in, dxp.view, dw.view, db.view, False)
+    np.testing.assert_array_equal(dxp.view, before)
+    dxp.check_untouched_outside("dx")
     # the parameter gradients are still computed
     _, want_dw, want_db = naive.conv2d_backward(xp, w, *args, dy)
     _, mag_dw, mag_db = naive.conv2d_backward(np.abs(xp), np.abs(w), *args, np.abs(dy))
-    assert_close(dw, want_dw, mag_dw, dtype, "dw")
-    assert_close(db, want_db, mag_db, dtype, "db")
+    assert_close(dw.view, want_dw, mag_dw, dtype, "dw")
+    assert_close(db.view, want_db, mag_db, dtype, "db")
 
 
 # ---------------------------------------------------------------- subsampling
@@ -275,25 +340,28 @@ def sub_arrays(case, dtype):
 
 
 @FAST
-@given(case=sub_cases(), dtype=dtypes)
-def test_subsample_forward_matches_naive(case, dtype):
+@given(case=sub_cases(), dtype=dtypes, layout=layouts)
+def test_subsample_forward_matches_naive(case, dtype, layout):
     rng, x, alpha, beta, dy = sub_arrays(case, dtype)
-    y = garbage(dy.shape, dtype, rng)
-    subsample_forward(x, alpha, beta, y)
+    (y,) = outputs(layout, rng, (dy.shape, dtype))
+    subsample_forward(*inputs(layout, x, alpha, beta), y.view)
     mag = naive.subsample_forward(np.abs(x), np.abs(alpha), np.abs(beta))
-    assert_close(y, naive.subsample_forward(x, alpha, beta), mag, dtype, "y")
+    assert_close(y.view, naive.subsample_forward(x, alpha, beta), mag, dtype, "y")
+    y.check_untouched_outside("y")
 
 
 @FAST
-@given(case=sub_cases(), dtype=dtypes)
-def test_subsample_backward_matches_naive(case, dtype):
+@given(case=sub_cases(), dtype=dtypes, layout=layouts)
+def test_subsample_backward_matches_naive(case, dtype, layout):
     rng, x, alpha, _, dy = sub_arrays(case, dtype)
-    dx, da, db = garbage(x.shape, dtype, rng), garbage(alpha.shape, dtype, rng), garbage(alpha.shape, dtype, rng)
-    subsample_backward(x, alpha, dy, dx, da, db, True)
+    out = outputs(layout, rng, (x.shape, dtype), (alpha.shape, dtype), (alpha.shape, dtype))
+    subsample_backward(*inputs(layout, x, alpha, dy), *(o.view for o in out), True)
     want = naive.subsample_backward(x, alpha, dy)
     mag = naive.subsample_backward(np.abs(x), np.abs(alpha), np.abs(dy))
-    for got, exp, m, what in zip((dx, da, db), want, mag, ("dx", "dalpha", "dbeta")):
-        assert_close(got, exp, m, dtype, what)
+    for got, exp, m, what in zip(out, want, mag, ("dx", "dalpha", "dbeta")):
+        assert_close(got.view, exp, m, dtype, what)
+        got.check_untouched_outside(what)
+    dx = out[0].view
     if case["H"] % 2:  # the dropped row/column gets exactly zero gradient
         assert np.all(dx[:, -1, :] == 0)
     if case["W"] % 2:
@@ -368,24 +436,27 @@ def dense_arrays(case, dtype):
 
 
 @FAST
-@given(case=dense_cases(), dtype=dtypes)
-def test_dense_forward_matches_naive(case, dtype):
+@given(case=dense_cases(), dtype=dtypes, layout=layouts)
+def test_dense_forward_matches_naive(case, dtype, layout):
     rng, x, w, b, dy = dense_arrays(case, dtype)
-    y = garbage(dy.shape, dtype, rng)
-    dense_forward(x, w, b, y)
-    assert_close(y, naive.dense_forward(x, w, b), naive.dense_forward(np.abs(x), np.abs(w), np.abs(b)), dtype, "y")
+    (y,) = outputs(layout, rng, (dy.shape, dtype))
+    dense_forward(*inputs(layout, x, w, b), y.view)
+    mag = naive.dense_forward(np.abs(x), np.abs(w), np.abs(b))
+    assert_close(y.view, naive.dense_forward(x, w, b), mag, dtype, "y")
+    y.check_untouched_outside("y")
 
 
 @FAST
-@given(case=dense_cases(), dtype=dtypes)
-def test_dense_backward_matches_naive(case, dtype):
+@given(case=dense_cases(), dtype=dtypes, layout=layouts)
+def test_dense_backward_matches_naive(case, dtype, layout):
     rng, x, w, _, dy = dense_arrays(case, dtype)
-    dx, dw, db = garbage(x.shape, dtype, rng), garbage(w.shape, dtype, rng), garbage(dy.shape, dtype, rng)
-    dense_backward(x, w, dy, dx, dw, db, True)
+    out = outputs(layout, rng, (x.shape, dtype), (w.shape, dtype), (dy.shape, dtype))
+    dense_backward(*inputs(layout, x, w, dy), *(o.view for o in out), True)
     want = naive.dense_backward(x, w, dy)
     mag = naive.dense_backward(np.abs(x), np.abs(w), np.abs(dy))
-    for got, exp, m, what in zip((dx, dw, db), want, mag, ("dx", "dw", "db")):
-        assert_close(got, exp, m, dtype, what)
+    for got, exp, m, what in zip(out, want, mag, ("dx", "dw", "db")):
+        assert_close(got.view, exp, m, dtype, what)
+        got.check_untouched_outside(what)
 
 
 @FAST
@@ -443,6 +514,23 @@ def test_activation_forward_matches_naive(name, n, scale, dtype, seed):
     activation_forward(ACT_NAMES[name], y)  # in place
     eps = np.finfo(dtype).eps
     np.testing.assert_allclose(y, naive.activation(name, a), rtol=4 * eps, atol=4 * eps)
+
+
+@FAST
+@given(name=act_names, values=st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=1, max_size=40),
+       dtype=dtypes, layout=layouts)
+def test_activation_forward_over_the_whole_range(name, values, dtype, layout):
+    """Values straight from hypothesis: 0, -0, subnormals, tiny, huge (saturation), and
+    everything between; the compiled tanh is its own code, not libm's."""
+    a = np.array(values).astype(dtype)
+    placed = Placed(a, layout, np.nan)
+    activation_forward(ACT_NAMES[name], placed.view)  # in place
+    want = naive.activation(name, a).astype(dtype)  # correctly rounded to within libm's accuracy
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(placed.view, want, rtol=4 * eps, atol=np.finfo(dtype).tiny)
+    assert np.all(np.abs(placed.view) <= (1.0 if name == "tanh" else naive.SCALED_A) + 4 * eps) or name == "identity"
+    assert np.all(np.signbit(placed.view) == np.signbit(want)), "an odd function keeps the sign (even of -0.0)"
+    placed.check_untouched_outside("a")
 
 
 @FAST

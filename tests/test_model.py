@@ -101,6 +101,11 @@ def test_connection_tables():
     table = np.asarray(h2.connections)
     assert table.shape == (12, 8)
     assert all(len(set(row)) == 8 and set(row) <= set(range(12)) for row in table)
+    # the scheme architectures.py documents: out 0-3 <- in 0-7, out 4-7 <- in 4-11,
+    # out 8-11 <- in 0-3 and 8-11; so every H1 map feeds exactly 8 H2 maps
+    documented = [set(range(0, 8))] * 4 + [set(range(4, 12))] * 4 + [set(range(0, 4)) | set(range(8, 12))] * 4
+    assert [set(row) for row in table] == documented
+    assert np.all(np.bincount(table.ravel(), minlength=12) == 8)
     assert all(getattr(layer, "connections", None) is None for layer in Model("lenet1").arch.layers)
 
 

@@ -209,7 +209,7 @@ def usps_dir():
         if "CI" in os.environ:
             pytest.fail(message)
         pytest.skip(message)
-    folder = Path(root) / "usps"
+    folder = Path(root).expanduser().absolute() / "usps"  # a relative root must survive a chdir
     missing = [n for n in ("zip.train.gz", "zip.test.gz") if not (folder / n).is_file()]
     if missing:
         pytest.fail(f"LENET_NUMBA_DATA={root}: missing {', '.join(str(folder / n) for n in missing)}")
