@@ -15,6 +15,7 @@ from lenet_numba.errors import LenetError
 from .data_cmd import data
 from .eval_cmd import eval_cmd
 from .gradcheck_cmd import gradcheck_cmd
+from .plot_cmd import plot
 from .predict_cmd import predict_cmd
 from .train_cmd import train_cmd
 
@@ -43,6 +44,7 @@ cli.add_command(eval_cmd)
 cli.add_command(predict_cmd)
 cli.add_command(gradcheck_cmd)
 cli.add_command(data)
+cli.add_command(plot)
 
 
 def main():
