@@ -17,6 +17,7 @@ from .eval_cmd import eval_cmd
 from .gradcheck_cmd import gradcheck_cmd
 from .plot_cmd import plot
 from .predict_cmd import predict_cmd
+from .sweep_cmd import sweep_cmd
 from .train_cmd import train_cmd
 
 
@@ -45,6 +46,7 @@ cli.add_command(predict_cmd)
 cli.add_command(gradcheck_cmd)
 cli.add_command(data)
 cli.add_command(plot)
+cli.add_command(sweep_cmd)
 
 
 def main():
