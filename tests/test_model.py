@@ -366,3 +366,27 @@ def test_out_of_range_labels_are_a_usage_error():
     assert len(lines) == 12
     wrong = [line for line in lines if not line.endswith("UsageError")]
     assert not wrong, wrong
+
+
+_LENGTH_MISMATCH_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from lenet_numba.errors import UsageError
+    from lenet_numba.model import Model
+    m = Model("lenet1", dtype="float64")
+    try:
+        m.evaluate(np.zeros((3, 16, 16)), [1], "ce")
+        print("no error", flush=True)
+    except UsageError:
+        print("UsageError", flush=True)
+    except Exception as e:
+        print(type(e).__name__, flush=True)
+""")
+
+
+@pytest.mark.xfail(strict=True, reason="library bug: Model.evaluate(3 images, 1 label) returns a result: "
+                   "batch_losses reads labels[1], labels[2] past the array (then indexes the output "
+                   "with them) and np.mean(pred != y) broadcasts the single label")
+def test_evaluate_refuses_images_and_labels_of_different_lengths():
+    r = subprocess.run([sys.executable, "-c", _LENGTH_MISMATCH_SCRIPT], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f"the process died (exit {r.returncode})"
+    assert r.stdout.strip() == "UsageError"
