@@ -24,6 +24,12 @@ from .network import forward, load_input, sample_loss_and_grad
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
+def loss_kind(name):
+    if name not in LOSS_NAMES:
+        raise UsageError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")
+    return LOSS_NAMES[name]
+
+
 class Model:
     def __init__(self, arch="lenet1", activation="tanh", output_activation="identity",
                  dtype="float32", seed=0, init=True):
@@ -124,20 +130,30 @@ class Model:
         forward_batch(self._table, self._pad_values, self._conn, self.params, acts, x, out)
         return out
 
+    def as_labels(self, labels, n):
+        """int64 labels, checked: the compiled code indexes the outputs with them."""
+        y = np.ascontiguousarray(labels, dtype=np.int64).reshape(-1)
+        if len(y) != n:
+            raise UsageError(f"{n} images but {len(y)} labels")
+        if len(y) and (y.min() < 0 or y.max() >= self.plan.n_outputs):
+            raise UsageError(f"labels must be in 0..{self.plan.n_outputs - 1}")
+        return y
+
     def loss_and_grad(self, image, label, loss="mse"):
         """Loss of one sample and dL/dparams (flat, a fresh array)."""
+        label = self.as_labels([label], 1)[0]
         acts, dacts, grads = self.buffers()
         img = self.as_images(image)[0]
         loss_value = sample_loss_and_grad(self._table, self._pad_values, self._conn, self.params, acts,
-                                          dacts, grads, img, int(label), LOSS_NAMES[loss])
+                                          dacts, grads, img, int(label), loss_kind(loss))
         return float(loss_value), grads
 
     def evaluate(self, x, y, loss="mse"):
         """dict(error, loss, scores, predictions) over a labelled set."""
+        y = self.as_labels(y, len(self.as_images(x)))
         scores = self.predict(x)
-        y = np.asarray(y, np.int64)
         losses = np.zeros(len(y), np.float64)
-        batch_losses(scores, y, LOSS_NAMES[loss], losses)
+        batch_losses(scores, y, loss_kind(loss), losses)
         pred = scores.argmax(axis=1)
         return {"error": float(np.mean(pred != y)), "loss": float(losses.mean()),
                 "scores": scores, "predictions": pred}

@@ -354,9 +354,6 @@ _BAD_LABEL_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: Model.loss_and_grad/evaluate pass labels outside "
-                   "0..9 unchecked to compiled code that indexes the output with them (-1 wraps to "
-                   "class 9, 10 reads/writes past the buffer, 10**9 segfaults); train() checks them")
 def test_out_of_range_labels_are_a_usage_error():
     """Out-of-range labels are the user's fault: a UsageError, like train() raises, never a
     silent number or a crash. Run in a subprocess, since today they can segfault."""
@@ -383,9 +380,6 @@ _LENGTH_MISMATCH_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: Model.evaluate(3 images, 1 label) returns a result: "
-                   "batch_losses reads labels[1], labels[2] past the array (then indexes the output "
-                   "with them) and np.mean(pred != y) broadcasts the single label")
 def test_evaluate_refuses_images_and_labels_of_different_lengths():
     r = subprocess.run([sys.executable, "-c", _LENGTH_MISMATCH_SCRIPT], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, f"the process died (exit {r.returncode})"

@@ -1,5 +1,7 @@
 """Options shared by several commands."""
 
+import sys
+
 import click
 
 data_dir_option = click.option(
@@ -16,7 +18,7 @@ def progress_bar(label):
 
     def progress(done, total):
         if "bar" not in state:
-            state["bar"] = click.progressbar(length=total or 0, label=label, file=click.get_text_stream("stderr"))
+            state["bar"] = click.progressbar(length=total or 0, label=label, file=sys.stderr)
             state["bar"].__enter__()
             state["done"] = 0
         state["bar"].update(done - state["done"])

@@ -108,7 +108,7 @@ def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_
     config = TrainConfig(arch=arch, recipe=recipe, overrides=overrides, seed=seed, dataset=dataset,
                          data_dir=data_dir, download=not no_download, init_from=init_from, out=out,
                          metrics=metrics, chunk_size=chunk_size, checkpoint_every=checkpoint_every, resume=resume)
-    err = click.get_text_stream("stderr")
+    err = sys.stderr
     tty = err.isatty()
     log = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
     r = config.resolved_recipe()
