@@ -430,7 +430,7 @@ def plot_reject_curve(fractions, errors, report, path, *, title=None, dpi=DPI):
     ax = fig.subplots()
     line, = ax.plot(fractions, errors, "-", linewidth=1.5, label="error on the kept digits")
     pts = np.array(report["reject_curve"], float)
-    marks, = ax.plot(pts[:, 0], pts[:, 1], "o", color="C1", label="reported operating points")
+    marks, = ax.plot(pts[:, 0], pts[:, 1], "o", color="C1", label="eval's operating points")
     for r, e in pts:
         ax.annotate(f"{100 * e:.2f}%", (r, e), textcoords="offset points", xytext=(4, 6), fontsize="small")
     need = report.get("reject_for_1pct_error")
