@@ -14,7 +14,7 @@ from numba import njit
 
 from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
 from .errors import DivergenceError, UsageError
-from .kernels.augment import augment_image
+from .kernels.augment import AUG_SIZE, augment_from_vector
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.simd import all_finite
 from .network import sample_loss_and_grad
@@ -27,8 +27,10 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
                 aug, seed, epoch, image_buf):
     """Per-sample SGD over order[start:stop].
 
-    aug = [enabled, max_shift px, max_rotate deg, max_scale]: when enabled each sample is
-    distorted (into image_buf) as a pure function of (seed, epoch, sample index).
+    aug = [enabled, max_shift px, max_rotate deg, max_scale, max_shear, max_stretch,
+    elastic_alpha, elastic_sigma, augment_epochs] (layout: kernels/augment.py AUG_*): when
+    enabled each sample is distorted (into image_buf) as a pure function of (seed, epoch,
+    sample index).
 
     totals[0] += sum of losses, totals[1] += mistakes (both measured before each update).
     Returns -1, or the position n of the first sample whose loss or update is not finite
@@ -41,7 +43,7 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
         i = order[n]
         image = images[i]
         if aug[0] != 0.0:
-            augment_image(images[i], seed, epoch, i, aug[1], aug[2], aug[3], image_buf)
+            augment_from_vector(images[i], seed, epoch, i, aug, image_buf)
             image = image_buf
         loss = sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads,
                                     image, labels[i], loss_kind)
@@ -102,10 +104,14 @@ def presentation_order(n, epoch, seed, shuffle):
 
 
 def augmentation_vector(augment):
-    """[enabled, max_shift, max_rotate, max_scale] from a Recipe-like object (or None)."""
+    """[enabled, max_shift, max_rotate, max_scale, max_shear, max_stretch, elastic_alpha,
+    elastic_sigma, augment_epochs] from a Recipe-like object (or None); missing attributes
+    count as 0."""
     if augment is None or not getattr(augment, "augment", False):
-        return np.zeros(4, np.float64)
-    return np.array([1.0, augment.max_shift, augment.max_rotate, augment.max_scale], np.float64)
+        return np.zeros(AUG_SIZE, np.float64)
+    names = ("max_shift", "max_rotate", "max_scale", "max_shear", "max_stretch", "elastic_alpha", "elastic_sigma",
+             "augment_epochs")
+    return np.array([1.0] + [float(getattr(augment, n, 0.0)) for n in names], np.float64)
 
 
 def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="mse", shuffle=False,
