@@ -23,6 +23,7 @@ from lenet_numba.kernels.activations import activation_backward, activation_forw
 from lenet_numba.kernels.conv import conv2d_backward, conv2d_forward, pad_backward, pad_forward  # noqa: E402
 from lenet_numba.kernels.dense import dense_backward, dense_forward  # noqa: E402
 from lenet_numba.kernels.losses import loss_forward_backward  # noqa: E402
+from lenet_numba.kernels.simd import all_finite  # noqa: E402
 from lenet_numba.kernels.subsample import subsample_backward, subsample_forward  # noqa: E402
 from lenet_numba.model import Model  # noqa: E402
 from lenet_numba.network import sample_loss_and_grad  # noqa: E402
@@ -107,11 +108,10 @@ def _t_loss(reps, kind, y, label, g):
 
 @njit
 def _t_update(reps, params, step, grads):
-    for _ in range(reps):
+    for _ in range(reps):  # as train_chunk: the finiteness check, then the update
+        if not all_finite(grads):
+            return
         apply_update(params, step, grads)
-        for k in range(grads.shape[0]):
-            if not np.isfinite(grads[k]):
-                return
 
 
 @njit

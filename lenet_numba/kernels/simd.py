@@ -340,3 +340,46 @@ def all_finite(a):
         a2 = a2 + vload_n(a, k + 2 * LANES, max(0, min(LANES, n - k - 2 * LANES))) * zero
         a3 = a3 + vload_n(a, k + 3 * LANES, max(0, min(LANES, n - k - 3 * LANES))) * zero
     return vhsum((a0 + a1) + (a2 + a3)) == zero
+
+
+@intrinsic
+def flat_view(typingctx, buf, offset, shape):
+    """A C-contiguous view of buf.flat[offset : offset + prod(shape)] with the given shape.
+
+    What ``buf[offset:offset + n].reshape(shape)`` gives, without its costs in the engine's
+    per-sample path: no call to Numba's reshape helper and no reference-count traffic (the
+    view has no meminfo, as a numba.carray). The caller keeps ``buf`` alive while the view
+    is in use; the engine only passes such views down to the kernels it calls.
+    """
+    if not (isinstance(buf, types.Array) and buf.layout == "C" and isinstance(offset, types.Integer)):
+        return None
+    if isinstance(shape, types.Integer):
+        ndim = 1
+    elif isinstance(shape, types.BaseTuple) and all(isinstance(t, types.Integer) for t in shape):
+        ndim = len(shape)
+    else:
+        return None
+    retty = types.Array(buf.dtype, ndim, "C")
+
+    def codegen(context, builder, sig, args):
+        from numba.np.arrayobj import get_itemsize, populate_array
+
+        src = context.make_array(sig.args[0])(context, builder, args[0])
+        intp = context.get_value_type(types.intp)
+        off = context.cast(builder, args[1], sig.args[1], types.intp)
+        if ndim == 1 and isinstance(sig.args[2], types.Integer):
+            dims = [context.cast(builder, args[2], sig.args[2], types.intp)]
+        else:
+            dims = [context.cast(builder, builder.extract_value(args[2], k), sig.args[2][k], types.intp)
+                    for k in range(ndim)]
+        itemsize = ir.Constant(intp, get_itemsize(context, retty))
+        strides, step = [], itemsize
+        for d in reversed(dims):
+            strides.insert(0, step)
+            step = builder.mul(step, d)
+        out = context.make_array(retty)(context, builder)
+        populate_array(out, data=builder.gep(src.data, [off]), shape=dims, strides=strides,
+                       itemsize=itemsize, meminfo=None)
+        return out._getvalue()
+
+    return retty(buf, offset, shape), codegen
