@@ -139,11 +139,7 @@ def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="ms
     if optimizer is None:
         optimizer = SGD(0.01 if lr is None else lr)
     x = model.as_images(images)
-    y = np.ascontiguousarray(labels, dtype=np.int64)
-    if len(x) != len(y):
-        raise UsageError(f"{len(x)} images but {len(y)} labels")
-    if len(y) and (y.min() < 0 or y.max() >= model.plan.n_outputs):
-        raise UsageError(f"labels must be in 0..{model.plan.n_outputs - 1}")
+    y = model.as_labels(labels, len(x))
     if not np.all(np.isfinite(x)):
         raise UsageError("training images contain NaN or infinite values")
     loss_kind = LOSS_NAMES[loss]
@@ -163,14 +159,16 @@ def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="ms
     chunk(np.zeros(1, np.int64), 0, 0, 0)
     result.jit_seconds = time.perf_counter() - t0
     for epoch in range(start_epoch, epochs):
+        t0 = time.perf_counter()  # the step sizes (SDLM's curvature estimate) count as training time
         if epoch == start_epoch and start_position > 0 and start_step is not None:
             step[:] = start_step
         else:
             optimizer.step_for_epoch(model, epoch, x, y, loss_kind, step)
+        setup_seconds = time.perf_counter() - t0
         order = presentation_order(len(y), epoch, seed, shuffle)
         first = start_position if epoch == start_epoch else 0
         totals[:] = start_totals if epoch == start_epoch else (0.0, 0.0)
-        seconds = 0.0
+        seconds = setup_seconds
         for start in range(first, len(y), chunk_size):
             stop = min(start + chunk_size, len(y))
             t0 = time.perf_counter()
