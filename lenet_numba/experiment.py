@@ -39,7 +39,7 @@ class TrainConfig:
     resume: str = None          # continue the run saved in this checkpoint
 
     def resolved_recipe(self):
-        return recipes.get(self.recipe).with_overrides(**self.overrides).for_arch(self.arch)
+        return recipes.get(self.recipe).with_overrides(**self.overrides).for_arch(self.arch).validate()
 
 
 def load_dataset(name, data_dir=None, download=True, seed=0, progress=None):
@@ -138,11 +138,7 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None):
             config = replace(config, arch=meta["arch"], seed=int(meta["seed"]), dataset=meta["dataset"])
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{config.resume}: not a resumable training checkpoint ({e})") from None
-    if recipe.epochs < 0:
-        raise UsageError(f"epochs must be >= 0, got {recipe.epochs}")
-    if recipe.augment and not (recipe.max_shift or recipe.max_rotate or recipe.max_scale):
-        raise UsageError("augmentation is on but every distortion size is 0: "
-                         "set --max-shift, --max-rotate or --max-scale")
+    recipe.validate()
     xtr, ytr, xte, yte = load_dataset(config.dataset, config.data_dir, config.download, config.seed, progress)
     model = build_model(config.arch, recipe, config.seed)
     history, start_epoch, start_position, start_totals, start_step = [], 0, 0, (0.0, 0.0), None

@@ -60,6 +60,20 @@ class Recipe:
                            mu=tuned["mu"] if self.mu is None else self.mu)
         return replace(self, lr=0.01 if self.lr is None else self.lr, mu=0.02 if self.mu is None else self.mu)
 
+    def validate(self):
+        """Refuse values no run can use; returns self."""
+        if self.epochs < 0:
+            raise UsageError(f"epochs must be >= 0, got {self.epochs}")
+        if self.lr is not None and not self.lr > 0:
+            raise UsageError(f"learning rate must be > 0, got {self.lr}")
+        if self.mu is not None and not self.mu > 0:
+            raise UsageError(f"mu must be > 0, got {self.mu}")
+        sizes = ("max_shift", "max_rotate", "max_scale", "max_shear", "max_stretch", "elastic_alpha")
+        if self.augment and not any(getattr(self, n) for n in sizes):
+            raise UsageError("augmentation is on but every distortion size is 0: set one of "
+                             + ", ".join("--" + n.replace("_", "-") for n in sizes))
+        return self
+
     def as_dict(self):
         return asdict(self)
 

@@ -71,6 +71,16 @@ def _refuse_changed_options(resume):
               help="Augmentation: largest rotation in degrees [recipe].")
 @click.option("--max-scale", type=float, default=None, callback=_non_negative,
               help="Augmentation: largest relative scaling, e.g. 0.1 [recipe].")
+@click.option("--max-shear", type=float, default=None, callback=_non_negative,
+              help="Augmentation: largest shear (x += shear * y) [recipe].")
+@click.option("--max-stretch", type=float, default=None, callback=_non_negative,
+              help="Augmentation: largest independent x/y scaling, relative [recipe].")
+@click.option("--elastic-alpha", type=float, default=None, callback=_non_negative,
+              help="Augmentation: elastic distortion strength (Simard et al. 2003), 0 = off [recipe].")
+@click.option("--elastic-sigma", type=float, default=None, callback=_non_negative,
+              help="Augmentation: elastic field smoothing in pixels [recipe].")
+@click.option("--augment-epochs", type=int, default=None, callback=_non_negative,
+              help="Augment only the first N passes, 0 = all [recipe].")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None, help="[float32]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Initial weights, shuffling, augmentation.")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default="usps", show_default=True,
@@ -91,7 +101,8 @@ def _refuse_changed_options(resume):
 @no_download_option
 @json_option
 def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_activation, shuffle, augment,
-              max_shift, max_rotate, max_scale, dtype, seed, dataset, init_from, out, metrics, checkpoint_every, resume, chunk_size, data_dir,
+              max_shift, max_rotate, max_scale, max_shear, max_stretch, elastic_alpha, elastic_sigma,
+              augment_epochs, dtype, seed, dataset, init_from, out, metrics, checkpoint_every, resume, chunk_size, data_dir,
               no_download, as_json):
     """Train a network on the real USPS digits (default: LeNet-1 with the 1989 recipe).
 
@@ -104,7 +115,9 @@ def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_
         raise UsageError("--checkpoint-every needs --out: where should the checkpoints go?")
     overrides = dict(epochs=epochs, lr=lr, mu=mu, optimizer=optimizer, loss=loss, activation=activation,
                      output_activation=output_activation, shuffle=shuffle, augment=augment, max_shift=max_shift,
-                     max_rotate=max_rotate, max_scale=max_scale, dtype=dtype)
+                     max_rotate=max_rotate, max_scale=max_scale, max_shear=max_shear,
+                     max_stretch=max_stretch, elastic_alpha=elastic_alpha, elastic_sigma=elastic_sigma,
+                     augment_epochs=augment_epochs, dtype=dtype)
     config = TrainConfig(arch=arch, recipe=recipe, overrides=overrides, seed=seed, dataset=dataset,
                          data_dir=data_dir, download=not no_download, init_from=init_from, out=out,
                          metrics=metrics, chunk_size=chunk_size, checkpoint_every=checkpoint_every, resume=resume)
