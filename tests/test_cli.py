@@ -15,51 +15,16 @@ import shutil
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from lenet_numba import __version__
 from lenet_numba.checkpoint import load_checkpoint, save_checkpoint
 from lenet_numba.data import read_usps_file
 from lenet_numba.experiment import model_from_checkpoint
-from lenet_numba_cli.main import cli
-
-try:  # click < 8.2 mixes stderr into stdout unless told not to
-    RUNNER = CliRunner(mix_stderr=False)
-except TypeError:
-    RUNNER = CliRunner()
+from clitools import assert_ok, assert_user_error, invoke, no_crash
 
 EPOCH_LINE = re.compile(r"^\s*(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+%\s+[\d.]+%\s+[\d.]+\s+\d+\s*$")
 SUMMARY_KEYS = {"params", "epochs", "train_error", "test_error", "train_loss", "test_loss",
                 "train_seconds", "us_per_sample", "checkpoint"}
-
-
-def invoke(*args):
-    return RUNNER.invoke(cli, [str(a) for a in args], prog_name="lenet-numba")
-
-
-def no_crash(res):
-    """No unexpected exception (CliRunner keeps it instead of printing a traceback)."""
-    assert res.exception is None or isinstance(res.exception, SystemExit), (
-        f"uncaught {type(res.exception).__name__}: {res.exception}\n{res.output}")
-    assert "Traceback" not in res.output
-
-
-def assert_ok(res):
-    no_crash(res)
-    assert res.exit_code == 0, res.output
-    return res
-
-
-def assert_user_error(res, code, *fragments):
-    """Exit ``code`` and exactly one stderr line ``error: ...`` containing every fragment."""
-    no_crash(res)
-    assert res.exit_code == code, (res.exit_code, res.output)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for f in fragments:
-        assert str(f) in lines[0], (f, lines[0])
-    return lines[0]
 
 
 def assert_usage_error(res, *fragments):

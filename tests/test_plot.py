@@ -13,36 +13,11 @@ import zlib
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from lenet_numba import metrics
 from lenet_numba.experiment import load_test_set, model_from_checkpoint
 from lenet_numba.model import Model
-from lenet_numba_cli.main import cli
-
-try:  # click < 8.2 mixes stderr into stdout unless told not to
-    RUNNER = CliRunner(mix_stderr=False)
-except TypeError:
-    RUNNER = CliRunner()
-
-
-def invoke(*args):
-    return RUNNER.invoke(cli, [str(a) for a in args], prog_name="lenet-numba")
-
-
-def assert_ok(res):
-    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
-    assert res.exit_code == 0, res.output
-    return res
-
-
-def assert_user_error(res, code, *fragments):
-    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
-    assert res.exit_code == code, (res.exit_code, res.output)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
+from clitools import assert_ok, assert_user_error, invoke
 
 
 def png_size(path):

@@ -29,7 +29,6 @@ import time
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,33 +41,12 @@ from lenet_numba.errors import CheckpointError, DataError
 from lenet_numba.experiment import TrainConfig, model_from_checkpoint, run
 from lenet_numba.model import Model
 from lenet_numba.optim import SGD
-from lenet_numba_cli.main import cli
-
-try:  # click < 8.2 mixes stderr into stdout unless told not to
-    RUNNER = CliRunner(mix_stderr=False)
-except TypeError:
-    RUNNER = CliRunner()
+from clitools import assert_ok, invoke, no_crash
 
 TIMING = ("seconds", "samples_per_s")  # the only metrics allowed to differ between runs
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 EPOCH_LINE = re.compile(r"^\s*(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+%")
-
-
-def invoke(*args):
-    return RUNNER.invoke(cli, [str(a) for a in args], prog_name="lenet-numba")
-
-
-def no_crash(res):
-    assert res.exception is None or isinstance(res.exception, SystemExit), (
-        f"uncaught {type(res.exception).__name__}: {res.exception}\n{res.output}")
-    assert "Traceback" not in res.output
-
-
-def assert_ok(res):
-    no_crash(res)
-    assert res.exit_code == 0, res.output
-    return res
 
 
 def one_line_error(res, code=1):

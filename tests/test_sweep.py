@@ -9,7 +9,6 @@ Ctrl-C in the middle keeps the finished runs, and --resume runs only the rest.
 
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -17,24 +16,14 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 
 from lenet_numba import sweep
 from lenet_numba.errors import UsageError
-from lenet_numba_cli.main import cli
-
-try:  # click < 8.2 mixes stderr into stdout unless told not to
-    RUNNER = CliRunner(mix_stderr=False)
-except TypeError:
-    RUNNER = CliRunner()
+from clitools import invoke
 
 GRID = {"lr": [0.01, 0.03]}
 SEEDS = (0, 1)
 RESULT_KEYS = ("status", "epochs", "train_error", "test_error", "train_loss", "test_loss", "params")
-
-
-def invoke(*args):
-    return RUNNER.invoke(cli, [str(a) for a in args], prog_name="lenet-numba")
 
 
 def assert_user_error(res, code, *fragments):

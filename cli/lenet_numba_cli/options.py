@@ -12,6 +12,20 @@ no_download_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 
 
+def positive(ctx, param, value):
+    """click callback: the option's value must be > 0."""
+    if value is not None and value <= 0:
+        raise click.BadParameter(f"must be > 0, got {value}")
+    return value
+
+
+def non_negative(ctx, param, value):
+    """click callback: the option's value must be >= 0."""
+    if value is not None and value < 0:
+        raise click.BadParameter(f"must be >= 0, got {value}")
+    return value
+
+
 def progress_bar(label):
     """A download progress callback drawing a bar on stderr (only on a terminal)."""
     state = {}

@@ -12,19 +12,7 @@ from lenet_numba import architectures, recipes
 from lenet_numba.errors import UsageError
 from lenet_numba.experiment import DATASETS
 
-from .options import data_dir_option, json_option, no_download_option
-
-
-def _positive(ctx, param, value):
-    if value is not None and value <= 0:
-        raise click.BadParameter(f"must be > 0, got {value}")
-    return value
-
-
-def _non_negative(ctx, param, value):
-    if value is not None and value < 0:
-        raise click.BadParameter(f"must be >= 0, got {value}")
-    return value
+from .options import data_dir_option, json_option, no_download_option, non_negative, positive
 
 
 @click.command("sweep")
@@ -35,7 +23,7 @@ def _non_negative(ctx, param, value):
 @click.option("--arch", type=click.Choice(list(architectures.ARCHITECTURES)), default="lenet1", show_default=True)
 @click.option("--recipe", type=click.Choice(list(recipes.RECIPES)), default=recipes.DEFAULT_RECIPE,
               show_default=True, help="The base every setting changes.")
-@click.option("--epochs", type=int, default=None, callback=_non_negative, help="Passes per run [recipe].")
+@click.option("--epochs", type=int, default=None, callback=non_negative, help="Passes per run [recipe].")
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=V1,V2,...",
               help="Sweep a recipe field over these values (repeatable: the grid is every combination), "
                    "e.g. --set lr=0.01,0.03 --set mu=0.02,0.002. Any recipe field: lr, mu, lr_decay, "
@@ -43,13 +31,13 @@ def _non_negative(ctx, param, value):
 @click.option("--seeds", "seed_tokens", multiple=True, metavar="S [S ...]",
               help="Seeds per setting: --seeds 0 1 2, or 0,1,2, or 0-2 [0].")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default="usps", show_default=True)
-@click.option("--jobs", type=int, default=None, callback=_positive,
+@click.option("--jobs", type=int, default=None, callback=positive,
               help="Runs at a time, one single-threaded process each [number of cores].")
 @click.option("--dask-scheduler", metavar="ADDRESS", default=None,
               help="Run on this Dask cluster (tcp://host:8786) instead of local processes; "
                    "needs pip install 'lenet-numba[dask]'.")
 @click.option("--resume", is_flag=True, help="Keep the finished runs in --out-dir and run only the missing ones.")
-@click.option("--chunk-size", type=int, default=512, callback=_positive, show_default=True,
+@click.option("--chunk-size", type=int, default=512, callback=positive, show_default=True,
               help="Samples per compiled chunk (never changes results).")
 @data_dir_option
 @no_download_option

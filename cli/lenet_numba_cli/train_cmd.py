@@ -11,19 +11,7 @@ from lenet_numba.checkpoint import load_checkpoint
 from lenet_numba.errors import UsageError
 from lenet_numba.experiment import DATASETS, TrainConfig, run
 
-from .options import data_dir_option, json_option, no_download_option, progress_bar
-
-
-def _positive(ctx, param, value):
-    if value is not None and value <= 0:
-        raise click.BadParameter(f"must be > 0, got {value}")
-    return value
-
-
-def _non_negative(ctx, param, value):
-    if value is not None and value < 0:
-        raise click.BadParameter(f"must be >= 0, got {value}")
-    return value
+from .options import data_dir_option, json_option, no_download_option, non_negative, positive, progress_bar
 
 
 # options that may differ when resuming; any other given option must equal the saved run's value
@@ -53,10 +41,10 @@ def _refuse_changed_options(resume):
               show_default=True, help="1989 (default, the most faithful): scaled tanh everywhere, MSE to ±1, "
               "SDLM, fixed order, 23 passes. seed: tanh, linear outputs, cross-entropy, SGD. "
               "modern: cross-entropy, shuffling, augmentation, decaying rate.")
-@click.option("--epochs", type=int, default=None, callback=_non_negative, help="Passes over the data [recipe: 23].")
-@click.option("--lr", type=float, default=None, callback=_positive,
+@click.option("--epochs", type=int, default=None, callback=non_negative, help="Passes over the data [recipe: 23].")
+@click.option("--lr", type=float, default=None, callback=positive,
               help="SGD learning rate, or SDLM's eta [recipe; SDLM: tuned per network].")
-@click.option("--mu", type=float, default=None, callback=_positive, help="SDLM damping mu [recipe: 0.02].")
+@click.option("--mu", type=float, default=None, callback=positive, help="SDLM damping mu [recipe: 0.02].")
 @click.option("--optimizer", type=click.Choice(["sgd", "sdlm"]), default=None, help="[recipe]")
 @click.option("--loss", type=click.Choice(["mse", "ce"]), default=None, help="[recipe]")
 @click.option("--activation", type=click.Choice(["tanh", "scaled-tanh"]), default=None,
@@ -65,21 +53,21 @@ def _refuse_changed_options(resume):
               help="[recipe]")
 @click.option("--shuffle/--fixed-order", default=None, help="Presentation order [recipe: fixed].")
 @click.option("--augment/--no-augment", default=None, help="Seeded shift/rotate/scale distortions [recipe].")
-@click.option("--max-shift", type=float, default=None, callback=_non_negative,
+@click.option("--max-shift", type=float, default=None, callback=non_negative,
               help="Augmentation: largest shift in pixels [recipe].")
-@click.option("--max-rotate", type=float, default=None, callback=_non_negative,
+@click.option("--max-rotate", type=float, default=None, callback=non_negative,
               help="Augmentation: largest rotation in degrees [recipe].")
-@click.option("--max-scale", type=float, default=None, callback=_non_negative,
+@click.option("--max-scale", type=float, default=None, callback=non_negative,
               help="Augmentation: largest relative scaling, e.g. 0.1 [recipe].")
-@click.option("--max-shear", type=float, default=None, callback=_non_negative,
+@click.option("--max-shear", type=float, default=None, callback=non_negative,
               help="Augmentation: largest shear (x += shear * y) [recipe].")
-@click.option("--max-stretch", type=float, default=None, callback=_non_negative,
+@click.option("--max-stretch", type=float, default=None, callback=non_negative,
               help="Augmentation: largest independent x/y scaling, relative [recipe].")
-@click.option("--elastic-alpha", type=float, default=None, callback=_non_negative,
+@click.option("--elastic-alpha", type=float, default=None, callback=non_negative,
               help="Augmentation: elastic distortion strength (Simard et al. 2003), 0 = off [recipe].")
-@click.option("--elastic-sigma", type=float, default=None, callback=_non_negative,
+@click.option("--elastic-sigma", type=float, default=None, callback=non_negative,
               help="Augmentation: elastic field smoothing in pixels [recipe].")
-@click.option("--augment-epochs", type=int, default=None, callback=_non_negative,
+@click.option("--augment-epochs", type=int, default=None, callback=non_negative,
               help="Augment only the first N passes, 0 = all [recipe].")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None, help="[float32]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Initial weights, shuffling, augmentation.")
@@ -91,11 +79,11 @@ def _refuse_changed_options(resume):
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the checkpoint (.npz) here.")
 @click.option("--metrics", type=click.Path(dir_okay=False), default=None,
               help="Write one JSON object per epoch to this file.")
-@click.option("--checkpoint-every", type=int, default=0, callback=_non_negative,
+@click.option("--checkpoint-every", type=int, default=0, callback=non_negative,
               help="Rewrite --out after every N epochs (0: at the end only).")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
               help="Continue the run saved in this checkpoint up to --epochs in total.")
-@click.option("--chunk-size", type=int, default=512, callback=_positive, show_default=True,
+@click.option("--chunk-size", type=int, default=512, callback=positive, show_default=True,
               help="Samples per compiled chunk (progress granularity; never changes results).")
 @data_dir_option
 @no_download_option
