@@ -138,7 +138,7 @@ def test_dask_cluster_gives_identical_results(pool_sweep, data_root, tmp_path):
 
 def test_ctrl_c_keeps_finished_runs_and_resume_runs_the_rest(data_root, tmp_path):
     out = tmp_path / "s"
-    args = [sys.executable, "-m", "lenet_numba_cli.main", "sweep", "--recipe", "seed", "--epochs", "2",
+    args = [sys.executable, "-m", "lenet_numba_cli.main", "sweep", "--recipe", "seed", "--epochs", "6",
             "--set", "lr=0.01,0.02", "--seeds", "0", "1", "--jobs", "1", "--out-dir", str(out),
             "--data-dir", str(data_root), "--no-download"]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
