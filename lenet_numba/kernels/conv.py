@@ -161,12 +161,13 @@ def conv2d_backward(x, w, conn, stride, bias_per_unit, dy, dx, dw, db, compute_d
                 db[o] = vhsum(acc)
     if wide:
         # dw[o,j,ky,kx] = sum_{oy,ox} dy[o,oy,ox] * x[i, oy+ky, ox+kx]: 16 partial sums along
-        # the row, added in a fixed tree at the end; four kx at a time share the dy loads
+        # the row, added in a fixed tree at the end; five kx at a time (a whole row of a
+        # 5x5 kernel) share the dy loads, and run as five independent add chains
         for o in range(C_out):
             for j in range(n_conn):
                 for ky in range(K):
-                    for kx in range(0, K, 4):
-                        a0 = a1 = a2 = a3 = vsplat(zero)
+                    for kx in range(0, K, 5):
+                        a0 = a1 = a2 = a3 = a4 = vsplat(zero)
                         for oy in range(H_out):
                             src = (conn[o, j] * Hp + oy + ky) * Wp + kx
                             for ox0 in range(0, W_out, LANES):
@@ -176,6 +177,7 @@ def conv2d_backward(x, w, conn, stride, bias_per_unit, dy, dx, dw, db, compute_d
                                 a1 = a1 + g * vload_n(x, src + ox0 + 1, n if kx + 1 < K else 0)
                                 a2 = a2 + g * vload_n(x, src + ox0 + 2, n if kx + 2 < K else 0)
                                 a3 = a3 + g * vload_n(x, src + ox0 + 3, n if kx + 3 < K else 0)
+                                a4 = a4 + g * vload_n(x, src + ox0 + 4, n if kx + 4 < K else 0)
                         dw[o, j, ky, kx] = vhsum(a0)
                         if kx + 1 < K:
                             dw[o, j, ky, kx + 1] = vhsum(a1)
@@ -183,6 +185,8 @@ def conv2d_backward(x, w, conn, stride, bias_per_unit, dy, dx, dw, db, compute_d
                             dw[o, j, ky, kx + 2] = vhsum(a2)
                         if kx + 3 < K:
                             dw[o, j, ky, kx + 3] = vhsum(a3)
+                        if kx + 4 < K:
+                            dw[o, j, ky, kx + 4] = vhsum(a4)
         if compute_dx:
             # dx[i, oy+ky, ox+kx] += w[o,j,ky,kx] * dy[o,oy,ox], a row segment at a time
             dx[:] = zero
@@ -336,19 +340,21 @@ def _conv2d_backward_small(x, w, conn, stride, dy, dx, dw, compute_dx):
                 vstore_n(dw, oj * KK + c0, acc_a, na)
                 vstore_n(dw, oj * KK + c0 + LANES, acc_b, nb)
         if compute_dx:
-            # dx[i, r, c] = sum of dwin[p, ky*K + c - ox*s] over the windows p = (oy, ox)
-            # whose row ky = r - oy*s covers it; every row of dx[i] is written once
+            # dx[i, r, c] = sum of dwin[p, ky*K + c - ox*s] over the windows p = (oy, ox) whose
+            # row ky = r - oy*s covers it: each row of dx[i] is assembled in a register from
+            # masked loads at shifted offsets (one mask per ox) and stored once
             for r in range(Hp):
+                oy_lo = 0 if r < K else (r - K + stride) // stride  # ky = r - oy*s <= K - 1
+                oy_hi = min(H_out - 1, r // stride)                    # ky >= 0
                 for c0 in range(0, Wp, LANES):
                     acc = vsplat(zero)
-                    for oy in range(H_out):
-                        ky = r - oy * stride
-                        if 0 <= ky < K:
-                            for ox in range(W_out):
-                                lo = max(ox * stride - c0, 0)
-                                hi = min(ox * stride + K - c0, LANES)
-                                if lo < hi:
-                                    acc = acc + vload_range(dwin, (oy * W_out + ox) * KP + ky * K - ox * stride + c0, lo, hi)
+                    for ox in range(W_out):
+                        lo = max(ox * stride - c0, 0)
+                        hi = min(ox * stride + K - c0, LANES)
+                        if lo < hi:
+                            for oy in range(oy_lo, oy_hi + 1):
+                                acc = acc + vload_range(dwin, (oy * W_out + ox) * KP + (r - oy * stride) * K
+                                                        - ox * stride + c0, lo, hi)
                     vstore_n(dx, (i * Hp + r) * Wp + c0, acc, min(LANES, Wp - c0))
 
 
@@ -357,6 +363,14 @@ def pad_forward(x, pad, value, xp):
     """xp (C, H+2p, W+2p) = x (C, H, W) surrounded by `pad` rows/columns of `value`."""
     C, H, W = x.shape
     xp[:] = value
+    if x.flags.c_contiguous and xp.flags.c_contiguous:  # rows as (masked) vector copies
+        Hp, Wp = H + 2 * pad, W + 2 * pad
+        for c in range(C):
+            for r in range(H):
+                for q0 in range(0, W, LANES):
+                    n = min(LANES, W - q0)
+                    vstore_n(xp, (c * Hp + r + pad) * Wp + pad + q0, vload_n(x, (c * H + r) * W + q0, n), n)
+        return
     for c in range(C):
         for r in range(H):
             for q in range(W):
@@ -367,6 +381,14 @@ def pad_forward(x, pad, value, xp):
 def pad_backward(dxp, pad, dx):
     """The border is a constant, so only the interior gradient flows back."""
     C, H, W = dx.shape
+    if dx.flags.c_contiguous and dxp.flags.c_contiguous:  # rows as (masked) vector copies
+        Hp, Wp = H + 2 * pad, W + 2 * pad
+        for c in range(C):
+            for r in range(H):
+                for q0 in range(0, W, LANES):
+                    n = min(LANES, W - q0)
+                    vstore_n(dx, (c * H + r) * W + q0, vload_n(dxp, (c * Hp + r + pad) * Wp + pad + q0, n), n)
+        return
     for c in range(C):
         for r in range(H):
             for q in range(W):
