@@ -1,10 +1,10 @@
-"""tanh64 (kernels/elementary.py), the vectorizable tanh of the activation kernels,
-against np.tanh: a few ulp in float64, 1 ulp after rounding to float32, and the specials."""
+"""tanh64 and tanh32 (kernels/elementary.py), the vectorizable tanh of the activation
+kernels, against np.tanh and the exact tanh: a few ulp, and the specials."""
 
 import numpy as np
 from numba import njit
 
-from lenet_numba.kernels.elementary import tanh64
+from lenet_numba.kernels.elementary import tanh32, tanh64
 
 
 @njit(cache=True)
@@ -53,3 +53,46 @@ def test_specials():
     assert np.signbit(y[1]) and y[1] == 0.0
     assert np.isnan(y[4])
     np.testing.assert_allclose(y[5:8], x[5:8], rtol=0, atol=0)  # tanh(x) = x for subnormals
+
+
+@njit(cache=True)
+def _apply32(x, out):
+    for k in range(x.shape[0]):
+        out[k] = tanh32(x[k])
+
+
+def tanh32_all(x):
+    x = np.ascontiguousarray(x, np.float32)
+    out = np.empty_like(x)
+    _apply32(x, out)
+    return out
+
+
+def test_float32_within_3_ulp_of_the_exact_tanh():
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.standard_normal(300_000) * s for s in (1e-6, 1e-3, 0.1, 0.5, 1, 2, 4, 8)]
+                       + [np.linspace(0, 10, 1_000_001)]).astype(np.float32)
+    exact = np.tanh(x.astype(np.float64))
+    err = np.abs(tanh32_all(x).astype(np.float64) - exact)
+    assert (err / np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)).max() <= 3
+
+
+def test_float32_odd_and_specials():
+    x = np.linspace(0, 12, 100_001, dtype=np.float32)
+    np.testing.assert_array_equal(tanh32_all(-x), -tanh32_all(x))
+    s = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -1e-40, 9.0, 10.0, 1e30], np.float32)
+    y = tanh32_all(s)
+    np.testing.assert_array_equal(y[[0, 2, 3, 8, 9, 9]], np.tanh(s[[0, 2, 3, 8, 9, 9]]))
+    assert np.signbit(y[1]) and np.isnan(y[4]) and y[9] == 1.0
+    np.testing.assert_array_equal(y[5:7], s[5:7])  # tanh(x) = x for subnormals
+
+
+def test_dispatch_by_dtype():
+    """activation kernels call elementary.tanh: float32 -> tanh32, float64 -> tanh64."""
+    from lenet_numba.kernels.activations import TANH, activation_forward
+    x = np.linspace(-3, 3, 101)
+    a64, a32 = x.copy(), x.astype(np.float32)
+    activation_forward(TANH, a64)
+    activation_forward(TANH, a32)
+    np.testing.assert_array_equal(a64, tanh_all(x))
+    np.testing.assert_array_equal(a32, tanh32_all(x.astype(np.float32)))

@@ -10,16 +10,19 @@ every machine.
 Method: tanh|x| = -t / (2 + t) with t = expm1(-2|x|) in (-1, 0], then the sign of x.
 expm1(y) = 2^k (1 + e) - 1 with k = round(y / ln 2), r = y - k ln 2 (Cody-Waite, |r| <=
 ln2/2) and e = expm1(r) from its Taylor series to r^14 (truncation < 1e-17 relative).
-Accuracy (tests/test_elementary.py): within 2 ulp of np.tanh in float64; float32 callers
-round the float64 result, which is then within 1 ulp of np.tanh in float32. NaN gives
-NaN, +-inf gives +-1, -0.0 gives -0.0.
+Accuracy (tests/test_elementary.py): within 3 ulp of np.tanh in float64. ``tanh32`` is the
+same method in float32 arithmetic (16 lanes instead of 8, 3x faster), Taylor series to
+r^9, within 3 ulp of the exactly rounded tanh. NaN gives NaN, +-inf gives +-1, -0.0
+gives -0.0, a subnormal gives itself. ``tanh(x)`` picks tanh32 for a float32, tanh64
+otherwise.
 """
 
 import math
 
+import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 _SHIFT = 6755399441055744.0  # 1.5 * 2**52: adding it rounds a float64 to an integer
 _INV_LN2 = 1.4426950408889634
@@ -78,3 +81,72 @@ def tanh64(x):
     e = r + r * r * q
     t = scale * e + (scale - 1.0)                     # expm1(y) = 2^k e + (2^k - 1)
     return math.copysign(-t / (2.0 + t), x)
+
+
+@intrinsic
+def _bits32(typingctx, x):
+    """The IEEE bit pattern of a float32, as an int32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(x), codegen
+
+
+@intrinsic
+def _from_bits32(typingctx, i):
+    """The float32 whose IEEE bit pattern is the int32 i."""
+    if i != types.int32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(i), codegen
+
+
+_F = np.float32
+_SHIFT32 = _F(12582912.0)  # 1.5 * 2**23
+_INV_LN2_32 = _F(_INV_LN2)
+_LN2_HI32 = _F(0.693145751953125)  # 16 significant bits: k * _LN2_HI32 exact for |k| < 2**8
+_LN2_LO32 = _F(1.428606765330187e-06)
+(_Q2, _Q3, _Q4, _Q5, _Q6, _Q7, _Q8, _Q9) = [_F(1.0 / math.factorial(n)) for n in range(2, 10)]
+
+
+@njit(cache=True, error_model="numpy")
+def tanh32(x):
+    """tanh of a float32 in float32 arithmetic, vectorizable (16 lanes); <= 3 ulp."""
+    y = _F(-2.0) * abs(x)
+    if y < _F(-20.0):  # tanh(10) rounds to 1 in float32; NaN stays NaN
+        y = _F(-20.0)
+    n = y * _INV_LN2_32 + _SHIFT32
+    kf = n - _SHIFT32                                                   # an integer in [-29, 0]
+    scale = _from_bits32(np.int32((_bits32(n) + 127) << 23))  # 2^k (int64 shift, cut to 32 bits)
+    r = (y - kf * _LN2_HI32) - kf * _LN2_LO32
+    q = _Q9
+    q = q * r + _Q8
+    q = q * r + _Q7
+    q = q * r + _Q6
+    q = q * r + _Q5
+    q = q * r + _Q4
+    q = q * r + _Q3
+    q = q * r + _Q2
+    e = r + r * r * q
+    t = scale * e + (scale - _F(1.0))
+    return math.copysign(-t / (_F(2.0) + t), x)
+
+
+def tanh(x):
+    """np.tanh outside compiled code; inside, tanh32 for a float32 and tanh64 otherwise."""
+    return np.tanh(x)
+
+
+@overload(tanh)
+def _tanh_compiled(x):
+    if x == types.float32:
+        return lambda x: tanh32(x)
+    if isinstance(x, (types.Float, types.Integer)):
+        return lambda x: tanh64(np.float64(x))
+    return None
