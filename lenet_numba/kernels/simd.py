@@ -16,6 +16,7 @@ and a run is bit-for-bit repeatable.
     v = vload(a, off)            a[off:off+16]       (a float32/float64, C-contiguous)
     v = vload_n(a, off, n)       a[off:off+n], zeros in lanes n..15 (masked: reads n values)
     v = vload_range(a, off, lo, hi)  lanes lo..hi-1 from a[off+lo:off+hi], zeros elsewhere
+    v = vload_even_n(a, off, n)  a[off], a[off+2], ..., n <= 8 of them (a stride-2 row)
     vstore(a, off, v)            a[off:off+16] = v
     vstore_n(a, off, v, n)       a[off:off+n] = v[:n] (masked: writes n values)
     v = vsplat(x)                16 copies of the scalar x (its type sets the lane type)
@@ -130,6 +131,31 @@ def vload_range(typingctx, a, off, lo, hi):
         return builder.call(fn, [ptr, align, mask, cgutils.get_null_value(vty)])
 
     return vt(a, types.intp, types.intp, types.intp), codegen
+
+
+@intrinsic
+def vload_even_n(typingctx, a, off, n):
+    """Lane k = a.flat[off + 2k] for k < n (n <= LANES/2), zeros above: a stride-2 load made
+    of one masked load of 2n-1 values and a shuffle (cheaper than a gather)."""
+    _check_array(a)
+    vt = VecType(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptr = _vec_ptr(context, builder, sig.args[0], args[0], args[1])
+        vty = context.get_value_type(vt)
+        fn = _masked_fn(builder, "load", vty, ptr)
+        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
+        two_n_1 = builder.sub(builder.add(args[2], args[2]), ir.Constant(args[2].type, 1))
+        v = builder.call(fn, [ptr, align, _lane_mask(builder, two_n_1), cgutils.get_null_value(vty)])
+        zero = cgutils.get_null_value(vty)
+        # lanes 0..LANES/2-1 <- even lanes of v; the rest <- zeros (index LANES + k of the pair)
+        idx = [2 * k for k in range(LANES // 2)] + [LANES + k for k in range(LANES // 2)]
+        even = builder.shuffle_vector(v, zero, ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx))
+        # lanes n.. of the result must be 0: lane k < n came from lane 2k < 2n-1, fine; lanes
+        # n..LANES/2-1 came from lanes 2n.. which the mask zeroed
+        return even
+
+    return vt(a, types.intp, types.intp), codegen
 
 
 @intrinsic
