@@ -340,27 +340,51 @@ def _conv2d_backward_small(x, w, conn, stride, dy, dx, dw, compute_dx):
         if compute_dx:
             for k in range(P * KP):
                 dwin[k] = zero
-        for r in range(first[i], first[i + 1]):
+        r = first[i]
+        while r < first[i + 1]:
+            # two readers of map i per pass when there are two left: they share the window
+            # loads and one read-modify-write of dwin (adding the first reader's term, then
+            # the second's, the same order as one at a time)
+            pair = r + 1 < first[i + 1]
             oj = reader[r]
             o = oj // n_conn
-            for c0 in range(0, KK, 2 * LANES):  # two vectors of taps per pass: two add chains
+            oj2 = reader[r + 1] if pair else oj
+            o2 = oj2 // n_conn
+            for c0 in range(0, KK, 2 * LANES):
                 na = min(LANES, KK - c0)
                 nb = max(0, min(LANES, KK - c0 - LANES))
                 wa = vload_n(w, oj * KK + c0, na)
                 wb = vload_n(w, oj * KK + c0 + LANES, nb)
+                wa2 = vload_n(w, oj2 * KK + c0, na)
+                wb2 = vload_n(w, oj2 * KK + c0 + LANES, nb)
                 acc_a = vsplat(zero)
                 acc_b = vsplat(zero)
+                acc_a2 = vsplat(zero)
+                acc_b2 = vsplat(zero)
                 for oy in range(H_out):
                     for ox in range(W_out):
                         g = dy[o, oy, ox]
+                        g2 = dy[o2, oy, ox]
                         off = (oy * W_out + ox) * KP + c0
-                        acc_a = acc_a + g * vload(win, off)
-                        acc_b = acc_b + g * vload_n(win, off + LANES, nb)
+                        xa = vload(win, off)
+                        xb = vload_n(win, off + LANES, nb)
+                        acc_a = acc_a + g * xa
+                        acc_b = acc_b + g * xb
+                        acc_a2 = acc_a2 + g2 * xa
+                        acc_b2 = acc_b2 + g2 * xb
                         if compute_dx:
-                            vstore(dwin, off, vload(dwin, off) + g * wa)
-                            vstore_n(dwin, off + LANES, vload_n(dwin, off + LANES, nb) + g * wb, nb)
+                            if pair:
+                                vstore(dwin, off, (vload(dwin, off) + g * wa) + g2 * wa2)
+                                vstore_n(dwin, off + LANES, (vload_n(dwin, off + LANES, nb) + g * wb) + g2 * wb2, nb)
+                            else:
+                                vstore(dwin, off, vload(dwin, off) + g * wa)
+                                vstore_n(dwin, off + LANES, vload_n(dwin, off + LANES, nb) + g * wb, nb)
                 vstore_n(dw, oj * KK + c0, acc_a, na)
                 vstore_n(dw, oj * KK + c0 + LANES, acc_b, nb)
+                if pair:
+                    vstore_n(dw, oj2 * KK + c0, acc_a2, na)
+                    vstore_n(dw, oj2 * KK + c0 + LANES, acc_b2, nb)
+            r += 2 if pair else 1
         if compute_dx:
             # dx[i, r, c] = sum of dwin[p, ky*K + c - ox*s] over the windows p = (oy, ox) whose
             # row ky = r - oy*s covers it: each row of dx[i] is assembled in a register from
