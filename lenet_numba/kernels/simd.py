@@ -22,8 +22,11 @@ and a run is bit-for-bit repeatable.
     v = vsplat(x)                16 copies of the scalar x (its type sets the lane type)
     u + v, u - v, u * v          lane-wise; a scalar operand is splat first
     s = vhsum(v)                 ((v0..7 + v8..15) -> 4 -> 2 -> 1), always in that order
+    v = vgather_n(a, base, idx, i0, n)  lane k < n = a.flat[base + idx[i0 + k]]
 
 Offsets are in elements from the start of the array's data; nothing is bounds-checked.
+Also here: ``stack_ptr`` (scratch on the stack), ``flat_view`` (a view with no reference
+count, for the engine's plan walk) and ``all_finite`` (a vectorized finiteness check).
 """
 
 import operator
@@ -89,6 +92,14 @@ def _masked_fn(builder, name, vty, ptr):
     return cgutils.get_or_insert_function(builder.module, fnty, mangled)
 
 
+def _masked_load(context, builder, arrty, arr, off, mask):
+    """The vector at a.flat[off:], lanes where mask is off read nothing and are 0."""
+    ptr = _vec_ptr(context, builder, arrty, arr, off)
+    vty = ir.VectorType(context.get_value_type(arrty.dtype), LANES)
+    align = ir.Constant(ir.IntType(32), arrty.dtype.bitwidth // 8)
+    return builder.call(_masked_fn(builder, "load", vty, ptr), [ptr, align, mask, cgutils.get_null_value(vty)])
+
+
 @intrinsic
 def vload(typingctx, a, off):
     _check_array(a)
@@ -107,11 +118,7 @@ def vload_n(typingctx, a, off, n):
     vt = VecType(a.dtype)
 
     def codegen(context, builder, sig, args):
-        ptr = _vec_ptr(context, builder, sig.args[0], args[0], args[1])
-        vty = context.get_value_type(vt)
-        fn = _masked_fn(builder, "load", vty, ptr)
-        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
-        return builder.call(fn, [ptr, align, _lane_mask(builder, args[2]), cgutils.get_null_value(vty)])
+        return _masked_load(context, builder, sig.args[0], args[0], args[1], _lane_mask(builder, args[2]))
 
     return vt(a, types.intp, types.intp), codegen
 
@@ -123,12 +130,8 @@ def vload_range(typingctx, a, off, lo, hi):
     vt = VecType(a.dtype)
 
     def codegen(context, builder, sig, args):
-        ptr = _vec_ptr(context, builder, sig.args[0], args[0], args[1])
-        vty = context.get_value_type(vt)
-        fn = _masked_fn(builder, "load", vty, ptr)
-        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
         mask = builder.and_(_lane_mask(builder, args[3]), builder.not_(_lane_mask(builder, args[2])))
-        return builder.call(fn, [ptr, align, mask, cgutils.get_null_value(vty)])
+        return _masked_load(context, builder, sig.args[0], args[0], args[1], mask)
 
     return vt(a, types.intp, types.intp, types.intp), codegen
 
@@ -141,13 +144,9 @@ def vload_even_n(typingctx, a, off, n):
     vt = VecType(a.dtype)
 
     def codegen(context, builder, sig, args):
-        ptr = _vec_ptr(context, builder, sig.args[0], args[0], args[1])
-        vty = context.get_value_type(vt)
-        fn = _masked_fn(builder, "load", vty, ptr)
-        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
         two_n_1 = builder.sub(builder.add(args[2], args[2]), ir.Constant(args[2].type, 1))
-        v = builder.call(fn, [ptr, align, _lane_mask(builder, two_n_1), cgutils.get_null_value(vty)])
-        zero = cgutils.get_null_value(vty)
+        v = _masked_load(context, builder, sig.args[0], args[0], args[1], _lane_mask(builder, two_n_1))
+        zero = cgutils.get_null_value(v.type)
         # lanes 0..LANES/2-1 <- even lanes of v; the rest <- zeros (index LANES + k of the pair)
         idx = [2 * k for k in range(LANES // 2)] + [LANES + k for k in range(LANES // 2)]
         even = builder.shuffle_vector(v, zero, ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx))
@@ -299,27 +298,6 @@ def vgather_n(typingctx, a, base, idx, ioff, n):
         return builder.call(fn, [ptrs, align, _lane_mask(builder, args[4]), cgutils.get_null_value(vty)])
 
     return vt(a, types.intp, idx, types.intp, types.intp), codegen
-
-
-@intrinsic
-def vscatter_n(typingctx, a, base, idx, ioff, v, n):
-    """a.flat[base + idx[ioff + k]] = v[k] for k < n (the n targets must be distinct)."""
-    _check_array(a)
-    _check_index(idx)
-    if not (isinstance(v, VecType) and v.dtype == a.dtype):
-        raise TypeError(f"vscatter_n: {v} into {a}")
-
-    def codegen(context, builder, sig, args):
-        ptrs = _gather_ptrs(context, builder, sig.args[0], args[0], args[1], sig.args[2], args[2], args[3])
-        vty = args[4].type
-        fnty = ir.FunctionType(ir.VoidType(), [vty, ptrs.type, ir.IntType(32), ir.VectorType(ir.IntType(1), LANES)])
-        fn = cgutils.get_or_insert_function(builder.module, fnty,
-                                            f"llvm.masked.scatter.v{LANES}{vty.element.intrinsic_name}.v{LANES}p0")
-        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
-        builder.call(fn, [args[4], ptrs, align, _lane_mask(builder, args[5])])
-        return context.get_dummy_value()
-
-    return types.none(a, types.intp, idx, types.intp, v, types.intp), codegen
 
 
 @intrinsic

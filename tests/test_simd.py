@@ -1,0 +1,112 @@
+"""The vector primitives of kernels/simd.py against plain NumPy, both float dtypes."""
+
+import numpy as np
+import pytest
+from numba import carray, njit
+
+from lenet_numba.kernels.simd import (LANES, all_finite, flat_view, stack_ptr, vgather_n, vhsum, vload, vload_even_n,
+                                      vload_n, vload_range, vsplat, vstore, vstore_n)
+
+DTYPES = (np.float32, np.float64)
+
+
+@njit(cache=True)
+def _loads(a, off, n, lo, hi, out):
+    vstore(out, 0, vload(a, off))
+    vstore(out, LANES, vload_n(a, off, n))
+    vstore(out, 2 * LANES, vload_range(a, off, lo, hi))
+    vstore(out, 3 * LANES, vload_even_n(a, off, min(n, LANES // 2)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_loads(dtype):
+    a = np.arange(100, dtype=dtype) + 0.5
+    for off, n, lo, hi in [(0, 0, 0, 0), (3, 5, 2, 9), (7, 16, 0, 16), (20, 8, 15, 16), (1, 1, 4, 3)]:
+        out = np.full(4 * LANES, np.nan, dtype)
+        _loads(a, off, n, lo, hi, out)
+        np.testing.assert_array_equal(out[:LANES], a[off:off + LANES])
+        np.testing.assert_array_equal(out[LANES:2 * LANES], np.where(np.arange(LANES) < n, a[off:off + LANES], 0))
+        k = np.arange(LANES)
+        np.testing.assert_array_equal(out[2 * LANES:3 * LANES], np.where((k >= lo) & (k < hi), a[off:off + LANES], 0))
+        m = min(n, LANES // 2)
+        np.testing.assert_array_equal(out[3 * LANES:], np.where(k < m, a[off:off + 2 * LANES:2][:LANES], 0))
+
+
+@njit(cache=True)
+def _masked_reads_nothing(a, n):
+    # a's last n values, read from the end: lanes past the array must not be touched
+    return vhsum(vload_n(a, a.shape[0] - n, n))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_masked_load_at_the_end_of_an_array(dtype):
+    a = np.arange(1, 6, dtype=dtype)
+    assert _masked_reads_nothing(a, 5) == 15
+    assert _masked_reads_nothing(a, 0) == 0
+
+
+@njit(cache=True)
+def _stores_and_math(a, b, n, out):
+    u = vload(a, 0)
+    v = vload(b, 0)
+    vstore(out, 0, u + v * b[0] - vsplat(a[1]))
+    vstore_n(out, LANES, u * (v + v), n)
+    return vhsum(u)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_arithmetic_stores_and_the_sum_tree(dtype):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(LANES).astype(dtype), rng.standard_normal(LANES).astype(dtype)
+    out = np.full(2 * LANES, 7, dtype)
+    s = _stores_and_math(a, b, 5, out)
+    np.testing.assert_array_equal(out[:LANES], a + b * b[0] - a[1])
+    np.testing.assert_array_equal(out[LANES:LANES + 5], (a * (b + b))[:5])
+    np.testing.assert_array_equal(out[LANES + 5:], 7)  # masked store wrote 5 values only
+    t = a.copy()
+    for half in (8, 4, 2, 1):  # the documented tree
+        t = t[:half] + t[half:2 * half]
+    assert s == t[0]
+
+
+@njit(cache=True)
+def _gather(a, base, idx, i0, n, out):
+    vstore(out, 0, vgather_n(a, base, idx, i0, n))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gather(dtype):
+    a = np.arange(200, dtype=dtype)
+    idx = np.array([5 * k % 37 for k in range(40)], np.int32)
+    out = np.empty(LANES, dtype)
+    _gather(a, 10, idx, 3, 11, out)
+    np.testing.assert_array_equal(out, np.where(np.arange(LANES) < 11, a[10 + idx[3:3 + LANES]], 0))
+
+
+@njit(cache=True)
+def _views(buf):
+    v = flat_view(buf, 3, (2, 3, 4))
+    v[1, 2, 3] = -1
+    scratch = carray(stack_ptr(64, buf.dtype), (64,))
+    for k in range(64):
+        scratch[k] = k
+    return v.sum(), v.shape, v.strides, flat_view(buf, 1, 5)[4], scratch.sum()
+
+
+def test_flat_view_and_stack_scratch():
+    buf = np.arange(40, dtype=np.float64)
+    total, shape, strides, fifth, scratch = _views(buf)
+    assert buf[3 + 23] == -1 and total == np.arange(3, 27).sum() - 26 - 1
+    assert shape == (2, 3, 4) and strides == (96, 32, 8) and fifth == 5 and scratch == 63 * 64 / 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 63, 64, 65, 3128])
+def test_all_finite(dtype, n):
+    a = np.random.default_rng(n).standard_normal(n).astype(dtype) * 1e30
+    assert all_finite(a)
+    for bad in (np.inf, -np.inf, np.nan):
+        for pos in {0, n // 2, n - 1} if n else ():
+            b = a.copy()
+            b[pos] = bad
+            assert not all_finite(b)
