@@ -338,11 +338,14 @@ def all_finite(a):
     zero = a.dtype.type(0)
     a0 = a1 = a2 = a3 = vsplat(zero)
     n = a.shape[0]
-    for k in range(0, n, 4 * LANES):
-        a0 = a0 + vload_n(a, k, max(0, min(LANES, n - k))) * zero
-        a1 = a1 + vload_n(a, k + LANES, max(0, min(LANES, n - k - LANES))) * zero
-        a2 = a2 + vload_n(a, k + 2 * LANES, max(0, min(LANES, n - k - 2 * LANES))) * zero
-        a3 = a3 + vload_n(a, k + 3 * LANES, max(0, min(LANES, n - k - 3 * LANES))) * zero
+    body = n - n % (4 * LANES)
+    for k in range(0, body, 4 * LANES):  # whole vectors, no masks
+        a0 = a0 + vload(a, k) * zero
+        a1 = a1 + vload(a, k + LANES) * zero
+        a2 = a2 + vload(a, k + 2 * LANES) * zero
+        a3 = a3 + vload(a, k + 3 * LANES) * zero
+    for k in range(body, n, LANES):
+        a0 = a0 + vload_n(a, k, min(LANES, n - k)) * zero
     return vhsum((a0 + a1) + (a2 + a3)) == zero
 
 
