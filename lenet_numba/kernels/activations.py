@@ -7,7 +7,6 @@
 Expressing f' through y lets the backward run without storing pre-activations.
 """
 
-import numpy as np
 from numba import njit
 
 from .elementary import tanh, tanh64
