@@ -167,10 +167,11 @@ def numba_trainer(model, x, y, n):
     order = np.arange(len(ys), dtype=np.int64)
     aug = augmentation_vector(None)
     image_buf = np.zeros(xs.shape[1:], model.dtype)
+    aug_work = np.zeros(0, np.float64)  # no augmentation here
 
     def run():
         bad = train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads, step,
-                          xs, ys, order, 0, n, NAMES["ce"], totals, aug, 0, 0, image_buf)
+                          xs, ys, order, 0, n, NAMES["ce"], totals, aug, 0, 0, image_buf, aug_work)
         assert bad < 0, "diverged"
     return run
 

@@ -24,6 +24,10 @@ _EXPORTS = {
 }
 __all__ = ["__version__", *_EXPORTS]
 
+from . import jit_cache  # noqa: E402  (before any compiled function is defined)
+
+jit_cache.install()
+
 
 def __getattr__(name):
     if name in _EXPORTS:

@@ -14,7 +14,7 @@ from numba import njit
 
 from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
 from .errors import DivergenceError, UsageError
-from .kernels.augment import AUG_SIZE, augment_from_vector
+from .kernels.augment import AUG_ELASTIC_SIGMA, AUG_SIZE, augment_from_vector, work_size
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.simd import all_finite
 from .network import sample_loss_and_grad
@@ -24,7 +24,7 @@ from .optim import SGD, apply_update
 @njit(cache=True)
 def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
                 images, labels, order, start, stop, loss_kind, totals,
-                aug, seed, epoch, image_buf):
+                aug, seed, epoch, image_buf, aug_work):
     """Per-sample SGD over order[start:stop].
 
     aug = [enabled, max_shift px, max_rotate deg, max_scale, max_shear, max_stretch,
@@ -43,7 +43,7 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
         i = order[n]
         image = images[i]
         if aug[0] != 0.0:
-            augment_from_vector(images[i], seed, epoch, i, aug, image_buf)
+            augment_from_vector(images[i], seed, epoch, i, aug, image_buf, aug_work)
             image = image_buf
         loss = sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads,
                                     image, labels[i], loss_kind)
@@ -148,12 +148,14 @@ def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="ms
     totals = np.zeros(2, np.float64)
     aug = augmentation_vector(augment)
     image_buf = np.zeros(x.shape[1:], model.dtype)
+    aug_work = np.zeros(work_size(x.shape[1], x.shape[2], aug[AUG_ELASTIC_SIGMA]), np.float64)
     result = TrainResult()
     result.step = step
 
     def chunk(order, start, stop, epoch):
         return train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads,
-                           step, x, y, order, start, stop, loss_kind, totals, aug, seed, epoch, image_buf)
+                           step, x, y, order, start, stop, loss_kind, totals, aug, seed, epoch, image_buf,
+                           aug_work)
 
     t0 = time.perf_counter()  # compile (or load from cache) before any timing starts
     chunk(np.zeros(1, np.int64), 0, 0, 0)

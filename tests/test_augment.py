@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lenet_numba.kernels.augment import (AUG_SIZE, augment_from_vector, augment_image, distort_image,
-                                         elastic_field, sample_key)
+                                         elastic_field, sample_key, work_size)
 from lenet_numba.recipes import RECIPES
 from lenet_numba.train import augmentation_vector
 
@@ -23,9 +23,14 @@ def digit(dtype=np.float32, seed=0):
     return img.astype(dtype)
 
 
+def scratch(sigma=3.0):
+    """The float64 work buffer distort_image needs (large enough for elastic sigma <= 3)."""
+    return np.zeros(work_size(16, 16, sigma))
+
+
 def distort(img, seed, epoch, index, params):
     out = np.empty_like(img)
-    distort_image(img, seed, epoch, index, *params, out)
+    distort_image(img, seed, epoch, index, *params, out, scratch(params[-1] if len(params) > 6 else 0.0))
     return out
 
 
@@ -72,10 +77,10 @@ def test_extra_distortions_at_zero_match_augment_image():
     a, b = np.empty_like(img), np.empty_like(img)
     for index in range(20):
         augment_image(img, 7, 1, index, 1.5, 8.0, 0.08, a)
-        distort_image(img, 7, 1, index, 1.5, 8.0, 0.08, 0.0, 0.0, 0.0, 0.0, b)
+        distort_image(img, 7, 1, index, 1.5, 8.0, 0.08, 0.0, 0.0, 0.0, 0.0, b, scratch())
         np.testing.assert_array_equal(a, b)
         # a 4-long vector [enabled, shift, rotate, scale] still works
-        augment_from_vector(img, 7, 1, index, np.array([1.0, 1.5, 8.0, 0.08]), b)
+        augment_from_vector(img, 7, 1, index, np.array([1.0, 1.5, 8.0, 0.08]), b, scratch())
         np.testing.assert_array_equal(a, b)
 
 
@@ -84,7 +89,7 @@ def test_vector_matches_direct_call():
     vec = np.array((1.0,) + STRONG + (0.0,))
     assert vec.shape == (AUG_SIZE,)
     a = np.empty_like(img)
-    augment_from_vector(img, 2, 3, 4, vec, a)
+    augment_from_vector(img, 2, 3, 4, vec, a, scratch())
     np.testing.assert_array_equal(a, distort(img, 2, 3, 4, STRONG))
 
 
@@ -93,8 +98,8 @@ def test_elastic_field_is_smooth_and_scales_with_alpha():
     fields = []
     for i in range(100):
         key = np.uint64(sample_key(0, 0, i))
-        elastic_field(key, 16, 16, 1.0, 2.5, f1)
-        elastic_field(key, 16, 16, 3.0, 2.5, f2)
+        elastic_field(key, 16, 16, 1.0, 2.5, f1, scratch())
+        elastic_field(key, 16, 16, 3.0, 2.5, f2, scratch())
         np.testing.assert_allclose(f2, 3.0 * f1, rtol=1e-12, atol=1e-15)
         fields.append(f1.copy())
     fields = np.array(fields)
@@ -121,11 +126,11 @@ def test_augment_epochs_stops_distorting_after_that_many_passes():
     vec = np.array((1.0,) + STRONG + (3.0,))
     out = np.empty_like(img)
     for epoch in range(3):
-        augment_from_vector(img, 0, epoch, 5, vec, out)
+        augment_from_vector(img, 0, epoch, 5, vec, out, scratch())
         np.testing.assert_array_equal(out, distort(img, 0, epoch, 5, STRONG))
     for epoch in (3, 4, 10):
-        augment_from_vector(img, 0, epoch, 5, vec, out)
+        augment_from_vector(img, 0, epoch, 5, vec, out, scratch())
         np.testing.assert_array_equal(out, img)
     vec[-1] = 0.0                                   # 0: every pass is distorted
-    augment_from_vector(img, 0, 10, 5, vec, out)
+    augment_from_vector(img, 0, 10, 5, vec, out, scratch())
     np.testing.assert_array_equal(out, distort(img, 0, 10, 5, STRONG))

@@ -78,18 +78,35 @@ def _bilinear(image, sy, sx):
 
 
 @njit(cache=True)
-def elastic_field(key, H, W, alpha, sigma, field):
+def elastic_radius(sigma):
+    """Half-width of the Gaussian kernel that smooths the elastic noise."""
+    r = int(np.ceil(3.0 * sigma))
+    return r if r > 1 else 1
+
+
+@njit(cache=True)
+def work_size(H, W, sigma):
+    """Length of the float64 scratch buffer distort_image needs (the elastic field, its
+    kernel, noise and half-smoothed rows), so the training loop allocates it once."""
+    r = elastic_radius(sigma)
+    Hp, Wp = H + 2 * r, W + 2 * r
+    return 2 * H * W + (2 * r + 1) + Hp * Wp + Hp * W
+
+
+@njit(cache=True)
+def elastic_field(key, H, W, alpha, sigma, field, work):
     """field (2, H, W) <- alpha * (Gaussian(sigma) * U(-1, 1) noise), y then x displacement.
 
     The noise is drawn on a grid padded by the kernel radius, so the smoothed field has
     the same statistics at the border as in the middle. Noise value (axis, y, x) of the
     padded grid uses hash counter _ELASTIC_K0 + (axis * Hp + y) * Wp + x.
     """
-    r = int(np.ceil(3.0 * sigma))
-    if r < 1:
-        r = 1
+    r = elastic_radius(sigma)
     Hp, Wp = H + 2 * r, W + 2 * r
-    kern = np.empty(2 * r + 1)
+    # scratch views of `work` (length >= (2r+1) + Hp*Wp + Hp*W): nothing is allocated
+    kern = work[:2 * r + 1]
+    noise = work[2 * r + 1:2 * r + 1 + Hp * Wp].reshape((Hp, Wp))
+    rows = work[2 * r + 1 + Hp * Wp:2 * r + 1 + Hp * Wp + Hp * W].reshape((Hp, W))
     total = 0.0
     for t in range(2 * r + 1):
         d = t - r
@@ -97,8 +114,6 @@ def elastic_field(key, H, W, alpha, sigma, field):
         total += kern[t]
     for t in range(2 * r + 1):
         kern[t] /= total
-    noise = np.empty((Hp, Wp))
-    rows = np.empty((Hp, W))
     for axis in range(2):
         base = _ELASTIC_K0 + axis * Hp * Wp
         for y in range(Hp):
@@ -120,13 +135,15 @@ def elastic_field(key, H, W, alpha, sigma, field):
 
 @njit(cache=True)
 def distort_image(image, seed, epoch, index, max_shift, max_rotate_deg, max_scale,
-                  max_shear, max_stretch, elastic_alpha, elastic_sigma, out):
+                  max_shear, max_stretch, elastic_alpha, elastic_sigma, out, work):
     """Affine (shift, rotation, scale, shear, x-y stretch) + elastic distortion of one image.
 
     Output pixel p (relative to the centre) reads the source at A^-1 (p - shift) + centre
     + elastic(p), with A = rotation . shear . diag(stretch_y, stretch_x) * scale, where
     shear = max_shear * u (x += shear * y), stretch_y/x = 1 + max_stretch * u (each its
     own u), and elastic(p) as in :func:`elastic_field` (skipped when alpha or sigma is 0).
+    work: float64 scratch of length >= work_size(H, W, elastic_sigma) (unused without
+    the elastic part).
     """
     H, W = image.shape
     key = sample_key(seed, epoch, index)
@@ -148,9 +165,10 @@ def distort_image(image, seed, epoch, index, max_shift, max_rotate_deg, max_scal
         m00, m01, m10, m11 = (b00 * c + b01 * s, -b00 * s + b01 * c,
                               b10 * c + b11 * s, -b10 * s + b11 * c)
     elastic = elastic_alpha != 0.0 and elastic_sigma > 0.0
-    field = np.zeros((2, H, W)) if elastic else np.zeros((2, 1, 1))
+    n = 2 * H * W if elastic else 0  # without the elastic part `work` may be empty
+    field = work[:n].reshape((2, H if elastic else 0, W if elastic else 0))
     if elastic:
-        elastic_field(key, H, W, elastic_alpha, elastic_sigma, field)
+        elastic_field(key, H, W, elastic_alpha, elastic_sigma, field, work[2 * H * W:])
     for r in range(H):
         for q in range(W):
             # output pixel -> source point: undo the shift, then the linear part
@@ -167,11 +185,11 @@ def distort_image(image, seed, epoch, index, max_shift, max_rotate_deg, max_scal
 def augment_image(image, seed, epoch, index, max_shift, max_rotate_deg, max_scale, out):
     """Shift / rotate / scale only (:func:`distort_image` with the other strengths at 0)."""
     distort_image(image, seed, epoch, index, max_shift, max_rotate_deg, max_scale,
-                  0.0, 0.0, 0.0, 0.0, out)
+                  0.0, 0.0, 0.0, 0.0, out, np.empty(0))
 
 
 @njit(cache=True)
-def augment_from_vector(image, seed, epoch, index, aug, out):
+def augment_from_vector(image, seed, epoch, index, aug, out, work):
     """:func:`distort_image` with strengths from ``aug`` (layout AUG_*; a 4-long vector
     [enabled, shift, rotate, scale] is accepted too: the rest are then 0).
 
@@ -185,4 +203,4 @@ def augment_from_vector(image, seed, epoch, index, aug, out):
                   aug[AUG_SHEAR] if n > AUG_SHEAR else 0.0,
                   aug[AUG_STRETCH] if n > AUG_STRETCH else 0.0,
                   aug[AUG_ELASTIC_ALPHA] if n > AUG_ELASTIC_ALPHA else 0.0,
-                  aug[AUG_ELASTIC_SIGMA] if n > AUG_ELASTIC_SIGMA else 0.0, out)
+                  aug[AUG_ELASTIC_SIGMA] if n > AUG_ELASTIC_SIGMA else 0.0, out, work)
