@@ -3,7 +3,7 @@
 * ``1989`` (the default): the 1989 regime as faithfully as we can state it. Scaled tanh
   1.7159·tanh(2x/3) on every layer including the output, MSE to ±1 targets, weights
   U(-2.4/F, 2.4/F), fixed presentation order, SDLM (diagonal Gauss-Newton step sizes,
-  re-estimated on 500 samples before each pass, constant eta and mu tuned per network:
+  re-estimated on 500 samples before each pass, eta x decay**pass and mu tuned per network:
   docs/sdlm-tuning.md), 23 passes.
 * ``seed``: the seed article's model as written: plain tanh, linear output layer,
   softmax cross-entropy, plain per-sample SGD.
@@ -26,7 +26,7 @@ class Recipe:
     loss: str = "mse"
     optimizer: str = "sdlm"                  # "sgd" or "sdlm"
     lr: float = None                         # SGD rate, or SDLM's eta; None: tuned per network
-    lr_decay: float = 1.0                    # rate x lr_decay**epoch
+    lr_decay: float = 1.0                    # rate x lr_decay**epoch; None: tuned per network (SDLM)
     mu: float = None                         # SDLM damping; None: tuned per network
     epochs: int = 23
     shuffle: bool = False
@@ -51,14 +51,16 @@ class Recipe:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     def for_arch(self, arch):
-        """Fill SDLM's eta and mu left open (None) with the values tuned for ``arch``
-        (docs/sdlm-tuning.md); SGD without a rate gets 0.01."""
+        """Fill SDLM's eta, mu and lr_decay left open (None) with the values tuned for ``arch``
+        (docs/sdlm-tuning.md); SGD without a rate gets 0.01 (and no decay)."""
         if self.optimizer == "sdlm":
             from .sdlm import TUNED
             tuned = TUNED.get(arch, TUNED["lenet1"])
             return replace(self, lr=tuned["eta"] if self.lr is None else self.lr,
-                           mu=tuned["mu"] if self.mu is None else self.mu)
-        return replace(self, lr=0.01 if self.lr is None else self.lr, mu=0.02 if self.mu is None else self.mu)
+                           mu=tuned["mu"] if self.mu is None else self.mu,
+                           lr_decay=tuned.get("lr_decay", 1.0) if self.lr_decay is None else self.lr_decay)
+        return replace(self, lr=0.01 if self.lr is None else self.lr, mu=0.02 if self.mu is None else self.mu,
+                       lr_decay=1.0 if self.lr_decay is None else self.lr_decay)
 
     def validate(self):
         """Refuse values no run can use; returns self."""
@@ -80,7 +82,8 @@ class Recipe:
 
 RECIPES = {
     "1989": Recipe(
-        "1989", description="LeCun et al. 1989: scaled tanh everywhere, MSE to ±1, SDLM, fixed order, 23 passes"),
+        "1989", lr_decay=None,  # eta, its per-pass decay and mu: sdlm.TUNED
+        description="LeCun et al. 1989: scaled tanh everywhere, MSE to ±1, SDLM, fixed order, 23 passes"),
     "seed": Recipe(
         "seed", activation="tanh", output_activation="identity", loss="ce", optimizer="sgd", lr=0.01,
         description="seed article: tanh, linear outputs, softmax cross-entropy, per-sample SGD"),
