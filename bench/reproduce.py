@@ -14,11 +14,28 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+# The targets of the reproduction (median over seeds; issue 4), checked in the table.
+TARGETS = {
+    "LeNet-1, 1989 recipe": {"test_error": 0.050},
+    "zip-code net, 1989 recipe": {"test_error": 0.050, "train_error": 0.005},
+    "LeNet-1, modern recipe": {"test_error": 0.035},
+}
+
+# What the 1989 papers and the public MNIST-simulated reproductions report, for comparison.
+ANCHORS = """\
+| source | data | network | train error | test error | test MSE | reject for 1% error |
+|---|---|---|---|---|---|---|
+| LeCun et al. 1989, Neural Computation 1(4) | USPS zip codes (7,291 / 2,007) | zip-code net, SDLM, 23 passes | 0.14% | 5.0% | — | 12.1% |
+| LeCun et al., NIPS 1989 ("Handwritten digit recognition with a back-propagation network") | USPS zip codes | LeNet-1 (the seed model) | — | — | — | ~9% ("1% error rate and about a 9% reject rate") |
+| karpathy/lecun1989-repro | MNIST resized to 16×16 (7,291 / 2,007) | zip-code net, plain SGD, 23 passes | 0.62% | 4.09% | 0.0284 | — |
+| its C++ port | MNIST resized to 16×16 | zip-code net, plain SGD | — | 4.83% | — | — |
+| the seed article, PyTorch, plain per-sample SGD | USPS | LeNet-1 | — | ~5.5% | — | — |
+"""
 
 ROWS = [
     # (label, arch, recipe, overrides, pretrain-on-mnist16-all epochs)
@@ -41,13 +58,14 @@ def one_run(label, arch, recipe, overrides, pretrain_epochs, seed, data_dir, wor
         init_from = os.path.join(workdir, f"pre-{arch}-{recipe}-{seed}.npz")
         run(TrainConfig(arch=arch, recipe=recipe, overrides={**overrides, "epochs": pretrain_epochs}, seed=seed,
                         dataset="mnist16-all", data_dir=data_dir, download=False, out=init_from))
-    s = run(TrainConfig(arch=arch, recipe=recipe, overrides=overrides, seed=seed, data_dir=data_dir,
-                        download=False, init_from=init_from))
+    cfg = TrainConfig(arch=arch, recipe=recipe, overrides=overrides, seed=seed, data_dir=data_dir,
+                      download=False, init_from=init_from)
+    s = run(cfg)
     _, _, xte, yte = load_dataset("usps", data_dir, False)
     rep = evaluation_report(s["model"], xte, yte, "mse")
     return {"label": label, "arch": arch, "recipe": recipe, "seed": seed, "overrides": overrides,
             "pretrain_epochs": pretrain_epochs, "epochs": s["epochs"], "train_error": s["train_error"],
-            "test_error": s["test_error"], "test_loss": s["test_loss"], "loss": s["model"] and rep["loss"],
+            "test_error": s["test_error"], "test_loss": s["test_loss"], "loss": cfg.resolved_recipe().loss,
             "test_mse": rep["test_loss"], "reject_for_1pct": rep["reject_for_1pct_error"],
             "train_seconds": s["train_seconds"], "wall_seconds": time.perf_counter() - t0,
             "history": s["history"]}
@@ -60,27 +78,57 @@ def fmt(values, pct=True, digits=2):
     return f"{med:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]"
 
 
+def target_check(label, rs):
+    """'met' / 'missed by ...' for the row's targets (medians), or '' if it has none."""
+    out = []
+    for key, limit in TARGETS.get(label, {}).items():
+        med = statistics.median(r[key] for r in rs)
+        what = key.split("_")[0]
+        verdict = "met" if med <= limit else f"**missed** by {100 * (med - limit):.2f} pt"
+        out.append(f"{what} ≤ {100 * limit:.1f}%: {verdict}")
+    return "; ".join(out) or "—"
+
+
 def table(results, seeds, command):
     lines = [
         f"Real USPS (7,291 train / 2,007 test), {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
-        "median [min, max] over seeds.",
+        "median [min, max] over seeds of the error after the last pass.",
         "",
-        "| network, recipe | passes | train error | test error | test MSE | reject for 1% error | wall s / run |",
-        "|---|---|---|---|---|---|---|",
+        "| network, recipe | passes | train error | test error | test MSE | reject for 1% error | wall s / run | target (median) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, *_ in ROWS:
         rs = [r for r in results if r["label"] == label]
         if not rs:
             continue
+        mse = (fmt([r["test_mse"] for r in rs], pct=False, digits=3) if rs[0].get("loss") == "mse"
+               else "— (CE)")
         lines.append(f"| {label} | {rs[0]['epochs']} | {fmt([r['train_error'] for r in rs])} | "
-                     f"{fmt([r['test_error'] for r in rs])} | {fmt([r['test_mse'] for r in rs], pct=False)} | "
+                     f"{fmt([r['test_error'] for r in rs])} | {mse} | "
                      f"{fmt([r['reject_for_1pct'] for r in rs], digits=1)} | "
-                     f"{statistics.median(r['wall_seconds'] for r in rs):.0f} |")
-    lines += ["", "Test MSE = mean over the 10 outputs of (output - target)², targets ±1, as in the 1989 paper "
-              "(for cross-entropy recipes the outputs are logits, so their MSE is not comparable).",
-              "", f"Reproduce: `{command}`", "",
-              f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-              f"one thread per run."]
+                     f"{statistics.median(r['wall_seconds'] for r in rs):.0f} | {target_check(label, rs)} |")
+    if any("missed" in target_check(label, [r for r in results if r["label"] == label])
+           for label in TARGETS if any(r["label"] == label for r in results)):
+        lines += ["", "A missed target is reported as measured. What was tried to reach it, run by run: "
+                  "`docs/sdlm-tuning.md` (the 1989 recipe: η, its decay, μ, the curvature sample, bias "
+                  "init) and `docs/modern-tuning.md` (the modern recipe: distortions, schedules, losses)."]
+    staged = [r for r in results if r["pretrain_epochs"]]
+    alone = [r for r in results if r["label"] == "LeNet-1, 1989 recipe"]
+    if staged and alone:
+        d = statistics.median(r["test_error"] for r in staged) - statistics.median(r["test_error"] for r in alone)
+        lines += ["", f"Staged training (pre-train {staged[0]['pretrain_epochs']} passes on the 10,000 MNIST t10k "
+                  f"digits resized to 16×16, then the same 1989 recipe on USPS) vs USPS alone: median test error "
+                  f"{'lower' if d < 0 else 'higher'} by {abs(100 * d):.2f} points; worst seed "
+                  f"{100 * max(r['test_error'] for r in staged):.2f}% vs "
+                  f"{100 * max(r['test_error'] for r in alone):.2f}%."]
+    lines += ["", "Test MSE = mean over the 10 outputs of (output − target)², targets ±1, as in the 1989 paper "
+              "(not shown for cross-entropy recipes, whose outputs are logits). Reject for 1% error: the "
+              "smallest fraction of the least confident test digits (smallest gap between the two highest "
+              "outputs) to set aside so the rest has ≤ 1% error.",
+              "", "For comparison (one run each, as published):", "", ANCHORS,
+              f"Reproduce: `{command}`", "",
+              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+              f"Python {platform.python_version()}, one thread per run."]
     return "\n".join(lines) + "\n"
 
 
@@ -92,24 +140,41 @@ def main():
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", default="docs/reproduction.md")
     ap.add_argument("--workdir", default="/tmp/lenet-numba-repro")
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite --out from the JSON next to it (no training)")
+    ap.add_argument("--update", action="store_true",
+                    help="keep the other rows' runs from the existing JSON next to --out (re-run only --rows)")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     rows = [ROWS[i] for i in args.rows] if args.rows else ROWS
     jobs = [(*row, seed, args.data_dir, args.workdir) for row in rows for seed in args.seeds]
     results = []
+    json_path = os.path.splitext(args.out)[0] + ".json"
+    if args.update and os.path.exists(json_path):
+        with open(json_path) as f:
+            rerun = {row[0] for row in rows}
+            results = [r for r in json.load(f) if r["label"] not in rerun]
+    if args.render:
+        with open(json_path) as f:
+            results, jobs = json.load(f), []
     with ProcessPoolExecutor(args.jobs) as ex:
-        for r in ex.map(one_run, *zip(*jobs)):
+        for r in (ex.map(one_run, *zip(*jobs)) if jobs else ()):
             print(f"{r['label']:<55} seed {r['seed']}: train {100 * r['train_error']:.2f}%  "
                   f"test {100 * r['test_error']:.2f}%  reject@1% {100 * r['reject_for_1pct']:.1f}%  "
                   f"{r['wall_seconds']:.0f} s", flush=True)
             results.append(r)
-    command = "LENET_NUMBA_DATA=../shared/data python bench/reproduce.py " + " ".join(sys.argv[1:])
+    # the command that reproduces the whole table (--rows/--update only re-ran part of it)
+    command = (f"LENET_NUMBA_DATA=../shared/data python bench/reproduce.py --seeds {' '.join(map(str, args.seeds))} "
+               f"--jobs {args.jobs} --out {args.out}")
+    order = {row[0]: i for i, row in enumerate(ROWS)}
+    results.sort(key=lambda r: (order.get(r["label"], len(ROWS)), r["seed"]))
     md = table(results, args.seeds, command.strip())
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         f.write(md)
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-        json.dump(results, f, indent=1)
+    if not args.render:
+        with open(json_path, "w") as f:
+            json.dump(results, f, indent=1)
     print(md)
 
 

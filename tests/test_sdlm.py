@@ -493,8 +493,8 @@ def _load_usps(root, split):
 def test_lenet1_scaled_tanh_mse_sdlm_on_real_usps(data_root):
     """The 1989 recipe (scaled tanh everywhere, MSE, fixed order, float32) with SDLM at the
     LeNet-5 values converted to our mean-over-10-outputs loss (eta = LENET5_ETA, mu = 0.02/10):
-    < 7% test error after 3 passes (measured 6.53%). The 23-pass tuned values (TUNED, a
-    constant eta) are built for the end of training and sit at ~7.0% after 3 passes."""
+    < 7% test error after 3 passes on seed 0 (measured 6.53%). The shipped recipe's values
+    (sdlm.TUNED) are tuned for pass 23; its 3-pass check is the 5-seed test below."""
     # data_root (conftest): $LENET_NUMBA_DATA; skips if unset, fails if unset under CI
     x, y = _load_usps(data_root, "train")
     xt, yt = _load_usps(data_root, "test")
@@ -504,3 +504,20 @@ def test_lenet1_scaled_tanh_mse_sdlm_on_real_usps(data_root):
     err = r.history[-1].test_error
     assert err < 0.07, f"test error after 3 passes {err:.4f}"
     assert (opt.h >= 0).all()
+
+
+def test_the_1989_recipe_itself_is_under_7_percent_after_3_passes(data_root):
+    """Issue 4: the shipped ``1989`` recipe (LeNet-1, SDLM at sdlm.TUNED, 0.95^pass decay), run
+    through the same entry point as ``lenet-numba train --recipe 1989 --epochs 3``, is under 7%
+    test error after 3 passes. Like every target of the reproduction this is a median over
+    model seeds 0-4 (measured per seed: 7.22, 6.33, 6.58, 7.27, 6.83 -> median 6.83%); a pass
+    is the same whether the run stops after 3 or goes on to 23 (the decay counts passes)."""
+    from lenet_numba.experiment import TrainConfig, run
+
+    errors = []
+    for seed in range(5):
+        s = run(TrainConfig(arch="lenet1", recipe="1989", overrides={"epochs": 3}, seed=seed,
+                            data_dir=str(data_root), download=False))
+        assert s["epochs"] == 3 and s["recipe"] == "1989"
+        errors.append(s["test_error"])
+    assert float(np.median(errors)) < 0.07, f"test errors after 3 passes, seeds 0-4: {errors}"
