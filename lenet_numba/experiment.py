@@ -128,8 +128,12 @@ def model_from_checkpoint(path, dtype=None):
     return m, meta
 
 
-def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None):
-    """Train as configured; returns the summary dict ``lenet-numba train --json`` prints."""
+def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, on_start=None):
+    """Train as configured; returns the summary dict ``lenet-numba train --json`` prints.
+
+    ``on_start(config, recipe, start_epoch)`` is called once the data, the checkpoints and the
+    options have all been checked, just before the first pass (a resumed run: with the
+    checkpoint's arch, seed and recipe)."""
     recipe = config.resolved_recipe()
     if config.resume:  # continue *that* run: its recipe, seed and data; only --epochs may change
         _, meta, _ = load_checkpoint(config.resume)
@@ -159,6 +163,8 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None):
                                   f"not {model.arch.name!r}")
         model.load_state_dict(init.state_dict())
     optimizer = make_optimizer(recipe, config.seed)
+    if on_start is not None:
+        on_start(config, recipe, start_epoch)
     if config.metrics:  # a fresh run starts a fresh file; a resumed one rewrites what its checkpoint holds
         with open(config.metrics, "w") as f:
             f.writelines(json.dumps(record) + "\n" for record in history)

@@ -360,8 +360,9 @@ def test_checkpoint_for_the_other_architecture_with_init_from(trained, tmp_path,
 
 
 def test_checkpoint_for_the_other_architecture_exits_1_like_other_checkpoint_errors(trained, data_opts):
-    assert invoke("train", "--arch", "zipcode1989", "--init-from", trained["out"], "--epochs", 1,
-                  *data_opts).exit_code == 1
+    res = invoke("train", "--arch", "zipcode1989", "--init-from", trained["out"], "--epochs", 1, *data_opts)
+    assert res.exit_code == 1
+    assert res.stdout == "", "the run's header is printed only once every input has been checked"
 
 
 def test_resume_of_a_checkpoint_that_is_not_a_training_run(tmp_path, data_opts):

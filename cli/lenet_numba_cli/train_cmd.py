@@ -112,12 +112,14 @@ def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_
     err = sys.stderr
     tty = err.isatty()
     log = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
-    r = config.resolved_recipe()
-    log(f"lenet-numba train: {arch}, recipe {r.name} ({r.activation}/{r.output_activation}, {r.loss}, "
-        f"{r.optimizer}, {'shuffled' if r.shuffle else 'fixed order'}{', augmented' if r.augment else ''}), "
-        f"{r.epochs} epochs, {r.dtype}, seed {seed}, dataset {dataset}")
-    log(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>10} {'train_err':>9} {'test_err':>8} {'seconds':>8} "
-        f"{'samples/s':>10}")
+
+    def header(cfg, r, start_epoch):  # once everything is checked: an error comes alone
+        log(f"lenet-numba train: {cfg.arch}, recipe {r.name} ({r.activation}/{r.output_activation}, {r.loss}, "
+            f"{r.optimizer}, {'shuffled' if r.shuffle else 'fixed order'}{', augmented' if r.augment else ''}), "
+            f"{r.epochs} epochs{f' (resuming after {start_epoch})' if cfg.resume else ''}, {r.dtype}, "
+            f"seed {cfg.seed}, dataset {cfg.dataset}")
+        log(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>10} {'train_err':>9} {'test_err':>8} {'seconds':>8} "
+            f"{'samples/s':>10}")
 
     stop = {"signal": None}
 
@@ -147,7 +149,8 @@ def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_
             f"{100 * s.test_error:>7.2f}% {s.seconds:>8.2f} {s.samples_per_s:>10.0f}")
 
     try:
-        summary = run(config, on_epoch=on_epoch, on_chunk=on_chunk, should_stop=lambda: stop["signal"] is not None,
+        summary = run(config, on_start=header, on_epoch=on_epoch, on_chunk=on_chunk,
+                      should_stop=lambda: stop["signal"] is not None,
                       progress=progress_bar("download") if tty else None)
     finally:
         for s, h in old.items():
