@@ -68,6 +68,8 @@ class Recipe:
             raise UsageError(f"epochs must be >= 0, got {self.epochs}")
         if self.lr is not None and not self.lr > 0:
             raise UsageError(f"learning rate must be > 0, got {self.lr}")
+        if self.lr_decay is not None and not self.lr_decay > 0:
+            raise UsageError(f"lr_decay must be > 0, got {self.lr_decay}")
         if self.mu is not None and not self.mu > 0:
             raise UsageError(f"mu must be > 0, got {self.mu}")
         sizes = ("max_shift", "max_rotate", "max_scale", "max_shear", "max_stretch", "elastic_alpha")

@@ -77,6 +77,19 @@ def test_version():
     assert res.stdout.strip() == f"lenet-numba, version {__version__}"
 
 
+def test_every_recipe_field_has_its_own_train_option():
+    """Issue 4: every field of a recipe can be overridden by its own option (and so a sweep
+    or a resume check sees it under the same name)."""
+    import dataclasses
+
+    from lenet_numba.recipes import Recipe
+    from lenet_numba_cli.train_cmd import train_cmd
+
+    options = {p.name for p in train_cmd.params}
+    fields = {f.name for f in dataclasses.fields(Recipe)} - {"name", "description"}
+    assert fields - options == set()
+
+
 @pytest.mark.parametrize("command, words", [
     ([], ["train", "eval", "predict", "gradcheck", "data"]),
     (["train"], ["--arch", "--recipe", "--epochs", "--lr", "--out", "--metrics", "--resume",

@@ -44,7 +44,10 @@ def _refuse_changed_options(resume):
 @click.option("--epochs", type=int, default=None, callback=non_negative, help="Passes over the data [recipe: 23].")
 @click.option("--lr", type=float, default=None, callback=positive,
               help="SGD learning rate, or SDLM's eta [recipe; SDLM: tuned per network].")
-@click.option("--mu", type=float, default=None, callback=positive, help="SDLM damping mu [recipe: 0.02].")
+@click.option("--lr-decay", type=float, default=None, callback=positive,
+              help="The rate is lr x lr_decay**epoch [recipe; SDLM: tuned per network].")
+@click.option("--mu", type=float, default=None, callback=positive,
+              help="SDLM damping mu [recipe; SDLM: tuned per network].")
 @click.option("--optimizer", type=click.Choice(["sgd", "sdlm"]), default=None, help="[recipe]")
 @click.option("--loss", type=click.Choice(["mse", "ce"]), default=None, help="[recipe]")
 @click.option("--activation", type=click.Choice(["tanh", "scaled-tanh"]), default=None,
@@ -88,8 +91,8 @@ def _refuse_changed_options(resume):
 @data_dir_option
 @no_download_option
 @json_option
-def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_activation, shuffle, augment,
-              max_shift, max_rotate, max_scale, max_shear, max_stretch, elastic_alpha, elastic_sigma,
+def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activation, output_activation, shuffle,
+              augment, max_shift, max_rotate, max_scale, max_shear, max_stretch, elastic_alpha, elastic_sigma,
               augment_epochs, dtype, seed, dataset, init_from, out, metrics, checkpoint_every, resume, chunk_size, data_dir,
               no_download, as_json):
     """Train a network on the real USPS digits (default: LeNet-1 with the 1989 recipe).
@@ -101,8 +104,8 @@ def train_cmd(arch, recipe, epochs, lr, mu, optimizer, loss, activation, output_
         _refuse_changed_options(resume)
     if checkpoint_every and not out:
         raise UsageError("--checkpoint-every needs --out: where should the checkpoints go?")
-    overrides = dict(epochs=epochs, lr=lr, mu=mu, optimizer=optimizer, loss=loss, activation=activation,
-                     output_activation=output_activation, shuffle=shuffle, augment=augment, max_shift=max_shift,
+    overrides = dict(epochs=epochs, lr=lr, lr_decay=lr_decay, mu=mu, optimizer=optimizer, loss=loss,
+                     activation=activation, output_activation=output_activation, shuffle=shuffle, augment=augment, max_shift=max_shift,
                      max_rotate=max_rotate, max_scale=max_scale, max_shear=max_shear,
                      max_stretch=max_stretch, elastic_alpha=elastic_alpha, elastic_sigma=elastic_sigma,
                      augment_epochs=augment_epochs, dtype=dtype)
