@@ -2,11 +2,51 @@
 
 A reader (or a process killed with SIGKILL at any moment) sees either the old complete
 file or the new complete one, never a torn file, and a failed write leaves the old file.
+A killed writer cannot remove its temp file; the next write of the same file does, once
+the process named in the temp file's name (host and pid) is gone.
 """
 
 import contextlib
 import os
+import re
+import socket
 import tempfile
+
+
+def _owner_tag():
+    host = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: it exists
+        return True
+    return True
+
+
+def remove_stale_temps(path):
+    """Delete temp files of ``path`` left by writers on this host that no longer run.
+
+    Only names this module makes (``.<name>.<host>-<pid>.<random>.tmp``) with this host and a
+    dead pid are touched: a live writer's temp file, or another machine's on a shared disk,
+    is left alone. Returns the names removed."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    host = _owner_tag().rsplit("-", 1)[0]
+    pattern = re.compile(rf"\.{re.escape(os.path.basename(path))}\.{re.escape(host)}-(\d+)\.[^.]+\.tmp")
+    removed = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            m = pattern.fullmatch(name)
+            if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
+                    removed.append(name)
+    return removed
 
 
 @contextlib.contextmanager
@@ -14,7 +54,8 @@ def atomic_open(path, mode="wb"):
     """Yield a file object; on clean exit it replaces ``path`` atomically."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.{_owner_tag()}.", suffix=".tmp")
     try:
         # mkstemp makes the file 0600; give it the permissions an ordinary open() would
         umask = os.umask(0)
