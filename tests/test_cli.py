@@ -602,3 +602,16 @@ def test_augment_changes_training_or_is_refused(tmp_path, data_opts):
         assert any(a[k].tobytes() != b[k].tobytes() for k in a)
     else:
         assert_user_error(aug, 2, "augment")
+
+
+def test_a_run_stuck_near_chance_gets_one_warning(data_opts):
+    """mu 0.002 with eta 0.002 saturates LeNet-1 in the first pass: finite, so not a divergence,
+    but ~84% training error that never moves. The user is told once, on stderr."""
+    res = assert_ok(invoke("train", "--lr", "0.002", "--mu", "0.002", "--epochs", 3, *data_opts))
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "after epoch 2" in warnings[0] and "--lr" in warnings[0], res.stderr
+
+
+def test_a_learning_run_gets_no_warning(data_opts):
+    res = assert_ok(invoke("train", "--recipe", "seed", "--epochs", 2, *data_opts))
+    assert "warning" not in res.stderr

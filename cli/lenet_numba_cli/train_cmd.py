@@ -19,6 +19,9 @@ _FREE_ON_RESUME = {"epochs", "out", "metrics", "checkpoint_every", "resume", "ch
                    "no_download", "as_json"}
 
 
+STALLED_ERROR = 0.8  # training error after 2+ passes that means the run is not learning
+
+
 def _refuse_changed_options(resume):
     """A resumed run continues with the options it was started with: refuse a different one."""
     _, meta, _ = load_checkpoint(resume)
@@ -147,9 +150,17 @@ def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activatio
         if done >= total:
             bar.pop("bar").__exit__(None, None, None)
 
+    warned = []
+
     def on_epoch(s):
         log(f"{s.epoch:>5} {s.train_loss:>10.5f} {s.test_loss:>10.5f} {100 * s.train_error:>8.2f}% "
             f"{100 * s.test_error:>7.2f}% {s.seconds:>8.2f} {s.samples_per_s:>10.0f}")
+        # finite but stuck near chance (90% error): saturated units, nothing the divergence guard sees
+        if s.epoch >= 2 and s.train_error >= STALLED_ERROR and not warned:
+            warned.append(s.epoch)
+            click.echo(f"warning: training error is still {100 * s.train_error:.1f}% after epoch {s.epoch} "
+                       "(chance: 90%): the units are probably saturated; try a smaller --lr "
+                       "(or a larger --mu with SDLM)", err=True)
 
     try:
         summary = run(config, on_start=header, on_epoch=on_epoch, on_chunk=on_chunk,
