@@ -192,6 +192,7 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
                    shuffle=recipe.shuffle, seed=config.seed, test_images=xte, test_labels=yte,
                    chunk_size=config.chunk_size, start_epoch=start_epoch, start_position=start_position,
                    start_totals=start_totals, start_step=start_step, augment=recipe,
+                   weight_decay=recipe.weight_decay, label_smoothing=recipe.label_smoothing,
                    on_chunk=on_chunk, on_epoch=epoch_done, should_stop=should_stop)
     epochs_done = start_epoch + len(result.history)
     if result.interrupted and result.position:

@@ -139,13 +139,14 @@ class Model:
             raise UsageError(f"labels must be in 0..{self.plan.n_outputs - 1}")
         return y
 
-    def loss_and_grad(self, image, label, loss="mse"):
-        """Loss of one sample and dL/dparams (flat, a fresh array)."""
+    def loss_and_grad(self, image, label, loss="mse", label_smoothing=0.0):
+        """Loss of one sample and dL/dparams (flat, a fresh array); label_smoothing: the CE
+        target's eps (kernels/losses.py; 0 = plain CE)."""
         label = self.as_labels([label], 1)[0]
         acts, dacts, grads = self.buffers()
         img = self.as_images(image)[0]
         loss_value = sample_loss_and_grad(self._table, self._pad_values, self._conn, self.params, acts,
-                                          dacts, grads, img, int(label), loss_kind(loss))
+                                          dacts, grads, img, int(label), loss_kind(loss), float(label_smoothing))
         return float(loss_value), grads
 
     def evaluate(self, x, y, loss="mse"):

@@ -110,14 +110,16 @@ def load_input(image, acts):
 
 
 @njit(cache=True)
-def sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads, image, label, loss_kind):
-    """Forward, loss and backward of one sample; returns the loss, leaves dL/dparams in grads."""
+def sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads, image, label, loss_kind,
+                         smoothing=0.0):
+    """Forward, loss and backward of one sample; returns the loss, leaves dL/dparams in grads.
+    smoothing: CE label smoothing (kernels/losses.py; 0 = plain CE)."""
     load_input(image, acts)
     forward(table, pad_values, conn, params, acts)
     li = table.shape[0] - 1
     n_out = table[li, OUT_C] * table[li, OUT_H] * table[li, OUT_W]
     loss = loss_forward_backward(loss_kind, flat_view(acts, table[li, OUT_OFF], n_out), label,
-                                 flat_view(dacts, table[li, OUT_OFF], n_out))
+                                 flat_view(dacts, table[li, OUT_OFF], n_out), smoothing)
     backward(table, conn, params, acts, dacts, grads)
     return loss
 

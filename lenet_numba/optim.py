@@ -56,3 +56,14 @@ def apply_update(params, step, grads):
     """params -= step * grads (elementwise)."""
     for k in range(params.shape[0]):
         params[k] -= step[k] * grads[k]
+
+
+@njit(cache=True)
+def apply_update_decay(params, step, grads, weight_decay):
+    """params -= step * (grads + weight_decay * params): per-sample SGD on the loss plus
+    (weight_decay / 2) * ||params||^2 (L2, every parameter, biases and subsampling
+    coefficients too; coupled to the rate schedule). The decay term is float64, so float32
+    params are updated in float64 arithmetic: with weight_decay 0 the result can differ from
+    apply_update in the last bit, which is why train_chunk calls apply_update then."""
+    for k in range(params.shape[0]):
+        params[k] -= step[k] * (grads[k] + weight_decay * params[k])

@@ -39,6 +39,8 @@ class Recipe:
     elastic_alpha: float = 0.0               # augmentation: elastic field scale (Simard 2003), 0 = off
     elastic_sigma: float = 0.0               # augmentation: elastic field smoothing, pixels
     augment_epochs: int = 0                  # augment only the first N passes (0: all of them)
+    weight_decay: float = 0.0                # L2 in every update: params -= step * (grads + wd * params)
+    label_smoothing: float = 0.0             # CE target (1 - eps) one-hot + eps / 10 (0: plain CE)
     dtype: str = "float32"
     description: str = ""
 
@@ -72,6 +74,12 @@ class Recipe:
             raise UsageError(f"lr_decay must be > 0, got {self.lr_decay}")
         if self.mu is not None and not self.mu > 0:
             raise UsageError(f"mu must be > 0, got {self.mu}")
+        if not self.weight_decay >= 0:
+            raise UsageError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.label_smoothing < 1:
+            raise UsageError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.label_smoothing and self.loss != "ce":
+            raise UsageError("label_smoothing needs the cross-entropy loss (loss ce)")
         sizes = ("max_shift", "max_rotate", "max_scale", "max_shear", "max_stretch", "elastic_alpha")
         if self.augment and not any(getattr(self, n) for n in sizes):
             raise UsageError("augmentation is on but every distortion size is 0: set one of "

@@ -18,14 +18,18 @@ from .kernels.augment import AUG_ELASTIC_SIGMA, AUG_SIZE, augment_from_vector, w
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.simd import all_finite
 from .network import sample_loss_and_grad
-from .optim import SGD, apply_update
+from .optim import SGD, apply_update, apply_update_decay
 
 
 @njit(cache=True)
 def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
                 images, labels, order, start, stop, loss_kind, totals,
-                aug, seed, epoch, image_buf, aug_work):
+                aug, seed, epoch, image_buf, aug_work, weight_decay=0.0, smoothing=0.0):
     """Per-sample SGD over order[start:stop].
+
+    weight_decay: L2, the update is params -= step * (grads + weight_decay * params)
+    (optim.apply_update_decay; 0 = the plain update). smoothing: CE label smoothing
+    (kernels/losses.py; 0 = plain CE). Both are stateless: nothing to checkpoint.
 
     aug = [enabled, max_shift px, max_rotate deg, max_scale, max_shear, max_stretch,
     elastic_alpha, elastic_sigma, augment_epochs] (layout: kernels/augment.py AUG_*): when
@@ -46,7 +50,7 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
             augment_from_vector(images[i], seed, epoch, i, aug, image_buf, aug_work)
             image = image_buf
         loss = sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads,
-                                    image, labels[i], loss_kind)
+                                    image, labels[i], loss_kind, smoothing)
         if not np.isfinite(loss):
             return n
         best = 0
@@ -58,7 +62,10 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
             totals[1] += 1.0
         if not all_finite(grads):  # vectorized: the per-element early exit ran scalar
             return n
-        apply_update(params, step, grads)
+        if weight_decay != 0.0:
+            apply_update_decay(params, step, grads, weight_decay)
+        else:
+            apply_update(params, step, grads)
     return -1
 
 
@@ -116,14 +123,16 @@ def augmentation_vector(augment):
 
 def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="mse", shuffle=False,
           seed=0, test_images=None, test_labels=None, chunk_size=512, start_epoch=0, start_position=0,
-          start_totals=(0.0, 0.0), start_step=None, augment=None, on_chunk=None, on_epoch=None,
-          should_stop=None):
+          start_totals=(0.0, 0.0), start_step=None, augment=None, weight_decay=0.0, label_smoothing=0.0,
+          on_chunk=None, on_epoch=None, should_stop=None):
     """Train ``model`` in place by per-sample SGD (one update after every sample).
 
     images (N, 16, 16) in [-1, 1], labels (N,) ints 0-9; ``epochs`` counts passes in
     total (a resumed run starts at ``start_epoch``/``start_position``). ``optimizer``
     defaults to ``SGD(lr)``. ``augment``: an object with ``augment``, ``max_shift``,
-    ``max_rotate``, ``max_scale`` (e.g. a Recipe). ``on_chunk(epoch, done, total)`` is
+    ``max_rotate``, ``max_scale`` (e.g. a Recipe). ``weight_decay``: L2 coefficient added to
+    every per-sample update (params -= step * (grads + weight_decay * params));
+    ``label_smoothing``: eps of the smoothed CE target (loss "ce" only). ``on_chunk(epoch, done, total)`` is
     called between compiled chunks, ``on_epoch(EpochStats)`` after each pass;
     ``should_stop()`` returning True ends training after the current chunk, with
     ``result.interrupted`` set and the stopping point recorded for resuming (with
@@ -136,6 +145,12 @@ def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="ms
         raise UsageError(f"epochs must be >= 0, got {epochs}")
     if chunk_size < 1:
         raise UsageError(f"chunk size must be >= 1, got {chunk_size}")
+    if not weight_decay >= 0:
+        raise UsageError(f"weight decay must be >= 0, got {weight_decay}")
+    if not 0 <= label_smoothing < 1:
+        raise UsageError(f"label smoothing must be in [0, 1), got {label_smoothing}")
+    if label_smoothing and loss != "ce":
+        raise UsageError("label smoothing needs the cross-entropy loss (--loss ce)")
     if optimizer is None:
         optimizer = SGD(0.01 if lr is None else lr)
     x = model.as_images(images)
@@ -155,7 +170,7 @@ def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="ms
     def chunk(order, start, stop, epoch):
         return train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads,
                            step, x, y, order, start, stop, loss_kind, totals, aug, seed, epoch, image_buf,
-                           aug_work)
+                           aug_work, float(weight_decay), float(label_smoothing))
 
     t0 = time.perf_counter()  # compile (or load from cache) before any timing starts
     chunk(np.zeros(1, np.int64), 0, 0, 0)

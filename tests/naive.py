@@ -194,6 +194,22 @@ def softmax_ce(z, label):
     return float(lse - z[label]), g
 
 
+def softmax_ce_smoothed(z, label, eps):
+    """(loss, dL/dz) of CE against the smoothed target q = (1 - eps) onehot + eps / K:
+    L = logsumexp(z) - q . z, dL/dz = softmax(z) - q."""
+    (z,) = _f64(z)
+    q = np.full(z.size, eps / z.size)
+    q[label] += 1.0 - eps
+    lse = np.logaddexp.reduce(z)
+    return float(lse - q @ z), np.exp(z - lse) - q
+
+
+def sgd_update_decay(params, step, grads, weight_decay):
+    """params - step * (grads + weight_decay * params): SGD on L + wd/2 |params|^2 (float64)."""
+    params, step, grads = _f64(params, step, grads)
+    return params - step * (grads + weight_decay * params)
+
+
 LOSSES = {"mse": mse, "ce": softmax_ce}
 
 

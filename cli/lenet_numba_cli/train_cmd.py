@@ -1,5 +1,6 @@
 """``lenet-numba train``: options -> TrainConfig -> lenet_numba.experiment.run -> output."""
 
+import dataclasses
 import json
 import signal
 import sys
@@ -25,7 +26,9 @@ STALLED_ERROR = 0.8  # training error after 2+ passes that means the run is not 
 def _refuse_changed_options(resume):
     """A resumed run continues with the options it was started with: refuse a different one."""
     _, meta, _ = load_checkpoint(resume)
-    saved = dict(meta.get("recipe", {}))
+    # a field the checkpoint predates has the value its run used: the Recipe default
+    saved = {f.name: f.default for f in dataclasses.fields(recipes.Recipe)}
+    saved.update(meta.get("recipe", {}))
     saved.update(recipe=saved.get("name"), arch=meta.get("arch"), seed=meta.get("seed"),
                  dataset=meta.get("dataset"), init_from=meta.get("config", {}).get("init_from"))
     ctx = click.get_current_context()
@@ -75,6 +78,10 @@ def _refuse_changed_options(resume):
               help="Augmentation: elastic field smoothing in pixels [recipe].")
 @click.option("--augment-epochs", type=int, default=None, callback=non_negative,
               help="Augment only the first N passes, 0 = all [recipe].")
+@click.option("--weight-decay", type=float, default=None, callback=non_negative,
+              help="L2 weight decay in every update: params -= step x (grads + wd x params), 0 = off [recipe].")
+@click.option("--label-smoothing", type=float, default=None, callback=non_negative,
+              help="Cross-entropy target (1 - eps) one-hot + eps/10, eps in [0, 1), 0 = off [recipe].")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None, help="[float32]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Initial weights, shuffling, augmentation.")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default="usps", show_default=True,
@@ -96,7 +103,7 @@ def _refuse_changed_options(resume):
 @json_option
 def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activation, output_activation, shuffle,
               augment, max_shift, max_rotate, max_scale, max_shear, max_stretch, elastic_alpha, elastic_sigma,
-              augment_epochs, dtype, seed, dataset, init_from, out, metrics, checkpoint_every, resume, chunk_size, data_dir,
+              augment_epochs, weight_decay, label_smoothing, dtype, seed, dataset, init_from, out, metrics, checkpoint_every, resume, chunk_size, data_dir,
               no_download, as_json):
     """Train a network on the real USPS digits (default: LeNet-1 with the 1989 recipe).
 
@@ -111,7 +118,8 @@ def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activatio
                      activation=activation, output_activation=output_activation, shuffle=shuffle, augment=augment, max_shift=max_shift,
                      max_rotate=max_rotate, max_scale=max_scale, max_shear=max_shear,
                      max_stretch=max_stretch, elastic_alpha=elastic_alpha, elastic_sigma=elastic_sigma,
-                     augment_epochs=augment_epochs, dtype=dtype)
+                     augment_epochs=augment_epochs, weight_decay=weight_decay, label_smoothing=label_smoothing,
+                     dtype=dtype)
     config = TrainConfig(arch=arch, recipe=recipe, overrides=overrides, seed=seed, dataset=dataset,
                          data_dir=data_dir, download=not no_download, init_from=init_from, out=out,
                          metrics=metrics, chunk_size=chunk_size, checkpoint_every=checkpoint_every, resume=resume)

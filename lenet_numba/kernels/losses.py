@@ -4,6 +4,9 @@
                L = mean_k (y_k - t_k)^2          dL/dy_k = 2 (y_k - t_k) / K
   CE:          L = logsumexp(z) - z_label         dL/dz_k = softmax(z)_k - [k == label]
                computed with the max subtracted, so it never overflows.
+  CE with label smoothing eps (Szegedy et al. 2016): the target is q_k = (1 - eps)[k == label]
+               + eps / K instead of the one-hot, L = logsumexp(z) - sum_k q_k z_k,
+               dL/dz_k = softmax(z)_k - q_k. eps = 0 takes the plain CE path (bit-identical).
 """
 
 import numpy as np
@@ -45,10 +48,37 @@ def softmax_ce_loss(z, label, grad):
 
 
 @njit(cache=True)
-def loss_forward_backward(kind, y, label, grad):
+def softmax_ce_smoothed_loss(z, label, eps, grad):
+    """Cross-entropy against the smoothed target (1 - eps) one-hot + eps / K."""
+    K = z.shape[0]
+    m = z[0]
+    for k in range(1, K):
+        if z[k] > m:
+            m = z[k]
+    s = 0.0
+    zsum = 0.0
+    for k in range(K):
+        e = np.exp(z[k] - m)
+        grad[k] = e
+        s += e
+        zsum += z[k] - m
+    off = eps / K
+    for k in range(K):
+        grad[k] = grad[k] / s - off
+    grad[label] -= 1.0 - eps
+    # logsumexp(z) - sum q_k z_k, with m taken out of both (sum q_k = 1)
+    return np.log(s) - (1.0 - eps) * (z[label] - m) - off * zsum
+
+
+@njit(cache=True)
+def loss_forward_backward(kind, y, label, grad, smoothing=0.0):
+    """The loss of one sample, dL/dy into grad. smoothing: CE's label smoothing eps (0 = off;
+    ignored by MSE, which recipes.validate refuses to combine with it)."""
     if kind == MSE:
         return mse_loss(y, label, grad)
-    return softmax_ce_loss(y, label, grad)
+    if smoothing == 0.0:
+        return softmax_ce_loss(y, label, grad)
+    return softmax_ce_smoothed_loss(y, label, smoothing, grad)
 
 
 # ---- second order (SDLM, diagonal Gauss-Newton) ------------------------------------
