@@ -11,6 +11,8 @@ train error, seconds, per-epoch test errors) to --out.
     nice -n 19 python bench/tune_modern.py --seeds 0 --defaults        # RECIPES["modern"] as it is now
     nice -n 19 python bench/tune_modern.py --seeds 0,1,2,3,4 --only el1.5a4mild+d.93e60 --out docs/modern-tuning.jsonl
     python bench/tune_modern.py --summary docs/modern-tuning.jsonl     # markdown tables
+    python bench/tune_modern.py --summary docs/modern-tuning.jsonl --summary-seeds 5,6,7,8,9 --vs m2 \
+        --only m2,m2wd1e-3                                             # held-out seeds, vs round 2
     python bench/tune_modern.py --list                                 # the grid
 """
 
@@ -24,11 +26,20 @@ import time
 BASE = dict(activation="tanh", output_activation="identity", loss="ce", optimizer="sgd", lr=0.03,
             lr_decay=0.85, epochs=30, shuffle=True, augment=True, max_shift=1.5, max_rotate=8.0,
             max_scale=0.08, max_shear=0.0, max_stretch=0.0, elastic_alpha=0.0, elastic_sigma=0.0,
-            augment_epochs=0)
+            augment_epochs=0, weight_decay=0.0, label_smoothing=0.0)
 
 
 def setting(**changes):
     return {**BASE, **changes}
+
+
+# round 3 starts from RECIPES["modern"] after round 2 (el1.5a4mild+d.93e60)
+MODERN2 = dict(max_shift=1.0, max_rotate=5.0, max_scale=0.05, elastic_alpha=4.0, elastic_sigma=1.5,
+               lr_decay=0.93, epochs=60)
+
+
+def m2(**changes):
+    return setting(**{**MODERN2, **changes})
 
 
 GRID = {
@@ -78,6 +89,34 @@ GRID = {
     # SDLM step sizes (per-parameter, diagonal Gauss-Newton) with CE: eta = lr x LENET5_ETA
     "sdlm1": setting(optimizer="sdlm", lr=1.0),
     "sdlm3": setting(optimizer="sdlm", lr=3.0),
+    # round 3: regularization on top of round 2's recipe (m2 = el1.5a4mild+d.93e60)
+    # L2 weight decay in every per-sample update
+    "m2wd1e-5": m2(weight_decay=1e-5),
+    "m2wd3e-5": m2(weight_decay=3e-5),
+    "m2wd1e-4": m2(weight_decay=1e-4),
+    "m2wd3e-4": m2(weight_decay=3e-4),
+    "m2wd1e-3": m2(weight_decay=1e-3),
+    "m2wd2e-3": m2(weight_decay=2e-3),
+    "m2wd3e-3": m2(weight_decay=3e-3),
+    "m2wd5e-3": m2(weight_decay=5e-3),
+    "m2wd1e-2": m2(weight_decay=1e-2),
+    "m2wd5e-4": m2(weight_decay=5e-4),
+    "m2wd7e-4": m2(weight_decay=7e-4),
+    "m2wd1.5e-3": m2(weight_decay=1.5e-3),
+    # weight decay with longer / slower schedules, a higher rate, label smoothing, other distortions
+    "m2wd1e-3d.94e75": m2(weight_decay=1e-3, lr_decay=0.94, epochs=75),
+    "m2wd1e-3d.95e90": m2(weight_decay=1e-3, lr_decay=0.95, epochs=90),
+    "m2wd1e-3e80": m2(weight_decay=1e-3, epochs=80),
+    "m2wd2e-3d.94e75": m2(weight_decay=2e-3, lr_decay=0.94, epochs=75),
+    "m2wd1e-3lr.05": m2(weight_decay=1e-3, lr=0.05),
+    "m2wd1e-3ls.05": m2(weight_decay=1e-3, label_smoothing=0.05),
+    "m2wd1e-3noel": m2(weight_decay=1e-3, elastic_alpha=0.0, elastic_sigma=0.0),
+    "m2wd1e-3aug+": m2(weight_decay=1e-3, max_shift=1.5, max_rotate=8.0, max_scale=0.08),
+    "m2": m2(),  # round 2's recipe itself (RECIPES["modern"] before round 3), for the same table
+    # label smoothing of the CE target
+    "m2ls.05": m2(label_smoothing=0.05),
+    "m2ls.1": m2(label_smoothing=0.1),
+    "m2ls.2": m2(label_smoothing=0.2),
 }
 
 
@@ -93,16 +132,22 @@ def run_one(name, overrides, seed):
             "test_errors": tests}
 
 
-def summary(path):
+def summary(path, seeds=None, vs="base", only=None):
+    """Markdown table of the runs in ``path``; ``seeds``: only those seeds; ``vs``: the grid
+    setting the "changes" column is relative to; ``only``: those settings, in that order."""
     rows = [json.loads(line) for line in open(path) if line.strip()]
+    ref = {**BASE, **GRID[vs]}
     by = {}
     for r in rows:
-        by.setdefault(r["setting"], {})[r["seed"]] = r  # a later line for the same run wins
-    print("| setting | changes vs base | seeds | final test error per seed (%) | median | min | max | best epoch (seed 0) |")
+        if seeds is None or r["seed"] in seeds:
+            by.setdefault(r["setting"], {})[r["seed"]] = r  # a later line for the same run wins
+    if only:
+        by = {k: by[k] for k in only if k in by}
+    print(f"| setting | changes vs {vs} | seeds | final test error per seed (%) | median | min | max | best epoch (seed 0) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, runs in by.items():
         ov = next(iter(runs.values()))["overrides"]
-        changes = ", ".join(f"{k}={v}" for k, v in ov.items() if BASE.get(k) != v) or "—"
+        changes = ", ".join(f"{k}={v}" for k, v in ov.items() if ref.get(k, BASE.get(k)) != v) or "—"
         errs = [100 * runs[s]["test_error"] for s in sorted(runs)]
         per = " ".join(f"{e:.2f}" for e in errs)
         b0 = f"{100 * runs[0]['best_test_error']:.2f} @{runs[0]['best_epoch']}" if 0 in runs else ""
@@ -116,11 +161,14 @@ def main(argv=None):
     ap.add_argument("--only", default=None, help="comma-separated setting names (default: all)")
     ap.add_argument("--out", default="docs/modern-tuning.jsonl")
     ap.add_argument("--summary", metavar="JSONL")
+    ap.add_argument("--summary-seeds", default=None, help="with --summary: only these seeds, e.g. 5,6,7,8,9")
+    ap.add_argument("--vs", default="base", help="with --summary: the setting the changes are relative to")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--defaults", action="store_true", help="run RECIPES['modern'] without overrides")
     a = ap.parse_args(argv)
     if a.summary:
-        return summary(a.summary)
+        seeds = [int(x) for x in a.summary_seeds.split(",")] if a.summary_seeds else None
+        return summary(a.summary, seeds, a.vs, a.only.split(",") if a.only else None)
     if a.list:
         for k, v in GRID.items():
             print(k, {kk: vv for kk, vv in v.items() if BASE.get(kk) != vv})
