@@ -49,10 +49,36 @@ def remove_stale_temps(path):
     return removed
 
 
+def check_output_path(path, what="output"):
+    """Raise UsageError unless ``path`` can be written by atomic_open: its folder exists and
+    is writable, and the path is not a folder, device or other non-regular file (a rename
+    would replace a device such as /dev/null with a plain file). ``what`` names the option
+    in the message; None is accepted (no output asked for). Called before work starts, so
+    a bad path fails at once instead of after the work."""
+    from .errors import UsageError
+
+    if path is None:
+        return
+    path = os.path.realpath(os.fspath(path))
+    directory = os.path.dirname(path)
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise UsageError(f"{what} {path}: exists and is not a regular file")
+    if not os.path.isdir(directory):
+        raise UsageError(f"{what} {path}: folder {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path}: folder {directory} is not writable")
+
+
 @contextlib.contextmanager
 def atomic_open(path, mode="wb"):
-    """Yield a file object; on clean exit it replaces ``path`` atomically."""
-    path = os.fspath(path)
+    """Yield a file object; on clean exit it replaces ``path`` atomically.
+
+    A symbolic link is written through (its target is replaced, the link stays); a path
+    that exists but is not a regular file (a folder, a device) is refused."""
+    path = os.path.realpath(os.fspath(path))
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise IsADirectoryError(f"{path}: exists and is not a regular file") if os.path.isdir(path) \
+            else OSError(f"{path}: exists and is not a regular file")
     directory = os.path.dirname(os.path.abspath(path))
     remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.{_owner_tag()}.", suffix=".tmp")

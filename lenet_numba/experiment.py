@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from . import __version__, recipes
+from .atomic import atomic_open, check_output_path
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import CheckpointError, UsageError
 from .model import Model
@@ -92,6 +93,10 @@ def make_optimizer(recipe, seed=0):
     raise UsageError(f"unknown optimizer {recipe.optimizer!r}; choose sgd or sdlm")
 
 
+RUN_DEFINING = ("arch", "recipe", "seed", "dataset", "init_from")
+TIMING_KEYS = ("seconds", "samples_per_s")
+
+
 def build_model(arch, recipe, seed):
     return Model(arch, recipe.activation, recipe.output_activation, recipe.dtype, seed=seed)
 
@@ -108,8 +113,10 @@ def checkpoint_meta(config, recipe, model, epoch, history, position=0, totals=(0
         "seed": config.seed,
         "dataset": config.dataset,
         "recipe": recipe.as_dict(),
-        "config": {k: v for k, v in asdict(config).items() if k != "overrides"},
-        "history": history,
+        # only what decides the weights: where files go, the chunk size and timings do not,
+        # so the same seed and options give a byte-identical checkpoint (README: Determinism)
+        "config": {k: v for k, v in asdict(config).items() if k in RUN_DEFINING},
+        "history": [{k: v for k, v in record.items() if k not in TIMING_KEYS} for record in history],
         "package_version": __version__,
     }
 
@@ -142,6 +149,16 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
             config = replace(config, arch=meta["arch"], seed=int(meta["seed"]), dataset=meta["dataset"])
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{config.resume}: not a resumable training checkpoint ({e})") from None
+        try:
+            recipe.validate()
+        except UsageError as e:
+            raise CheckpointError(f"{config.resume}: its recipe is not usable ({e})") from None
+        done = meta.get("epoch", 0)
+        if isinstance(done, int) and recipe.epochs < done:
+            raise UsageError(f"{config.resume} has already trained {done} epochs: --epochs {recipe.epochs} "
+                             f"would not continue it (give --epochs > {done} to train more)")
+    check_output_path(config.out, "--out")
+    check_output_path(config.metrics, "--metrics")
     recipe.validate()
     xtr, ytr, xte, yte = load_dataset(config.dataset, config.data_dir, config.download, config.seed, progress)
     model = build_model(config.arch, recipe, config.seed)
@@ -165,9 +182,6 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
     optimizer = make_optimizer(recipe, config.seed)
     if on_start is not None:
         on_start(config, recipe, start_epoch)
-    if config.metrics:  # a fresh run starts a fresh file; a resumed one rewrites what its checkpoint holds
-        with open(config.metrics, "w") as f:
-            f.writelines(json.dumps(record) + "\n" for record in history)
 
     def save(epoch, position=0, totals=(0.0, 0.0), step=None):
         if config.out:
@@ -180,9 +194,9 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
     def epoch_done(stats):
         record = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in stats.as_dict().items()}
         history.append(record)
-        if config.metrics:
-            with open(config.metrics, "a") as f:
-                f.write(json.dumps(record) + "\n")
+        if config.metrics:  # the whole run so far, atomically: a failed run leaves the old file whole
+            with atomic_open(config.metrics, "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in history)
         if config.checkpoint_every and stats.epoch % config.checkpoint_every == 0:
             save(stats.epoch)
         if on_epoch is not None:

@@ -23,6 +23,8 @@ Every layer is followed by the hidden activation, the last one by the output act
 
 import functools
 
+import os
+
 import numpy as np
 
 from . import architectures
@@ -156,11 +158,16 @@ def torch_module(arch="lenet1", activation="tanh", output_activation="identity",
 
 
 def to_state_dict(params, dtype=None):
-    """name -> torch tensor (a copy) from a lenet-numba ``Model`` or a name -> ndarray dict.
+    """name -> torch tensor (a copy) from a checkpoint file (path), a lenet-numba ``Model``
+    or a name -> ndarray dict.
 
     ``dtype``: a torch dtype to cast to; by default each tensor keeps its array's dtype.
     """
     torch = _torch()
+    if isinstance(params, (str, os.PathLike)):  # a checkpoint: checked like `lenet-numba eval` does
+        from .experiment import model_from_checkpoint
+
+        params = model_from_checkpoint(params)[0]
     if hasattr(params, "state_dict") and hasattr(params, "plan"):
         params = params.state_dict()
     out = {}

@@ -41,6 +41,9 @@ class SGD:
             raise UsageError(f"learning rate must be > 0, got {lr}")
         self.lr = lr
 
+    def warm_up(self, model, images, labels, loss_kind, step):
+        """Nothing to compile (see SDLM.warm_up)."""
+
     def step_for_epoch(self, model, epoch, images, labels, loss_kind, step):
         step[:] = schedule_value(self.lr, epoch)
 

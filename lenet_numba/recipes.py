@@ -14,6 +14,7 @@
   update (tuning: docs/modern-tuning.md).
 """
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import UsageError
@@ -66,30 +67,45 @@ class Recipe:
                        lr_decay=1.0 if self.lr_decay is None else self.lr_decay)
 
     def validate(self):
-        """Refuse values no run can use; returns self."""
-        if self.epochs < 0:
-            raise UsageError(f"epochs must be >= 0, got {self.epochs}")
-        if self.lr is not None and not self.lr > 0:
-            raise UsageError(f"learning rate must be > 0, got {self.lr}")
-        if self.lr_decay is not None and not self.lr_decay > 0:
-            raise UsageError(f"lr_decay must be > 0, got {self.lr_decay}")
-        if self.mu is not None and not self.mu > 0:
-            raise UsageError(f"mu must be > 0, got {self.mu}")
-        if not self.weight_decay >= 0:
-            raise UsageError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if not 0 <= self.label_smoothing < 1:
-            raise UsageError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        """Refuse values no run can use (or that would silently do nothing); returns self."""
+        def number(name, lo, hi, lo_open=False, allow_none=False):
+            v = getattr(self, name)
+            if v is None and allow_none:
+                return
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
+                and (v > lo if lo_open else v >= lo) and v <= hi
+            if not ok:
+                raise UsageError(f"{name} must be a number in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {v!r}")
+
+        for name in ("epochs", "augment_epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise UsageError(f"{name} must be an integer >= 0, got {v!r}")
+        number("lr", 0, 1e6, lo_open=True, allow_none=True)
+        number("lr_decay", 0, 1, lo_open=True, allow_none=True)
+        number("mu", 0, 1e6, lo_open=True, allow_none=True)
+        number("weight_decay", 0, 1)
+        number("label_smoothing", 0, 0.999)
         if self.label_smoothing and self.loss != "ce":
             raise UsageError("label_smoothing needs the cross-entropy loss (loss ce)")
-        sizes = ("max_shift", "max_rotate", "max_scale", "max_shear", "max_stretch", "elastic_alpha")
-        if self.augment and not any(getattr(self, n) for n in sizes):
+        for name, hi in DISTORTION_LIMITS.items():
+            number(name, 0, hi)
+        if (self.elastic_alpha > 0) != (self.elastic_sigma > 0):
+            raise UsageError("an elastic distortion needs both elastic_alpha and elastic_sigma > 0 "
+                             f"(got alpha {self.elastic_alpha}, sigma {self.elastic_sigma})")
+        if self.augment and not any(getattr(self, n) for n in DISTORTION_LIMITS):
             raise UsageError("augmentation is on but every distortion size is 0: set one of "
-                             + ", ".join("--" + n.replace("_", "-") for n in sizes))
+                             + ", ".join("--" + n.replace("_", "-") for n in DISTORTION_LIMITS))
         return self
 
     def as_dict(self):
         return asdict(self)
 
+
+# The distortion sizes and the largest value each may take: beyond these a 16x16 digit is
+# moved off its image, mirrored (scale >= 1) or the elastic field's kernel outgrows it.
+DISTORTION_LIMITS = {"max_shift": 8.0, "max_rotate": 180.0, "max_scale": 0.9, "max_shear": 1.0,
+                     "max_stretch": 0.9, "elastic_alpha": 64.0, "elastic_sigma": 8.0}
 
 RECIPES = {
     "1989": Recipe(

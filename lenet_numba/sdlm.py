@@ -112,6 +112,12 @@ class SDLM:
                            x, y, self.estimation_indices(len(x)), int(loss_kind))
         return h
 
+    def warm_up(self, model, images, labels, loss_kind, step):
+        """Compile (or load from the cache) the estimate's kernels on one sample, so that no
+        JIT time lands in the first pass's training time; changes nothing."""
+        self.curvature(model, images[:1], labels[:1], loss_kind)
+        sdlm_steps(np.zeros(model.n_params, np.float64), 1.0, self.mu, np.empty_like(step))
+
     def step_for_epoch(self, model, epoch, images, labels, loss_kind, step):
         t0 = time.perf_counter()
         h = self.curvature(model, images, labels, loss_kind)

@@ -174,6 +174,8 @@ def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="ms
 
     t0 = time.perf_counter()  # compile (or load from cache) before any timing starts
     chunk(np.zeros(1, np.int64), 0, 0, 0)
+    if len(y) and hasattr(optimizer, "warm_up"):
+        optimizer.warm_up(model, x, y, loss_kind, step)
     result.jit_seconds = time.perf_counter() - t0
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()  # the step sizes (SDLM's curvature estimate) count as training time

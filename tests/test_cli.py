@@ -489,9 +489,24 @@ def test_bad_option_values_exit_2(args, words):
     assert_usage_error(invoke(*args), *words)
 
 
-def test_nan_learning_rate_is_refused_with_exit_2(data_opts):
-    assert_user_error(invoke("train", "--recipe", "seed", "--lr", "nan", "--epochs", 1, *data_opts),
-                      2, "learning rate must be > 0")
+@pytest.mark.parametrize("option, value", [("--lr", "nan"), ("--lr", "inf"), ("--mu", "inf"),
+                                           ("--lr-decay", "nan"), ("--max-shift", "nan"),
+                                           ("--max-rotate", "inf"), ("--elastic-sigma", "-inf")])
+def test_non_finite_option_values_are_refused_with_exit_2(data_opts, option, value):
+    res = invoke("train", "--recipe", "seed", option, value, "--epochs", 1, *data_opts)
+    no_crash(res)
+    assert res.exit_code == 2 and f"'{option}'" in res.stderr and "finite" in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--augment", "--elastic-alpha", "4"], ["elastic_alpha and elastic_sigma"]),   # sigma 0: a no-op
+    (["--augment", "--elastic-alpha", "4", "--elastic-sigma", "1e9"], ["elastic_sigma", "[0, 8]"]),
+    (["--augment", "--max-scale", "1.5"], ["max_scale", "[0, 0.9]"]),
+    (["--max-shift", "1"], ["--max-shift has no effect without --augment"]),
+    (["--lr-decay", "2"], ["lr_decay", "(0, 1]"]),
+])
+def test_recipe_values_no_run_can_use_are_refused_with_exit_2(data_opts, args, words):
+    assert_user_error(invoke("train", "--recipe", "seed", "--epochs", 1, *args, *data_opts), 2, *words)
 
 
 # --------------------------------------------------------------------------- errors: data
@@ -572,7 +587,7 @@ def test_failed_runs_leave_an_existing_checkpoint_byte_identical(trained, data_r
         # a corrupt starting point
         (["--init-from", corrupt, *data_opts], 1, ["corrupt"]),
         # an option value found bad only at run time
-        (["--lr", "nan", *data_opts], 2, ["learning rate"]),
+        (["--augment", "--elastic-alpha", "4", *data_opts], 2, ["elastic_sigma"]),
     ]
     for extra, code, words in failures:
         res = invoke("train", "--recipe", "seed", "--epochs", 1, "--out", out, "--checkpoint-every", 1, *extra)

@@ -214,7 +214,7 @@ def test_parsing_of_grid_and_seeds():
 @pytest.mark.parametrize("args, code, words", [
     (["--set", "foo=1"], 2, ["--set foo", "not a recipe field"]),
     (["--set", "lr=0.1,0.1"], 2, ["listed twice"]),
-    (["--set", "lr=-1"], 2, ["setting lr=-1.0", "learning rate must be > 0"]),
+    (["--set", "lr=-1"], 2, ["setting lr=-1.0", "lr must be a number in (0"]),
     (["--set", "activation=relu"], 2, ["unknown activation"]),
     (["--set", "epochs=1", "--epochs", "2"], 2, ["epochs is both"]),
     (["--seeds", "0", "x"], 2, ["--seeds x"]),

@@ -211,3 +211,20 @@ def test_usps_trained_lenet1_predicts_the_same_in_torch():
     with torch.no_grad():
         theirs64 = to_torch(m64)(torch.from_numpy(xt.astype(np.float64))).numpy()
     np.testing.assert_allclose(theirs64, m64.predict(xt.astype(np.float64)), rtol=0, atol=1e-12)
+
+
+def test_to_state_dict_of_a_checkpoint_file(tmp_path):
+    """Issue 7's signature: to_state_dict(checkpoint) takes the file a run wrote."""
+    from lenet_numba.checkpoint import save_checkpoint
+    from lenet_numba.errors import CheckpointError
+
+    m = random_model("lenet1", "tanh", "identity", dtype="float32")
+    path = tmp_path / "m.npz"
+    save_checkpoint(path, m.state_dict(), {"arch": "lenet1", "activation": "tanh",
+                                           "output_activation": "identity", "dtype": "float32"})
+    sd = to_state_dict(path)
+    assert set(sd) == set(m.state_dict())
+    assert all(sd[k].numpy().tobytes() == v.tobytes() for k, v in m.state_dict().items())
+    assert to_state_dict(str(path))["fc2.bias"].numpy().tobytes() == m["fc2.bias"].tobytes()
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        to_state_dict(tmp_path / "missing.npz")

@@ -2,6 +2,7 @@
 
 User errors (a subclass of lenet_numba.errors.LenetError) print one line to stderr and
 exit with their code (1, or 2 for bad option values); click's own usage errors exit 2.
+An OSError the machine raised (disk full, no permission) is one line and exit 1 too.
 Anything else is a bug and keeps its traceback.
 """
 
@@ -28,6 +29,10 @@ class Group(click.Group):
         except LenetError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
+        except OSError as e:  # the machine refused a read or write (disk full, permissions, ...)
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"error: {where}{e.strerror or e}", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

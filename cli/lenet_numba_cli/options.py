@@ -1,5 +1,6 @@
 """Options shared by several commands."""
 
+import math
 import sys
 
 import click
@@ -13,16 +14,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 
 def positive(ctx, param, value):
-    """click callback: the option's value must be > 0."""
-    if value is not None and value <= 0:
-        raise click.BadParameter(f"must be > 0, got {value}")
+    """click callback: the option's value must be finite and > 0."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be > 0 and finite, got {value}")
     return value
 
 
 def non_negative(ctx, param, value):
-    """click callback: the option's value must be >= 0."""
-    if value is not None and value < 0:
-        raise click.BadParameter(f"must be >= 0, got {value}")
+    """click callback: the option's value must be finite and >= 0."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise click.BadParameter(f"must be >= 0 and finite, got {value}")
     return value
 
 

@@ -123,6 +123,13 @@ def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activatio
     config = TrainConfig(arch=arch, recipe=recipe, overrides=overrides, seed=seed, dataset=dataset,
                          data_dir=data_dir, download=not no_download, init_from=init_from, out=out,
                          metrics=metrics, chunk_size=chunk_size, checkpoint_every=checkpoint_every, resume=resume)
+    if not resume and not config.resolved_recipe().augment:  # a size without --augment would do nothing
+        ctx = click.get_current_context()
+        given = [n for n in recipes.DISTORTION_LIMITS
+                 if ctx.get_parameter_source(n) != click.core.ParameterSource.DEFAULT]
+        if given:
+            raise UsageError(f"--{given[0].replace('_', '-')} has no effect without --augment "
+                             f"(recipe {recipe} does not augment)")
     err = sys.stderr
     tty = err.isatty()
     log = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
