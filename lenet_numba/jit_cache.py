@@ -8,12 +8,19 @@ package caches under ``$LENET_NUMBA_JIT_CACHE/<hash of all our .py files>`` (def
 change to any file starts a fresh cache (and one recompile, ~20 s), an unchanged tree
 reuses it. ``NUMBA_CACHE_DIR``, when set, is respected as is.
 
+Old versions' folders are pruned: besides the current one, the KEEP most recently used
+stay, and none used within the last MIN_AGE_DAYS is removed (another checkout may be
+running it).
+
 This hooks numba's cache-locator list, which is not public API: if it is not there, the
 package still works with numba's default (per-file) caching.
 """
 
 import hashlib
 import os
+import re
+import shutil
+import time
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -44,6 +51,28 @@ def cache_root():
     return os.path.join(cache_base(), source_hash())
 
 
+KEEP = 3
+MIN_AGE_DAYS = 1.0
+
+
+def prune(base, current, keep=KEEP, min_age_days=MIN_AGE_DAYS, now=None):
+    """Remove old versions' folders under ``base`` (names: 16 hex digits, as source_hash
+    makes) except ``current``, the ``keep`` most recently used others, and any used in the
+    last ``min_age_days``. Returns the names removed; never raises."""
+    now = time.time() if now is None else now
+    try:
+        names = [n for n in os.listdir(base) if re.fullmatch(r"[0-9a-f]{16}", n) and n != current]
+        used = sorted(((os.path.getmtime(os.path.join(base, n)), n) for n in names), reverse=True)
+    except OSError:
+        return []
+    removed = []
+    for mtime, name in used[keep:]:
+        if now - mtime > min_age_days * 86400:
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
 def install():
     """Register the locator (once); returns the cache directory, or None if not used."""
     if os.environ.get("NUMBA_CACHE_DIR"):
@@ -55,6 +84,8 @@ def install():
         base = getattr(caching, "UserProvidedCacheLocator", None) or getattr(caching, "_UserProvidedCacheLocator")
         root = cache_root()
         os.makedirs(root, exist_ok=True)
+        os.utime(root)  # "last used": what prune() keeps
+        prune(os.path.dirname(root), os.path.basename(root))
         # child processes (sweeps, subprocess tests) share it even if they change XDG_CACHE_HOME
         os.environ.setdefault("LENET_NUMBA_JIT_CACHE", cache_base())
     except (ImportError, AttributeError, OSError):

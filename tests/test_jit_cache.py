@@ -26,3 +26,26 @@ def test_package_functions_cache_under_the_source_hash():
     root = jit_cache.cache_root()
     locator = conv2d_forward._cache._cache_path
     assert locator.startswith(root), (locator, root)
+
+
+def test_prune_keeps_the_current_the_recent_and_the_young(tmp_path):
+    from lenet_numba.jit_cache import prune
+
+    now = 1_000_000_000.0
+    day = 86400.0
+    ages = {"a" * 16: 10, "b" * 16: 9, "c" * 16: 8, "d" * 16: 7, "e" * 16: 6, "0" * 16: 30}
+    for name, days in ages.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x.nbi").write_text("cache")
+        os.utime(tmp_path / name, (now - days * day, now - days * day))
+    (tmp_path / "not-a-version").mkdir()
+    os.utime(tmp_path / "not-a-version", (now - 99 * day, now - 99 * day))
+    # current "0"*16 (oldest of all) stays; the 3 most recently used others (e, d, c) stay
+    assert sorted(prune(str(tmp_path), "0" * 16, keep=3, min_age_days=1, now=now)) == ["a" * 16, "b" * 16]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["0" * 16, "c" * 16, "d" * 16, "e" * 16,
+                                                                 "not-a-version"])
+    # used within min_age_days: kept even beyond keep
+    os.utime(tmp_path / ("c" * 16), (now - 0.5 * day, now - 0.5 * day))
+    assert prune(str(tmp_path), "0" * 16, keep=0, min_age_days=1, now=now) == ["e" * 16, "d" * 16]
+    assert (tmp_path / ("c" * 16)).exists() and (tmp_path / ("0" * 16)).exists()
+    assert prune(str(tmp_path / "missing"), "0" * 16) == []
