@@ -16,7 +16,7 @@ call: the plain slice-and-reshape cost ~2 us per LeNet-1 sample, a sixth of it).
 
 from numba import njit
 
-from .architectures import (ACT, B_OFF, BIAS_PER_UNIT, COMPUTE_DX, CONN_OFF, CONV, DENSE, IN_C, IN_H,
+from .architectures import (ACT, B_OFF, BIAS_PER_UNIT, COMPUTE_DX, CONN_OFF, CONV, IN_C, IN_H,
                             IN_OFF, IN_W, K, KIND, N_CONN, OUT_C, OUT_H, OUT_OFF, OUT_W, PAD, PAD_OFF,
                             STRIDE, SUBSAMPLE, W_OFF)
 from .kernels.activations import activation_backward, activation_forward

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lenet_numba.architectures import Conv, Dense, Subsample
+from lenet_numba.architectures import Conv, Subsample
 from lenet_numba.kernels.activations import (IDENTITY, SCALED_A, SCALED_S, SCALED_TANH, TANH,
                                              activation_backward_gn)
 from lenet_numba.kernels.conv import conv2d_backward_gn, conv2d_forward
