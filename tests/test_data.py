@@ -462,13 +462,25 @@ def test_fetch_over_http_into_data_dir_with_progress(served, monkeypatch, tmp_pa
     assert not cache_root().exists()
 
 
-def test_fetch_rejects_a_bad_existing_copy(served, monkeypatch, tmp_path):
+def test_fetch_replaces_a_bad_existing_copy(served, monkeypatch, tmp_path):
     www, base = served
-    fake_usps(monkeypatch, base, www)
+    bodies = fake_usps(monkeypatch, base, www)
     bad = put(tmp_path / "root", "zip.train.gz", b"stale")
+    with pytest.raises(DataError) as err:  # the loaders reject it ...
+        load_usps("train", tmp_path / "root", download=False)
+    assert "checksum" in assert_names(err, bad, 1)
+    reports = []
+    paths = fetch(tmp_path / "root", report=lambda *a: reports.append(a))  # ... fetch replaces it
+    assert paths["zip.train.gz"] == bad and bad.read_bytes() == bodies["zip.train.gz"]
+    assert reports == [("zip.train.gz", bad, "replaced"),
+                       ("zip.test.gz", tmp_path / "root" / "usps" / "zip.test.gz", "downloaded")]
+    assert only_final_files(bad.parent) == sorted(USPS_FILES)
+    bad.write_bytes(b"stale again")
+    (www / "zip.train.gz").unlink()  # the server lost it: the old copy stays, one line says why
     with pytest.raises(DataError) as err:
         fetch(tmp_path / "root")
-    assert "checksum" in assert_names(err, bad)
+    assert "HTTP 404" in assert_names(err, bad) and "left in place" in str(err.value)
+    assert bad.read_bytes() == b"stale again" and only_final_files(bad.parent) == sorted(USPS_FILES)
 
 
 def test_load_usps_downloads_into_cache_then_reuses_it(served, monkeypatch):

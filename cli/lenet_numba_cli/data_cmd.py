@@ -30,8 +30,11 @@ def info(data_dir, as_json):
         status = "missing" if not f["found"] else ("ok" if f["ok"] else "BAD CHECKSUM")
         click.echo(f"{f['dataset']}/{f['name']}: {status}")
         for c in f["found"]:
-            click.echo(f"  {c['path']}  {c['size']:,} bytes  sha256 {'ok' if c['ok'] else 'MISMATCH'}")
+            form = "" if c["compressed"] else "  (uncompressed)"
+            click.echo(f"  {c['path']}  {c['size']:,} bytes  sha256 {'ok' if c['ok'] else 'MISMATCH'}{form}")
         click.echo(f"  expected {f['size']:,} bytes, sha256 {f['sha256']}")
+        for a in f["also_accepted"]:
+            click.echo(f"  or uncompressed {a['name']}: {a['size']:,} bytes, sha256 {a['sha256']}")
         if not f["found"]:
             click.echo(f"  source {f['url']}")
 
@@ -39,7 +42,18 @@ def info(data_dir, as_json):
 @data.command("fetch")
 @data_dir_option
 def fetch(data_dir):
-    """Download the USPS files (verified by sha256) unless already present."""
-    paths = data_lib.fetch(data_dir, progress=progress_bar("download"))
-    for name, path in paths.items():
-        click.echo(f"{name}: {path}")
+    """Download the USPS files (verified by sha256) unless already present and intact.
+
+    A copy that fails its sha256 is downloaded again in its place; if that download fails
+    the old file is left as it was.
+    """
+    notes = {
+        "present": "",
+        "downloaded": "",
+        "replaced": " (replaced: the old copy failed its sha256 check)",
+    }
+
+    def report(name, path, action):
+        click.echo(f"{name}: {path}{notes[action]}")
+
+    data_lib.fetch(data_dir, progress=progress_bar("download"), report=report)

@@ -2,7 +2,8 @@
 
 A data root holds one folder per data set (``<root>/usps/zip.train.gz``,
 ``<root>/mnist/...``). A file found nowhere is downloaded into the cache root (or into
-``download_root``) when allowed; otherwise the error lists every place searched and how
+``download_root``) when allowed. MNIST files may also sit there uncompressed
+(``t10k-images-idx3-ubyte``); in one root the .gz form wins. Otherwise the error lists every place searched and how
 to point the program at a copy, in one line.
 """
 
@@ -10,7 +11,7 @@ import os
 from pathlib import Path
 
 from lenet_numba.data.download import download as _download
-from lenet_numba.data.sources import DATASETS
+from lenet_numba.data.sources import DATASETS, variants
 from lenet_numba.errors import DataError
 
 ENV_VAR = "LENET_NUMBA_DATA"
@@ -35,13 +36,21 @@ def search_roots(data_dir=None):
     return roots
 
 
+def candidate_paths(dataset, name, data_dir=None):
+    """Every place ``name`` may be, in lookup order: roots in order, the .gz form first."""
+    forms = [form for form, _, _ in variants(dataset, name)]
+    return [root / dataset / form for _, root in search_roots(data_dir) for form in forms]
+
+
 def find_file(dataset, name, data_dir=None, download=True, progress=None, download_root=None):
     """Path of ``<root>/<dataset>/<name>`` in the first root that has it, downloading if allowed.
 
+    An accepted uncompressed form (see ``sources.RAW_ALTERNATIVES``) counts as the file, so
+    the returned path may have another name; ``sources.pinned`` gives its size and sha256.
     The file is not hashed here; loaders verify the checksum of the file they read.
     """
     url, size, sha256 = DATASETS[dataset][name]
-    candidates = [root / dataset / name for _, root in search_roots(data_dir)]
+    candidates = candidate_paths(dataset, name, data_dir)
     for path in candidates:
         if path.is_file():
             return path
@@ -58,7 +67,13 @@ def find_file(dataset, name, data_dir=None, download=True, progress=None, downlo
     except OSError as e:
         raise DataError(f"{dest.parent}: cannot create folder for the download ({e.strerror or e}); {hint}") from None
     try:
-        _download(url, dest, size, sha256, progress=progress)
+        download_file(dataset, name, dest, progress=progress)
     except DataError as e:
         raise DataError(f"{name} not found (searched {searched}) and downloading it failed: {e}; {hint}") from None
     return dest
+
+
+def download_file(dataset, name, dest, progress=None):
+    """Download data file ``name`` to ``dest``: verified in a temp file, then renamed over ``dest``."""
+    url, size, sha256 = DATASETS[dataset][name]
+    return _download(url, dest, size, sha256, progress=progress)

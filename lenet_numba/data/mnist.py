@@ -11,7 +11,7 @@ from lenet_numba.data.checksum import verify_file
 from lenet_numba.data.idx import read_idx
 from lenet_numba.data.locate import find_file
 from lenet_numba.data.resize import resize_to_16
-from lenet_numba.data.sources import MNIST_FILES
+from lenet_numba.data.sources import pinned
 from lenet_numba.errors import DataError
 
 __all__ = ["read_idx", "resize_to_16", "read_mnist", "split_indices", "load_mnist16", "load_mnist16_all"]
@@ -45,10 +45,10 @@ def split_indices(n_total, seed=0, n_train=7291, n_test=2007):
 def load_mnist16_all(data_dir=None, download=True, progress=None):
     """All digits of the MNIST t10k set as ``(x float32 (N,16,16) in [-1,1], y int64 (N,))``."""
     paths = []
-    for name in (IMAGES, LABELS):
+    for name in (IMAGES, LABELS):  # each .gz, or its uncompressed form
         path = find_file("mnist", name, data_dir=data_dir, download=download, progress=progress)
-        _, size, sha256 = MNIST_FILES[name]
-        verify_file(path, size, sha256)
+        size, sha256 = pinned("mnist", name, path)
+        verify_file(path, size, sha256, diagnose=read_idx)  # a broken container says where
         paths.append(path)
     images, labels = read_mnist(*paths)
     return resize_to_16(images), labels

@@ -36,5 +36,39 @@ MNIST_FILES = {
     ),
 }
 
+# Uncompressed copies accepted in place of a .gz file (as torchvision's MNIST folder holds
+# them): ``gz_name -> (raw_name, size_in_bytes, sha256)`` of the decompressed bytes. When a
+# root holds both forms the .gz one is used; downloads always fetch the .gz.
+RAW_ALTERNATIVES = {
+    "t10k-images-idx3-ubyte.gz": (
+        "t10k-images-idx3-ubyte",
+        7840016,
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    "t10k-labels-idx1-ubyte.gz": (
+        "t10k-labels-idx1-ubyte",
+        10008,
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+}
+
 # Sub-folder of a data root that holds each data set's files.
 DATASETS = {"usps": USPS_FILES, "mnist": MNIST_FILES}
+
+
+def variants(dataset, name):
+    """The accepted on-disk forms of a data file, preferred first: ``[(name, size, sha256)]``."""
+    _, size, sha256 = DATASETS[dataset][name]
+    forms = [(name, size, sha256)]
+    if name in RAW_ALTERNATIVES:
+        forms.append(RAW_ALTERNATIVES[name])
+    return forms
+
+
+def pinned(dataset, name, path):
+    """``(size, sha256)`` that the copy at ``path`` of data file ``name`` must match."""
+    for form, size, sha256 in variants(dataset, name):
+        if path.name == form:
+            return size, sha256
+    _, size, sha256 = DATASETS[dataset][name]
+    return size, sha256
