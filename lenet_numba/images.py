@@ -6,24 +6,77 @@ keeping the aspect ratio, centred -> map to [-1, 1] with background -1 and ink +
 Reading image files needs Pillow (the optional ``image`` extra); arrays need nothing.
 """
 
+import warnings
+
 import numpy as np
 
 from .errors import DataError
 
 SIZE = 16
+MIN_CONTRAST = 0.05  # grey levels (of 0..1) a picture must span to hold any ink
 
 
 def read_image(path):
-    """Greyscale float array in [0, 1] from a PNG/JPEG/PGM file (needs Pillow)."""
+    """Greyscale float array in [0, 1] from a PNG/JPEG/PGM file (needs Pillow).
+
+    A picture with transparency is flattened first: its transparent parts become paper
+    that contrasts with what is drawn (white behind dark strokes, black behind light
+    ones), so a digit drawn on a transparent background reads as ink. Anything Pillow
+    refuses (not an image, truncated, a decompression bomb, too large) is a DataError.
+    """
     try:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
     except ImportError:
         raise DataError(f"{path}: reading image files needs Pillow: pip install 'lenet-numba[image]'") from None
+    problem = None
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("L"), np.float64) / 255.0
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise DataError(f"{path}: not a readable image ({e})") from None
+        with warnings.catch_warnings():
+            # between MAX_IMAGE_PIXELS and twice that Pillow only warns: refuse those too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return _grey_levels(im)
+    except FileNotFoundError:
+        problem = "no such file"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        problem = f"image too large to read safely ({_first_line(e)})"
+    except MemoryError:
+        problem = "image too large to read (out of memory)"
+    except Exception as e:  # Pillow's decoders raise OSError, SyntaxError, ValueError, EOFError, struct.error, ...
+        problem = f"not a readable image ({type(e).__name__}: {_first_line(e)})"
+    raise DataError(f"{path}: {problem}")
+
+
+def _first_line(e):
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def _grey_levels(im):
+    """(H, W) float64 in [0, 1] of an open Pillow image, transparency flattened onto paper."""
+    if "A" in im.getbands() or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), np.float64) / 255.0
+        if alpha.min() < 1.0:
+            grey = np.asarray(rgba.convert("L"), np.float64) / 255.0  # colour only; alpha dropped
+            weight = alpha.sum()
+            drawn = (grey * alpha).sum() / weight if weight > 0 else 0.0  # mean grey of what is drawn
+            paper = 1.0 if drawn <= 0.5 else 0.0
+            return grey * alpha + paper * (1.0 - alpha)
+    return np.asarray(im.convert("L"), np.float64) / 255.0
+
+
+def has_ink(grey, min_contrast=MIN_CONTRAST):
+    """True if the grey levels vary by at least ``min_contrast`` (a blank page does not)."""
+    grey = np.asarray(grey, np.float64)
+    return grey.size > 0 and bool(np.all(np.isfinite(grey))) and float(grey.max() - grey.min()) >= min_contrast
+
+
+def image_input(path):
+    """The network's (16, 16) input from a picture file; a blank picture is a DataError."""
+    grey = read_image(path)
+    if not has_ink(grey):
+        raise DataError(f"{path}: no ink found: blank image")
+    return preprocess(grey)
 
 
 def ink_map(grey):

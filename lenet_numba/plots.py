@@ -34,6 +34,7 @@ METRICS_FIGSIZE = (10.0, 4.0)
 CONFUSION_FIGSIZE = (6.5, 5.5)
 REJECT_FIGSIZE = (6.0, 4.0)
 REJECT_MAX = 0.20                 # the reject curve runs from 0 to 20% rejected
+DPI_RANGE = (20, 600)             # beyond 600 the largest figure is a ~50 MB bitmap; 1e5 dpi exhausts memory
 KERNEL_CELL = 0.5                 # inches per 5x5 kernel, spacing included
 METRIC_KEYS = ("epoch", "train_error", "test_error", "train_loss", "test_loss")
 
@@ -62,10 +63,46 @@ def require_matplotlib():
     _matplotlib()
 
 
+def check_dpi(dpi, what="dpi"):
+    """UsageError unless ``dpi`` is an integer in DPI_RANGE (a huge one would exhaust memory)."""
+    lo, hi = DPI_RANGE
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not lo <= dpi <= hi:
+        raise UsageError(f"{what} must be an integer in {lo}..{hi}, got {dpi!r}")
+    return int(dpi)
+
+
+def check_out_dir(path, what="--out-dir"):
+    """UsageError unless ``path`` is a folder, or can be made one by creating just it: its
+    parent folder exists. Nothing is created; call it before any slow work."""
+    full = os.path.abspath(os.fspath(path))
+    if os.path.exists(full):
+        if not os.path.isdir(full):
+            raise UsageError(f"{what} {path}: exists and is not a folder")
+        target = full
+    elif os.path.lexists(full):
+        raise UsageError(f"{what} {path}: a broken symbolic link")
+    else:
+        target = os.path.dirname(full)
+        if not os.path.isdir(target):
+            why = "is not a folder" if os.path.lexists(target) else "does not exist"
+            raise UsageError(f"{what} {path}: cannot create it: {target} {why}")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path}: folder {target} is not writable")
+    return path
+
+
+def check_output_files(paths):
+    """UsageError if one of the PNG paths about to be written is a folder or other non-file."""
+    for path in paths:
+        if os.path.lexists(path) and not os.path.isfile(path):
+            raise UsageError(f"{path}: exists and is not a regular file")
+
+
 def _new_figure(figsize, dpi, layout="constrained"):
     """A figure on an Agg canvas; many-axes grids pass layout=None and place axes themselves
     (constrained layout costs about a second per figure there)."""
     Figure, FigureCanvasAgg, _, _ = _matplotlib()
+    check_dpi(dpi)
     fig = Figure(figsize=figsize, dpi=dpi, layout=layout)
     FigureCanvasAgg(fig)
     return fig
@@ -462,6 +499,9 @@ def checkpoint_figures(checkpoint, out_dir, *, prefix=None, digit=0, dataset="us
                        download=True, loss=None, dpi=DPI):
     """All checkpoint figures into ``out_dir``; returns {kind: drawn data} (each with "path").
 
+    ``out_dir`` is created if missing (its parent must exist), only once every input
+    (checkpoint, data, digit, output paths) has been checked.
+
     Files: ``{prefix}kernels-{layer}.png`` per conv layer, ``{prefix}feature-maps-{digit}.png``,
     ``{prefix}confusion.png``, ``{prefix}reject-curve.png``; the prefix defaults to the
     checkpoint's file name without extension and a dash. The test set, loss and seed are
@@ -471,6 +511,8 @@ def checkpoint_figures(checkpoint, out_dir, *, prefix=None, digit=0, dataset="us
     from .experiment import load_test_set, model_from_checkpoint
 
     require_matplotlib()
+    check_dpi(dpi)
+    check_out_dir(out_dir)
     model, meta = model_from_checkpoint(checkpoint)
     loss = loss or meta.get("recipe", {}).get("loss", "mse")
     x, y = load_test_set(dataset, data_dir, download, int(meta.get("seed", 0)))
@@ -484,7 +526,9 @@ def checkpoint_figures(checkpoint, out_dir, *, prefix=None, digit=0, dataset="us
     def out(stem):
         return os.path.join(out_dir, f"{prefix}{stem}.png")
 
-    figures = {}
+    check_output_files([out(f"kernels-{layer}") for layer, _ in conv_layers(model)]
+                       + [out(f"feature-maps-{digit}"), out("confusion"), out("reject-curve")])
+    figures = {}  # every input is checked: from here on the folder is made and the files written
     for layer, _ in conv_layers(model):
         figures[f"kernels-{layer}"] = plot_kernels(model, layer, out(f"kernels-{layer}"), dpi=dpi)
     figures["feature-maps"] = plot_feature_maps(model, x[digit], out(f"feature-maps-{digit}"), label=y[digit],
@@ -500,13 +544,17 @@ def checkpoint_figures(checkpoint, out_dir, *, prefix=None, digit=0, dataset="us
 
 
 def metrics_figure(metrics_file, out_dir, *, prefix=None, title=None, reference_error=PAPER_TEST_ERROR, dpi=DPI):
-    """The metrics figure of one ``train --metrics`` file into ``out_dir``."""
+    """The metrics figure of one ``train --metrics`` file into ``out_dir`` (created if missing;
+    its parent must exist). Every input is checked before the folder is made."""
     require_matplotlib()
+    check_dpi(dpi)
+    check_out_dir(out_dir)
     history = read_metrics(metrics_file)
     if prefix is None:
         prefix = os.path.splitext(os.path.basename(metrics_file))[0] + "-"
+    path = os.path.join(out_dir, f"{prefix}metrics.png")
+    check_output_files([path])
     finite = [r for r in history if all(math.isfinite(r[k]) for k in METRIC_KEYS)]
     title = title or f"{os.path.basename(metrics_file)}: {len(history)} epochs" + (
         f", final test error {100 * finite[-1]['test_error']:.2f}%" if finite else "")
-    return plot_metrics(history, os.path.join(out_dir, f"{prefix}metrics.png"), title=title,
-                        reference_error=reference_error, dpi=dpi)
+    return plot_metrics(history, path, title=title, reference_error=reference_error, dpi=dpi)

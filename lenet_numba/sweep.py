@@ -316,26 +316,62 @@ def _stop_pool(ex):
 
 
 @contextlib.contextmanager
-def dask_executor(address, timeout=15):
+def dask_executor(address, timeout=5):
     """``distributed.Client(address).get_executor()``: the same sweep on a Dask cluster.
 
     The workers need this package and the data (same ``data_dir``, or their own
-    LENET_NUMBA_DATA / cache); each run sets its own process single-threaded.
+    LENET_NUMBA_DATA / cache); each run sets its own process single-threaded. Connecting
+    gives up after ``timeout`` seconds: a malformed address is a UsageError (exit 2), a
+    scheduler that does not answer a LenetError; either way the half-made client is
+    closed here, so nothing is left to complain at exit.
     """
     try:
         import distributed
     except ImportError:
         raise MissingDependency("the Dask executor needs dask.distributed: "
                                 "pip install 'lenet-numba[dask]'") from None
+    failure = None
     try:
         client = distributed.Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as e:
-        raise LenetError(f"cannot connect to the Dask scheduler at {address}: "
-                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    except BaseException as e:
+        _close_failed_client(e, distributed.Client)
+        if isinstance(e, ValueError):
+            failure = UsageError(f"--dask-scheduler {address}: not a scheduler address ({_first_line(e)}); "
+                                 "expected e.g. tcp://host:8786")
+        elif isinstance(e, (OSError, TimeoutError)):
+            failure = LenetError(f"cannot connect to the Dask scheduler at {address}: {_first_line(e)}")
+        else:
+            raise
+    if failure is not None:  # raised outside the except block: no traceback keeps the client alive
+        raise failure
     try:
         yield client.get_executor(pure=False)
     finally:
-        client.close()
+        with contextlib.suppress(Exception):
+            client.close(timeout=timeout)
+
+
+def _first_line(e):
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def _close_failed_client(exc, client_class):
+    """Close the Client a failed ``Client(...)`` left behind (found in the traceback's frames).
+
+    Otherwise its ``__del__`` runs at interpreter exit, when its event loop is gone, waits
+    for it, and prints "Exception ignored in: Client.__del__" with a traceback.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        obj = tb.tb_frame.f_locals.get("self")
+        if isinstance(obj, client_class):
+            with contextlib.suppress(Exception):
+                obj.close(timeout=2)
+            with contextlib.suppress(Exception):
+                obj.status = "closed"  # __del__ then has nothing to do
+            break
+        tb = tb.tb_next
 
 
 def default_jobs():
@@ -362,10 +398,40 @@ def read_results(out_dir):
 
 
 def check_out_dir(out_dir, resume=False):
-    """The results already in ``out_dir``; refused (UsageError) unless resuming."""
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
-    previous = read_results(out_dir)
+    """The results already in ``out_dir``; refused (UsageError) unless resuming.
+
+    ``out_dir`` must be a folder, or a new folder whose parent exists; the files a sweep
+    writes there (results.jsonl, sweep.json, sweep.md, runs/) must not be something else.
+    Nothing is created here.
+    """
+    full = os.path.abspath(os.fspath(out_dir))
+    if os.path.exists(full):
+        if not os.path.isdir(full):
+            raise UsageError(f"--out-dir {out_dir}: exists and is not a folder")
+    elif os.path.lexists(full):
+        raise UsageError(f"--out-dir {out_dir}: a broken symbolic link")
+    else:
+        parent = os.path.dirname(full)
+        if not os.path.isdir(parent):
+            why = "is not a folder" if os.path.lexists(parent) else "does not exist"
+            raise UsageError(f"--out-dir {out_dir}: cannot create it: {parent} {why}")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"--out-dir {out_dir}: cannot create it: {parent} is not writable")
+        return []
+    if not os.access(full, os.W_OK | os.X_OK):
+        raise UsageError(f"--out-dir {out_dir}: folder is not writable")
+    for name in (RESULTS, "sweep.json", "sweep.md"):
+        path = os.path.join(full, name)
+        if os.path.lexists(path) and not os.path.isfile(path):
+            raise UsageError(f"--out-dir {out_dir}: {name} exists and is not a regular file")
+    runs = os.path.join(full, "runs")
+    if os.path.lexists(runs) and not os.path.isdir(runs):
+        raise UsageError(f"--out-dir {out_dir}: runs exists and is not a folder")
+    try:
+        previous = read_results(out_dir)
+    except (OSError, UnicodeDecodeError) as e:
+        raise LenetError(f"{os.path.join(out_dir, RESULTS)}: cannot read ({getattr(e, 'strerror', None) or e})") \
+            from None
     if previous and not resume:
         raise UsageError(f"{out_dir} already holds a sweep's results ({RESULTS}); add --resume to "
                          "continue it, or choose another --out-dir")

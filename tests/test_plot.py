@@ -221,8 +221,85 @@ def test_checkpoint_plot_user_errors(trained, tmp_path, data_opts):
     (tmp_path / "file").write_text("")
     assert_user_error(invoke("plot", "metrics", trained["metrics"], "--out-dir", tmp_path / "file" / "sub"), 2,
                       "--out-dir", "cannot create")
-    res = invoke("plot", "metrics", trained["metrics"], "--out-dir", tmp_path / "file")
-    assert res.exit_code == 2 and "Error: Invalid value for '--out-dir'" in res.stderr  # click's own check
+    assert_user_error(invoke("plot", "metrics", trained["metrics"], "--out-dir", tmp_path / "file"), 2,
+                      "--out-dir", "exists and is not a folder")
+
+
+METRICS_LINE = '{"epoch": 1, "train_error": 0.1, "test_error": 0.2, "train_loss": 1, "test_loss": 1}\n'
+
+
+@pytest.fixture
+def random_ckpt(tmp_path):
+    from lenet_numba.checkpoint import save_checkpoint
+
+    path = tmp_path / "r.npz"
+    m = Model("lenet1", "tanh", "identity", seed=0)
+    save_checkpoint(path, m.state_dict(), {"arch": "lenet1", "activation": "tanh",
+                                           "output_activation": "identity", "dtype": "float32"})
+    return path
+
+
+@pytest.mark.parametrize("dpi", [100000, 601, 19, 0, -5])
+def test_dpi_out_of_range_is_one_line_exit_2(tmp_path, dpi):
+    (tmp_path / "m.jsonl").write_text(METRICS_LINE)
+    for args in (["metrics", tmp_path / "m.jsonl"], ["checkpoint", tmp_path / "m.npz"]):
+        assert_user_error(invoke("plot", *args, "--dpi", dpi, "--out-dir", tmp_path / "o"), 2,
+                          "--dpi must be an integer in 20..600", str(dpi))
+        assert not (tmp_path / "o").exists()
+
+
+def test_dpi_at_the_bounds(tmp_path):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "m.jsonl").write_text(METRICS_LINE)
+    for dpi in (20, 600):
+        assert_ok(invoke("plot", "metrics", tmp_path / "m.jsonl", "--dpi", dpi, "--out-dir", tmp_path / f"d{dpi}"))
+        assert png_size(tmp_path / f"d{dpi}" / "m-metrics.png") == expected_pixels((10.0, 4.0), dpi)
+
+
+def test_bad_inputs_create_no_out_dir(tmp_path, random_ckpt, data_opts):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "p3"
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a checkpoint")
+    assert_user_error(invoke("plot", "checkpoint", bad, "--out-dir", out, *data_opts), 1, str(bad))
+    assert_user_error(invoke("plot", "checkpoint", tmp_path / "none.npz", "--out-dir", out, *data_opts), 1,
+                      "none.npz")
+    assert_user_error(invoke("plot", "checkpoint", random_ckpt, "--digit", -1, "--out-dir", out, *data_opts), 2,
+                      "--digit")
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    assert_user_error(invoke("plot", "metrics", tmp_path / "bad.jsonl", "--out-dir", out), 1, "bad.jsonl")
+    assert_user_error(invoke("plot", "metrics", tmp_path / "none.jsonl", "--out-dir", out), 1, "none.jsonl")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["metrics", "checkpoint"])
+def test_out_dir_paths_are_one_line_exit_2(tmp_path, random_ckpt, data_opts, kind):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "m.jsonl").write_text(METRICS_LINE)
+    (tmp_path / "file").write_text("keep")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    args = ["metrics", tmp_path / "m.jsonl"] if kind == "metrics" else ["checkpoint", random_ckpt, *data_opts]
+    for out_dir, words in [
+        (tmp_path / "missing" / "o", ["cannot create it", "missing does not exist"]),
+        (tmp_path / "file" / "o", ["cannot create it", "file is not a folder"]),
+        (tmp_path / "file", ["exists and is not a folder"]),
+        (tmp_path / "dangling", ["broken symbolic link"]),
+    ]:
+        assert_user_error(invoke("plot", *args, "--out-dir", out_dir), 2, f"--out-dir {out_dir}", *words)
+    assert (tmp_path / "file").read_text() == "keep"
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "nowhere").exists()
+
+
+def test_output_png_that_is_a_folder_is_refused_before_any_work(tmp_path, random_ckpt, data_opts):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "m.jsonl").write_text(METRICS_LINE)
+    (tmp_path / "o" / "m-metrics.png").mkdir(parents=True)
+    assert_user_error(invoke("plot", "metrics", tmp_path / "m.jsonl", "--out-dir", tmp_path / "o"), 2,
+                      "m-metrics.png", "exists and is not a regular file")
+    (tmp_path / "o" / "r-reject-curve.png").mkdir()
+    assert_user_error(invoke("plot", "checkpoint", random_ckpt, "--out-dir", tmp_path / "o", *data_opts), 2,
+                      "r-reject-curve.png", "exists and is not a regular file")
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["m-metrics.png", "r-reject-curve.png"]
 
 
 def test_plot_help():

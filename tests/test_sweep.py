@@ -220,9 +220,64 @@ def test_parsing_of_grid_and_seeds():
     (["--seeds", "0", "x"], 2, ["--seeds x"]),
     (["3", "4"], 2, ["seed numbers go after --seeds"]),
     (["--dask-scheduler", "tcp://x:1", "--jobs", "2"], 2, ["--jobs is for local processes"]),
+    # every setting's recipe is checked as `train` checks it (Recipe.validate) before any run
+    (["--set", "max_shift=-1"], 2, ["setting max_shift=-1.0: max_shift must be a number in [0"]),
+    (["--set", "max_shift=9"], 2, ["setting max_shift=9.0: max_shift must be a number in [0, 8]"]),
+    (["--set", "elastic_sigma=-1"], 2, ["setting elastic_sigma=-1.0: elastic_sigma must be a number in [0"]),
+    (["--set", "augment_epochs=-5"], 2, ["setting augment_epochs=-5: augment_epochs must be an integer >= 0"]),
+    (["--set", "epochs=-1"], 2, ["setting epochs=-1: epochs must be an integer >= 0"]),
+    (["--recipe", "seed", "--set", "elastic_alpha=4"], 2, ["setting elastic_alpha=4.0: ", "elastic_sigma"]),
+    (["--recipe", "seed", "--set", "augment=true"], 2, ["setting augment=true: augmentation is on"]),
+    (["--recipe", "seed", "--set", "label_smoothing=0.1", "--set", "loss=ce,mse"], 2,
+     ["setting label_smoothing=0.1 loss=mse: label_smoothing needs the cross-entropy loss"]),
+    (["--set", "lr=0.01,-1,0.02"], 2, ["setting lr=-1.0: lr must be"]),            # the first bad one
+    (["--set", "weight_decay=2"], 2, ["setting weight_decay=2.0: weight_decay must be a number in [0, 1]"]),
+    (["--dask-scheduler", "notanaddress"], 2, ["--dask-scheduler notanaddress: not a scheduler address"]),
 ])
 def test_sweep_user_errors(tmp_path, args, code, words):
     assert_user_error(invoke("sweep", "--out-dir", tmp_path / "o", *args), code, *words)
+    assert not (tmp_path / "o").exists()
+
+
+def test_sweep_out_dir_paths_are_one_line_exit_2(tmp_path):
+    (tmp_path / "file").write_text("keep")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "holds-dirs" / "results.jsonl").mkdir(parents=True)
+    (tmp_path / "runs-file").mkdir()
+    (tmp_path / "runs-file" / "runs").write_text("")
+    for out_dir, words in [
+        (tmp_path / "file" / "x", ["cannot create it", "file is not a folder"]),
+        (tmp_path / "missing" / "x", ["cannot create it", "missing does not exist"]),
+        (tmp_path / "file", ["exists and is not a folder"]),
+        (tmp_path / "dangling", ["broken symbolic link"]),
+        (tmp_path / "holds-dirs", ["results.jsonl exists and is not a regular file"]),
+        (tmp_path / "runs-file", ["runs exists and is not a folder"]),
+    ]:
+        res = invoke("sweep", "--recipe", "seed", "--epochs", 1, "--out-dir", out_dir)
+        assert "Traceback" not in res.output
+        assert_user_error(res, 2, f"--out-dir {out_dir}", *words)
+    assert (tmp_path / "file").read_text() == "keep"
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "nowhere").exists()
+    assert [p.name for p in (tmp_path / "holds-dirs").iterdir()] == ["results.jsonl"]
+    with pytest.raises(UsageError, match="cannot create it"):
+        sweep.check_out_dir(str(tmp_path / "file" / "x"))
+
+
+@pytest.mark.parametrize("address, code, words", [
+    ("notanaddress", 2, "--dask-scheduler notanaddress: not a scheduler address"),
+    ("tcp://127.0.0.1:9", 1, "cannot connect to the Dask scheduler at tcp://127.0.0.1:9"),  # nothing listens
+])
+def test_dask_scheduler_failure_is_quick_and_one_line(tmp_path, address, code, words):
+    """In a real process: the half-made Client is closed, so nothing is printed at exit."""
+    pytest.importorskip("distributed")
+    t0 = time.time()
+    p = subprocess.run([sys.executable, "-m", "lenet_numba_cli.main", "sweep", "--out-dir", str(tmp_path / "o"),
+                        "--dask-scheduler", address, "--json"], capture_output=True, text=True, timeout=120)
+    elapsed = time.time() - t0
+    assert p.returncode == code, (p.returncode, p.stderr)
+    assert p.stderr.strip().splitlines() == [p.stderr.strip()] and p.stderr.startswith(f"error: {words}"), p.stderr
+    assert p.stdout == ""
+    assert elapsed < 20, elapsed    # a 5 s connect timeout, not 15 s plus a 30 s close at exit
     assert not (tmp_path / "o").exists()
 
 

@@ -1,40 +1,32 @@
 """``lenet-numba plot metrics FILE`` and ``lenet-numba plot checkpoint CKPT``: PNG figures.
 
 matplotlib is optional (``pip install 'lenet-numba[plot]'``); without it both commands
-fail with one line before doing anything else.
+fail with one line before doing anything else. Every input (--dpi, --out-dir, the file,
+the data, --digit, the PNG paths) is checked before --out-dir is created.
 """
 
 import json
-import os
 
 import click
 
-from lenet_numba.errors import UsageError
 from lenet_numba.experiment import DATASETS
 
 from .options import data_dir_option, json_option, no_download_option
 
 
-def _out_dir(path):
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--out-dir {path}: cannot create it ({e.strerror})") from None
-    return path
+def _dpi(ctx, param, value):
+    """--dpi in 20..600, refused as one line (exit 2) before anything is read or created."""
+    from lenet_numba.plots import check_dpi
+
+    return check_dpi(value, "--dpi")
 
 
-def _positive_dpi(ctx, param, value):
-    if value <= 0:
-        raise click.BadParameter(f"must be > 0, got {value}")
-    return value
-
-
-out_dir_option = click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True,
-                              help="Write the PNG files here (created if missing).")
+out_dir_option = click.option("--out-dir", type=click.Path(), default=".", show_default=True,
+                              help="Write the PNG files here (created if missing; its parent must exist).")
 prefix_option = click.option("--prefix", default=None,
                              help="File name prefix [the input's file name without extension, and a dash].")
-dpi_option = click.option("--dpi", type=int, default=100, show_default=True, callback=_positive_dpi,
-                          help="Pixels per inch of the PNG files.")
+dpi_option = click.option("--dpi", type=int, default=100, show_default=True, callback=_dpi,
+                          help="Pixels per inch of the PNG files (20..600).")
 
 
 def _report(files, as_json, extra=None):
@@ -70,7 +62,7 @@ def plot_metrics_cmd(metrics_file, out_dir, prefix, title, no_reference, dpi, as
     from lenet_numba import plots
 
     plots.require_matplotlib()
-    drawn = plots.metrics_figure(metrics_file, _out_dir(out_dir), prefix=prefix, title=title,
+    drawn = plots.metrics_figure(metrics_file, plots.check_out_dir(out_dir), prefix=prefix, title=title,
                                  reference_error=None if no_reference else plots.PAPER_TEST_ERROR, dpi=dpi)
     _report({"metrics": drawn["path"]}, as_json, {"epochs": len(drawn["epoch"])})
 
@@ -100,7 +92,7 @@ def plot_checkpoint_cmd(checkpoint, out_dir, prefix, digit, dataset, loss, dpi, 
     from lenet_numba import plots
 
     plots.require_matplotlib()
-    figures = plots.checkpoint_figures(checkpoint, _out_dir(out_dir), prefix=prefix, digit=digit,
+    figures = plots.checkpoint_figures(checkpoint, plots.check_out_dir(out_dir), prefix=prefix, digit=digit,
                                        dataset=dataset, data_dir=data_dir, download=not no_download,
                                        loss=loss, dpi=dpi)
     report = figures.pop("report")

@@ -8,7 +8,7 @@ import numpy as np
 
 from lenet_numba.errors import DataError
 from lenet_numba.experiment import model_from_checkpoint
-from lenet_numba.images import preprocess, read_image
+from lenet_numba.images import image_input
 
 from .options import json_option
 
@@ -37,7 +37,7 @@ def load_inputs(path):
         return x
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
-    return preprocess(read_image(path))[None]
+    return image_input(path)[None]  # a blank picture is refused (an array is taken as given)
 
 
 @click.command("predict")
@@ -48,7 +48,8 @@ def predict_cmd(checkpoint, inputs, as_json):
     """Classify digits: .npy arrays ((16,16) or (N,16,16) in [-1,1]) or PNG/JPEG/PGM images.
 
     Images are cropped to the ink, scaled into 16x16 keeping the aspect ratio and mapped
-    to [-1, 1] (dark-on-light or light-on-dark is detected); this needs Pillow
+    to [-1, 1] (dark-on-light or light-on-dark is detected; a transparent background
+    counts as paper); a picture with no ink is refused. This needs Pillow
     (pip install 'lenet-numba[image]').
     """
     model, _ = model_from_checkpoint(checkpoint)

@@ -1,5 +1,6 @@
 """``lenet-numba sweep``: a grid of recipe settings x seeds, one single-threaded process per run."""
 
+import contextlib
 import json
 import os
 import shlex
@@ -17,9 +18,9 @@ from .options import data_dir_option, json_option, no_download_option, non_negat
 
 @click.command("sweep")
 @click.argument("more_seeds", nargs=-1, metavar="")
-@click.option("--out-dir", type=click.Path(file_okay=False), required=True,
+@click.option("--out-dir", type=click.Path(), required=True,
               help="Results: sweep.md (table), sweep.json, results.jsonl (one line per finished run), "
-                   "runs/NAME.jsonl (each run's epochs).")
+                   "runs/NAME.jsonl (each run's epochs). Created if missing; its parent must exist.")
 @click.option("--arch", type=click.Choice(list(architectures.ARCHITECTURES)), default="lenet1", show_default=True)
 @click.option("--recipe", type=click.Choice(list(recipes.RECIPES)), default=recipes.DEFAULT_RECIPE,
               show_default=True, help="The base every setting changes.")
@@ -64,9 +65,17 @@ def sweep_cmd(more_seeds, out_dir, arch, recipe, epochs, assignments, seed_token
                            seeds=sweep.parse_seeds(seed_tokens + more_seeds) if seed_tokens else (0,),
                            dataset=dataset, data_dir=data_dir and os.path.abspath(data_dir),
                            download=not no_download, chunk_size=chunk_size)
-    spec.validate()
+    spec.validate()  # every setting's recipe, as `train` checks it, before anything runs
     keys = {sweep.task_key(t) for t in spec.tasks()}
     finished = sum(r["task_key"] in keys for r in sweep.check_out_dir(out_dir, resume))
+    # a Dask cluster is connected to (or refused, in seconds) before anything is printed or written
+    with sweep.dask_executor(dask_scheduler) if dask_scheduler else contextlib.nullcontext() as dask_ex:
+        _run(spec, out_dir, arch, recipe, jobs, dask_scheduler, dask_ex, resume, finished, as_json)
+
+
+def _run(spec, out_dir, arch, recipe, jobs, dask_scheduler, dask_ex, resume, finished, as_json):
+    from lenet_numba import sweep
+
     os.environ.update(sweep.SINGLE_THREAD_ENV)  # inherited by the worker processes
     log = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
     n_tasks = len(spec.tasks())
@@ -94,7 +103,7 @@ def sweep_cmd(more_seeds, out_dir, arch, recipe, epochs, assignments, seed_token
     command = "lenet-numba " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["sweep"] else None
     old = signal.signal(signal.SIGTERM, on_term)
     try:
-        executor = sweep.dask_executor(dask_scheduler) if dask_scheduler else sweep.process_pool(jobs)
+        executor = contextlib.nullcontext(dask_ex) if dask_scheduler else sweep.process_pool(jobs)
         with executor as ex:
             summary = sweep.run_sweep(spec, ex, out_dir, resume=resume, on_result=on_result, command=command)
     except KeyboardInterrupt:
