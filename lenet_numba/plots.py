@@ -251,7 +251,7 @@ def plot_kernels(model, layer, path, *, dpi=DPI):
     vmax = float(np.abs(w).max()) or 1.0
     figsize = kernel_figsize(n_in, n_out)
     fig = _new_figure(figsize, dpi, layout=None)
-    (left, right, top, bottom), (W, H) = KERNEL_MARGINS, figsize
+    (left, _, top, bottom), (W, H) = KERNEL_MARGINS, figsize
     grid_w = KERNEL_CELL * n_out
     grid = fig.add_gridspec(n_in, n_out, left=left / W, right=(left + grid_w) / W, top=1 - top / H,
                             bottom=bottom / H, wspace=0.25, hspace=0.25)
