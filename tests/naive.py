@@ -265,3 +265,172 @@ def model_forward(model, image, params=None):
 
 def model_loss(model, image, label, loss_name, params=None):
     return loss(loss_name, model_forward(model, image, params), label)[0]
+
+
+# ---------------------------------------------------------------- augmentation
+#
+# Twins of kernels/augment.py, from its docstrings, in (y, x) = (row, column) coordinates:
+#   draws     h(z) = the splitmix64 output for state z: z += 0x9E3779B97F4A7C15, then
+#             z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9, z = (z ^ z >> 27) * 0x94D049BB133111EB,
+#             z ^ z >> 31 (all mod 2^64). key = h(h(h(seed) ^ epoch) ^ index); draw k is
+#             u_k = (h(key ^ k) >> 11) * 2^-52 - 1: 53 random bits onto [-1, 1).
+#             Counters 0 shift y, 1 shift x, 2 angle, 3 scale, 4 shear, 5 stretch y,
+#             6 stretch x; elastic noise (axis, y, x) of the padded grid: 64 + (axis*Hp + y)*Wp + x.
+#   params    shift = max_shift (u0, u1), angle = radians(max_rotate_deg) u2,
+#             scale = 1 + max_scale u3, shear = max_shear u4, stretch = 1 + max_stretch (u5, u6).
+#   affine    output pixel p (relative to the centre ((H-1)/2, (W-1)/2)) reads the source at
+#             A^-1 (p - shift) + centre (+ elastic(p)), A = scale R(angle) Shear diag(stretch),
+#             Shear: (y, x) -> (y, x + shear y).
+#             R(angle): (y, x) -> (y cos + x sin, x cos - y sin). The docstring does not say
+#             which way the rotation turns; this is what the kernel does (a positive angle turns
+#             the picture clockwise as displayed, row 0 on top: +90 degrees = np.rot90(image, -1)),
+#             spelled out here so a change of direction is caught.
+#   elastic   U(-1, 1) noise (the draws above) on the grid padded by r = max(1, ceil(3 sigma)),
+#             smoothed by the normalized (2r+1) x (2r+1) Gaussian exp(-|d|^2 / (2 sigma^2)),
+#             times alpha: a (2, H, W) field of (y, x) displacements. Off unless alpha != 0 and
+#             sigma > 0.
+#   sampling  bilinear (tent weights 1 - |distance| per axis) over the pixels around the source
+#             point; pixels outside the image are background -1.
+
+_MASK64 = (1 << 64) - 1
+AUG_BACKGROUND = -1.0
+AUG_ELASTIC_K0 = 64
+
+
+def splitmix64(z):
+    """The splitmix64 output for state z, in Python integers (reference: splitmix64(0) is
+    0xE220A8397B1DCDAF, splitmix64(0x9E3779B97F4A7C15) is 0x6E789E6AA1B965F4)."""
+    z = (int(z) + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def sample_key(seed, epoch, index):
+    z = splitmix64(int(seed) & _MASK64)
+    z = splitmix64(z ^ (int(epoch) & _MASK64))
+    return splitmix64(z ^ (int(index) & _MASK64))
+
+
+def uniform_draw(key, k):
+    """u_k in [-1, 1) for the sample with hash state ``key`` (bit-identical to the kernel's)."""
+    return (splitmix64(int(key) ^ int(k)) >> 11) * 2.0 ** -52 - 1.0
+
+
+def augment_parameters(seed, epoch, index, max_shift, max_rotate_deg, max_scale, max_shear=0.0,
+                       max_stretch=0.0):
+    """The drawn affine parameters of one sample, as keyword arguments of affine_source."""
+    key = sample_key(seed, epoch, index)
+    u = [uniform_draw(key, k) for k in range(7)]
+    return dict(shift=(max_shift * u[0], max_shift * u[1]),
+                angle=max_rotate_deg * (np.pi / 180.0) * u[2],
+                scale=1.0 + max_scale * u[3],
+                shear=max_shear * u[4],
+                stretch=(1.0 + max_stretch * u[5], 1.0 + max_stretch * u[6]))
+
+
+def bilinear(image, sy, sx):
+    """Image value at the source point (sy, sx): the 4 pixels around it with tent weights,
+    background -1 outside the image."""
+    (image,) = _f64(image)
+    H, W = image.shape
+    y0, x0 = int(np.floor(sy)), int(np.floor(sx))
+    total = 0.0
+    for y in (y0, y0 + 1):
+        for x in (x0, x0 + 1):
+            weight = (1.0 - abs(sy - y)) * (1.0 - abs(sx - x))
+            value = image[y, x] if (0 <= y < H and 0 <= x < W) else AUG_BACKGROUND
+            total += weight * value
+    return total
+
+
+def affine_source(H, W, shift=(0.0, 0.0), angle=0.0, scale=1.0, shear=0.0, stretch=(1.0, 1.0)):
+    """src (2, H, W): the source point (y, x) every output pixel reads, A^-1 (p - shift) + centre,
+    with A = scale R(angle) Shear(shear) diag(stretch) built as matrices and inverted by LAPACK."""
+    c, s = float(np.cos(angle)), float(np.sin(angle))
+    rotation = np.array([[c, s], [-s, c]])
+    shearing = np.array([[1.0, 0.0], [shear, 1.0]])
+    A = scale * rotation @ shearing @ np.diag(np.asarray(stretch, np.float64))
+    A_inv = np.linalg.inv(A)
+    centre = np.array([(H - 1) / 2.0, (W - 1) / 2.0])
+    src = np.empty((2, H, W))
+    for r in range(H):
+        for q in range(W):
+            p = np.array([r, q], np.float64) - centre
+            src[:, r, q] = A_inv @ (p - np.asarray(shift, np.float64)) + centre
+    return src
+
+
+def warp(image, src):
+    """out[r, q] = bilinear(image, *src[:, r, q])."""
+    (image,) = _f64(image)
+    _, H, W = src.shape
+    out = np.empty((H, W))
+    for r in range(H):
+        for q in range(W):
+            out[r, q] = bilinear(image, src[0, r, q], src[1, r, q])
+    return out
+
+
+def elastic_radius(sigma):
+    return max(1, int(np.ceil(3.0 * sigma)))
+
+
+def elastic_noise(key, H, W, sigma):
+    """The (2, H + 2r, W + 2r) uniform draws of the padded elastic grid."""
+    r = elastic_radius(sigma)
+    Hp, Wp = H + 2 * r, W + 2 * r
+    noise = np.empty((2, Hp, Wp))
+    for axis in range(2):
+        for y in range(Hp):
+            for x in range(Wp):
+                noise[axis, y, x] = uniform_draw(key, AUG_ELASTIC_K0 + (axis * Hp + y) * Wp + x)
+    return noise
+
+
+def gaussian_kernel_2d(sigma, r):
+    d = np.arange(-r, r + 1, dtype=np.float64)
+    g = np.exp(-(d[:, None] ** 2 + d[None, :] ** 2) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def elastic_field(noise, alpha, sigma):
+    """field (2, H, W) = alpha * (2-D normalized Gaussian (*) noise), one window per pixel;
+    noise (2, H + 2r, W + 2r) is the padded grid (e.g. from elastic_noise)."""
+    (noise,) = _f64(noise)
+    r = elastic_radius(sigma)
+    _, Hp, Wp = noise.shape
+    H, W = Hp - 2 * r, Wp - 2 * r
+    g = gaussian_kernel_2d(sigma, r)
+    field = np.empty((2, H, W))
+    for axis in range(2):
+        for y in range(H):
+            for x in range(W):
+                field[axis, y, x] = alpha * np.sum(g * noise[axis, y:y + 2 * r + 1, x:x + 2 * r + 1])
+    return field
+
+
+def distort_image(image, seed, epoch, index, max_shift, max_rotate_deg, max_scale, max_shear=0.0,
+                  max_stretch=0.0, elastic_alpha=0.0, elastic_sigma=0.0):
+    """The distorted image (float64): drawn parameters -> affine source points (+ elastic
+    field) -> bilinear sampling."""
+    (image,) = _f64(image)
+    H, W = image.shape
+    params = augment_parameters(seed, epoch, index, max_shift, max_rotate_deg, max_scale, max_shear,
+                                max_stretch)
+    src = affine_source(H, W, **params)
+    if elastic_alpha != 0.0 and elastic_sigma > 0.0:
+        noise = elastic_noise(sample_key(seed, epoch, index), H, W, elastic_sigma)
+        src = src + elastic_field(noise, elastic_alpha, elastic_sigma)
+    return warp(image, src)
+
+
+def augment_from_vector(image, seed, epoch, index, aug):
+    """distort_image with strengths from aug = [enabled, shift, rotate_deg, scale, shear, stretch,
+    elastic_alpha, elastic_sigma, epochs] (missing trailing entries are 0). enabled is not read
+    here (the training loop tests it before calling); epochs > 0 and epoch >= epochs: the
+    image unchanged."""
+    aug = [float(a) for a in aug] + [0.0] * (9 - len(aug))
+    if aug[8] > 0.0 and epoch >= aug[8]:
+        return np.array(image, np.float64)
+    return distort_image(image, seed, epoch, index, *aug[1:8])
