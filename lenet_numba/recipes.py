@@ -90,6 +90,8 @@ class Recipe:
             raise UsageError("label_smoothing needs the cross-entropy loss (loss ce)")
         for name, hi in DISTORTION_LIMITS.items():
             number(name, 0, hi)
+        if 0 < self.elastic_sigma < MIN_ELASTIC_SIGMA:
+            raise UsageError(f"elastic_sigma must be 0 (off) or >= {MIN_ELASTIC_SIGMA} px, got {self.elastic_sigma}")
         if (self.elastic_alpha > 0) != (self.elastic_sigma > 0):
             raise UsageError("an elastic distortion needs both elastic_alpha and elastic_sigma > 0 "
                              f"(got alpha {self.elastic_alpha}, sigma {self.elastic_sigma})")
@@ -106,6 +108,8 @@ class Recipe:
 # moved off its image, mirrored (scale >= 1) or the elastic field's kernel outgrows it.
 DISTORTION_LIMITS = {"max_shift": 8.0, "max_rotate": 180.0, "max_scale": 0.9, "max_shear": 1.0,
                      "max_stretch": 0.9, "elastic_alpha": 64.0, "elastic_sigma": 8.0}
+
+MIN_ELASTIC_SIGMA = 0.1  # px; a narrower Gaussian is a no-op smoothing (and ~1e-162 divides by 0)
 
 RECIPES = {
     "1989": Recipe(

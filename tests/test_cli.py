@@ -630,3 +630,8 @@ def test_a_run_stuck_near_chance_gets_one_warning(data_opts):
 def test_a_learning_run_gets_no_warning(data_opts):
     res = assert_ok(invoke("train", "--recipe", "seed", "--epochs", 2, *data_opts))
     assert "warning" not in res.stderr
+
+
+def test_a_vanishing_elastic_sigma_is_refused(data_opts):
+    assert_user_error(invoke("train", "--recipe", "seed", "--epochs", 1, "--augment", "--elastic-alpha", "4",
+                             "--elastic-sigma", "1e-200", *data_opts), 2, "elastic_sigma", ">= 0.1")

@@ -142,6 +142,8 @@ def distort_image(image, seed, epoch, index, max_shift, max_rotate_deg, max_scal
     + elastic(p), with A = rotation . shear . diag(stretch_y, stretch_x) * scale, where
     shear = max_shear * u (x += shear * y), stretch_y/x = 1 + max_stretch * u (each its
     own u), and elastic(p) as in :func:`elastic_field` (skipped when alpha or sigma is 0).
+    A positive angle turns the picture clockwise as displayed (row 0 on top): +90 degrees
+    is np.rot90(image, -1) (tests/test_augment.py).
     work: float64 scratch of length >= work_size(H, W, elastic_sigma) (unused without
     the elastic part).
     """
@@ -191,7 +193,8 @@ def augment_image(image, seed, epoch, index, max_shift, max_rotate_deg, max_scal
 @njit(cache=True)
 def augment_from_vector(image, seed, epoch, index, aug, out, work):
     """:func:`distort_image` with strengths from ``aug`` (layout AUG_*; a 4-long vector
-    [enabled, shift, rotate, scale] is accepted too: the rest are then 0).
+    [enabled, shift, rotate, scale] is accepted too: the rest are then 0). aug[AUG_ENABLED]
+    is not read here: the caller (train.train_chunk) decides whether to augment at all.
 
     aug[AUG_EPOCHS] > 0: only passes epoch < aug[AUG_EPOCHS] are distorted; later ones
     copy the image unchanged (training ends on the clean images)."""
