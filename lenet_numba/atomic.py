@@ -69,6 +69,28 @@ def check_output_path(path, what="output"):
         raise UsageError(f"{what} {path}: folder {directory} is not writable")
 
 
+def check_output_dir(path, what="--out-dir"):
+    """UsageError unless ``path`` is a folder, or can be made one by creating just it: its
+    parent folder exists. Nothing is created; call it before any slow work."""
+    from .errors import UsageError
+
+    full = os.path.abspath(os.fspath(path))
+    if os.path.exists(full):
+        if not os.path.isdir(full):
+            raise UsageError(f"{what} {path}: exists and is not a folder")
+        target = full
+    elif os.path.lexists(full):
+        raise UsageError(f"{what} {path}: a broken symbolic link")
+    else:
+        target = os.path.dirname(full)
+        if not os.path.isdir(target):
+            why = "is not a folder" if os.path.lexists(target) else "does not exist"
+            raise UsageError(f"{what} {path}: cannot create it: {target} {why}")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path}: folder {target} is not writable")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_open(path, mode="wb"):
     """Yield a file object; on clean exit it replaces ``path`` atomically.

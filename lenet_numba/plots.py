@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from .atomic import atomic_open
+from .atomic import atomic_open, check_output_dir
 from .errors import LenetError, UsageError
 
 PAPER_TEST_ERROR = 0.05  # LeCun et al., Neural Computation 1989: 5.0% on the USPS test set
@@ -72,23 +72,8 @@ def check_dpi(dpi, what="dpi"):
 
 
 def check_out_dir(path, what="--out-dir"):
-    """UsageError unless ``path`` is a folder, or can be made one by creating just it: its
-    parent folder exists. Nothing is created; call it before any slow work."""
-    full = os.path.abspath(os.fspath(path))
-    if os.path.exists(full):
-        if not os.path.isdir(full):
-            raise UsageError(f"{what} {path}: exists and is not a folder")
-        target = full
-    elif os.path.lexists(full):
-        raise UsageError(f"{what} {path}: a broken symbolic link")
-    else:
-        target = os.path.dirname(full)
-        if not os.path.isdir(target):
-            why = "is not a folder" if os.path.lexists(target) else "does not exist"
-            raise UsageError(f"{what} {path}: cannot create it: {target} {why}")
-    if not os.access(target, os.W_OK | os.X_OK):
-        raise UsageError(f"{what} {path}: folder {target} is not writable")
-    return path
+    """atomic.check_output_dir: a folder, or one that creating just it would make."""
+    return check_output_dir(path, what)
 
 
 def check_output_files(paths):

@@ -39,7 +39,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
 
 from . import recipes
-from .atomic import atomic_open
+from .atomic import atomic_open, check_output_dir
 from .errors import DivergenceError, LenetError, UsageError
 
 SINGLE_THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
@@ -404,22 +404,10 @@ def check_out_dir(out_dir, resume=False):
     writes there (results.jsonl, sweep.json, sweep.md, runs/) must not be something else.
     Nothing is created here.
     """
+    check_output_dir(out_dir, "--out-dir")
     full = os.path.abspath(os.fspath(out_dir))
-    if os.path.exists(full):
-        if not os.path.isdir(full):
-            raise UsageError(f"--out-dir {out_dir}: exists and is not a folder")
-    elif os.path.lexists(full):
-        raise UsageError(f"--out-dir {out_dir}: a broken symbolic link")
-    else:
-        parent = os.path.dirname(full)
-        if not os.path.isdir(parent):
-            why = "is not a folder" if os.path.lexists(parent) else "does not exist"
-            raise UsageError(f"--out-dir {out_dir}: cannot create it: {parent} {why}")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise UsageError(f"--out-dir {out_dir}: cannot create it: {parent} is not writable")
+    if not os.path.exists(full):
         return []
-    if not os.access(full, os.W_OK | os.X_OK):
-        raise UsageError(f"--out-dir {out_dir}: folder is not writable")
     for name in (RESULTS, "sweep.json", "sweep.md"):
         path = os.path.join(full, name)
         if os.path.lexists(path) and not os.path.isfile(path):
