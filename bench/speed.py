@@ -46,6 +46,7 @@ import numpy as np  # noqa: E402
 
 import flops  # noqa: E402
 import numpy_reference  # noqa: E402
+from provenance import git_rev  # noqa: E402
 import torch_reference  # noqa: E402
 
 ARCHS = ("lenet1", "zipcode1989")
@@ -112,13 +113,7 @@ def versions(have_torch=True):
 
 
 def git_commit():
-    try:
-        out = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("+uncommitted" if dirty else "")
-    except OSError:
-        return None
+    return git_rev("+uncommitted")
 
 
 # ---------------------------------------------------------------- timing

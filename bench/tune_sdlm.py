@@ -32,6 +32,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from provenance import git_rev  # noqa: E402  (bench/ is on the path when run as a script)
+
 from lenet_numba.errors import DivergenceError  # noqa: E402
 from lenet_numba.model import Model  # noqa: E402
 from lenet_numba.optim import SGD  # noqa: E402
@@ -40,19 +42,6 @@ from lenet_numba.train import train  # noqa: E402
 
 MUS = (0.02, 0.002, 0.0002, 0.00002)
 ROUND = 2  # tag written into every new record (round 1 records have none)
-
-
-def git_rev():
-    import subprocess
-    try:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        rev = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except OSError:
-        return None
 
 
 def eta_for(shape, scale):

@@ -31,7 +31,6 @@ per run appended to --out.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -39,6 +38,8 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from provenance import git_rev  # noqa: E402  (bench/ is on the path when run as a script)
 
 from lenet_numba import load_usps  # noqa: E402
 from lenet_numba.architectures import OUT_C, OUT_H, OUT_OFF, OUT_W  # noqa: E402
@@ -95,18 +96,6 @@ def online_pass(table, pad_values, conn, params, acts, dacts, grads, d2acts, h, 
             sdlm_steps(h, eta, mu, step)
         apply_update(params, step, grads)
     return -1
-
-
-def git_rev():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        rev = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except OSError:
-        return None
 
 
 def per_tensor_median(model, v):

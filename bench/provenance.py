@@ -1,0 +1,18 @@
+"""Which code a benchmark ran: the short commit, marked when tracked files had changes."""
+
+import os
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def git_rev(dirty_mark="+dirty"):
+    """``abc1234`` or ``abc1234<dirty_mark>``; None without git."""
+    try:
+        rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return rev + (dirty_mark if dirty else "")
+    except OSError:
+        return None
