@@ -47,6 +47,8 @@ from lenet_numba.kernels.losses import MSE  # noqa: E402
 from lenet_numba.model import Model  # noqa: E402
 from lenet_numba.network import sample_curvature, sample_loss_and_grad  # noqa: E402
 from lenet_numba.optim import apply_update  # noqa: E402
+from lenet_numba.kernels.simd import all_finite  # noqa: E402
+from lenet_numba.train import tally  # noqa: E402
 from lenet_numba.sdlm import SDLM, sdlm_steps  # noqa: E402
 
 # the 1989 recipe's values (sdlm.TUNED at the time of this experiment) and its results on
@@ -77,16 +79,9 @@ def online_pass(table, pad_values, conn, params, acts, dacts, grads, d2acts, h, 
                                     images[i], labels[i], loss_kind, 0.0)
         if not np.isfinite(loss):
             return n
-        best = 0
-        for k in range(1, n_out):
-            if acts[off + k] > acts[off + best]:
-                best = k
-        totals[0] += loss
-        if best != labels[i]:
-            totals[1] += 1.0
-        for k in range(grads.shape[0]):
-            if not np.isfinite(grads[k]):
-                return n
+        tally(acts, off, n_out, loss, labels[i], totals)
+        if not all_finite(grads):
+            return n
         if gamma > 0.0:
             hs[:] = 0.0
             # forward again (same weights, same sample) + backward_gn: hs = this sample's h_kk

@@ -22,6 +22,19 @@ from .optim import SGD, apply_update, apply_update_decay
 
 
 @njit(cache=True)
+def tally(acts, off, n_out, loss, label, totals):
+    """totals[0] += loss; totals[1] += 1 if the outputs acts[off:off + n_out] (the first
+    largest wins) do not pick ``label``. The running loss/error of a pass, before the update."""
+    best = 0
+    for k in range(1, n_out):
+        if acts[off + k] > acts[off + best]:
+            best = k
+    totals[0] += loss
+    if best != label:
+        totals[1] += 1.0
+
+
+@njit(cache=True)
 def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
                 images, labels, order, start, stop, loss_kind, totals,
                 aug, seed, epoch, image_buf, aug_work, weight_decay=0.0, smoothing=0.0):
@@ -53,13 +66,7 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
                                     image, labels[i], loss_kind, smoothing)
         if not np.isfinite(loss):
             return n
-        best = 0
-        for k in range(1, n_out):
-            if acts[off + k] > acts[off + best]:
-                best = k
-        totals[0] += loss
-        if best != labels[i]:
-            totals[1] += 1.0
+        tally(acts, off, n_out, loss, labels[i], totals)
         if not all_finite(grads):  # vectorized: the per-element early exit ran scalar
             return n
         if weight_decay != 0.0:

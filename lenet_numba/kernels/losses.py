@@ -30,12 +30,19 @@ def mse_loss(y, label, grad):
 
 
 @njit(cache=True)
-def softmax_ce_loss(z, label, grad):
-    K = z.shape[0]
+def largest(z):
+    """max(z) by a plain scan: subtracted before exp, so softmax never overflows."""
     m = z[0]
-    for k in range(1, K):
+    for k in range(1, z.shape[0]):
         if z[k] > m:
             m = z[k]
+    return m
+
+
+@njit(cache=True)
+def softmax_ce_loss(z, label, grad):
+    K = z.shape[0]
+    m = largest(z)
     s = 0.0
     for k in range(K):
         e = np.exp(z[k] - m)
@@ -51,10 +58,7 @@ def softmax_ce_loss(z, label, grad):
 def softmax_ce_smoothed_loss(z, label, eps, grad):
     """Cross-entropy against the smoothed target (1 - eps) one-hot + eps / K."""
     K = z.shape[0]
-    m = z[0]
-    for k in range(1, K):
-        if z[k] > m:
-            m = z[k]
+    m = largest(z)
     s = 0.0
     zsum = 0.0
     for k in range(K):
@@ -102,10 +106,7 @@ def mse_curvature(y, d2):
 @njit(cache=True)
 def softmax_ce_curvature(z, d2):
     K = z.shape[0]
-    m = z[0]
-    for k in range(1, K):
-        if z[k] > m:
-            m = z[k]
+    m = largest(z)
     s = 0.0
     for k in range(K):
         e = np.exp(z[k] - m)
