@@ -35,3 +35,24 @@ def data_root():
     if missing:
         pytest.fail(f"{DATA_ENV}={value} lacks {', '.join(missing)}", pytrace=False)
     return root
+
+
+@pytest.fixture
+def isolated_data_env(monkeypatch, tmp_path):
+    """No data env var, the user cache in tmp_path, no proxy: data look-up sees only what the
+    test sets up (test_data*.py use it for every test)."""
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def small_data(data_root, monkeypatch):
+    """experiment.run on 600 training / 200 test digits (only the bookkeeping is under test)."""
+    from lenet_numba import experiment
+    from lenet_numba.data import read_usps_file
+
+    xtr, ytr = read_usps_file(data_root / "usps" / "zip.train.gz")
+    xte, yte = read_usps_file(data_root / "usps" / "zip.test.gz")
+    monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: (xtr[:600], ytr[:600], xte[:200], yte[:200]))

@@ -47,13 +47,8 @@ TEST_COUNTS = [359, 264, 198, 166, 200, 160, 170, 147, 166, 177]
 FIXTURE_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch, tmp_path):
-    """No test sees the user's data env var or writes to the real ~/.cache."""
-    monkeypatch.delenv("LENET_NUMBA_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
+# every test here: no data env var, no real ~/.cache, no proxy (conftest.isolated_data_env)
+pytestmark = pytest.mark.usefixtures("isolated_data_env")
 
 
 @pytest.fixture

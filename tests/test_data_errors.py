@@ -28,13 +28,8 @@ IMAGES, LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 RAW_IMAGES, RAW_LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 
 
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch, tmp_path):
-    """No test sees the user's data env var, writes to the real ~/.cache, or uses a proxy."""
-    monkeypatch.delenv("LENET_NUMBA_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
+# every test here: no data env var, no real ~/.cache, no proxy (conftest.isolated_data_env)
+pytestmark = pytest.mark.usefixtures("isolated_data_env")
 
 
 def usps_root(data_root, tmp_path):

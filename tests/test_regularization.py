@@ -18,9 +18,7 @@ from hypothesis import strategies as st
 
 import naive
 from clitools import assert_ok, assert_user_error, invoke
-from lenet_numba import experiment
 from lenet_numba.checkpoint import load_checkpoint
-from lenet_numba.data import read_usps_file
 from lenet_numba.errors import UsageError
 from lenet_numba.experiment import TrainConfig, run
 from lenet_numba.kernels.losses import CE, loss_forward_backward, softmax_ce_loss, softmax_ce_smoothed_loss
@@ -277,14 +275,6 @@ def test_defaults_are_off():
 
 
 # --------------------------------------------------------------------------- CLI, checkpoint, resume
-
-
-@pytest.fixture
-def small_data(data_root, monkeypatch):
-    """experiment.run on 600 training / 200 test digits (only the bookkeeping is under test)."""
-    xtr, ytr = read_usps_file(data_root / "usps" / "zip.train.gz")
-    xte, yte = read_usps_file(data_root / "usps" / "zip.test.gz")
-    monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: (xtr[:600], ytr[:600], xte[:200], yte[:200]))
 
 
 def test_cli_options_reach_the_recipe_and_the_checkpoint(small_data, tmp_path):

@@ -205,14 +205,6 @@ def test_resume_past_the_end_is_refused_and_changes_nothing(reference, data_opts
 # --------------------------------------------------------------------------- bookkeeping on small data
 
 
-@pytest.fixture
-def small_data(data_root, monkeypatch):
-    """experiment.run on 600 training / 200 test digits (only the bookkeeping is under test)."""
-    xtr, ytr = read_usps_file(data_root / "usps" / "zip.train.gz")
-    xte, yte = read_usps_file(data_root / "usps" / "zip.test.gz")
-    monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: (xtr[:600], ytr[:600], xte[:200], yte[:200]))
-
-
 def test_metrics_after_a_crash_and_resume_match_an_uninterrupted_run(small_data, tmp_path):
     def cfg(epochs, out, metrics, **kw):
         return TrainConfig(recipe="seed", seed=1, overrides=dict(epochs=epochs), out=str(out), metrics=str(metrics),
