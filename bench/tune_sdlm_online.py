@@ -120,7 +120,7 @@ def run(arch, seed, gamma, eta0, mu, decay, data, epochs=23, h0="estimate", per_
         sdlm_steps(h, eta, mu, step)  # the step of the first sample (then per sample if gamma > 0)
         totals[:] = 0.0
         t1 = time.perf_counter()
-        bad = online_pass(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads,
+        bad = online_pass(model.table, model.pad_values, model.conn, model.params, acts, dacts, grads,
                           d2acts, h, hs, step, x, y, order, MSE, eta, mu, gamma, totals)
         pass_s.append(time.perf_counter() - t1)
         if bad >= 0:

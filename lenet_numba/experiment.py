@@ -38,19 +38,25 @@ class TrainConfig:
     chunk_size: int = 512
     checkpoint_every: int = 0   # rewrite `out` after every N epochs (0: only at the end)
     resume: str = None          # continue the run saved in this checkpoint
+    validation: int = 0         # hold out this many training digits (seeded, by class); train on the rest
+    test: bool = True           # evaluate on the test set; False: never load it (tuning)
 
     def resolved_recipe(self):
         return recipes.get(self.recipe).with_overrides(**self.overrides).for_arch(self.arch).validate()
 
 
-def load_dataset(name, data_dir=None, download=True, seed=0, progress=None):
+def load_dataset(name, data_dir=None, download=True, seed=0, progress=None, test=True):
     """(train_x, train_y, test_x, test_y, description) for a dataset name.
 
     usps: the 7,291/2,007 zip-code digits. mnist16: a seeded 7,291/2,007 split of the
     MNIST t10k set resized to 16x16. mnist16-all: all 10,000 of them for training, tested
-    on the USPS test set (the pre-training stage of a staged run).
+    on the USPS test set (the pre-training stage of a staged run). test=False: the test
+    file is never read (test_x, test_y are None).
     """
     from . import data
+
+    if not test:
+        return (*load_train_set(name, data_dir, download, seed, progress), None, None)
 
     if name == "usps":
         xtr, ytr = data.load_usps("train", data_dir, download, progress)
@@ -64,6 +70,19 @@ def load_dataset(name, data_dir=None, download=True, seed=0, progress=None):
     else:
         raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return xtr, ytr, xte, yte
+
+
+def load_train_set(name, data_dir=None, download=True, seed=0, progress=None):
+    """(train_x, train_y) of a dataset, without touching its test file."""
+    from . import data
+
+    if name == "usps":
+        return data.load_usps("train", data_dir, download, progress)
+    if name == "mnist16":
+        return data.load_mnist16(data_dir, "train", seed, download=download, progress=progress)
+    if name == "mnist16-all":
+        return data.load_mnist16_all(data_dir, download, progress)
+    raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
 def load_test_set(name, data_dir=None, download=True, seed=0, progress=None):
@@ -93,7 +112,7 @@ def make_optimizer(recipe, seed=0):
     raise UsageError(f"unknown optimizer {recipe.optimizer!r}; choose sgd or sdlm")
 
 
-RUN_DEFINING = ("arch", "recipe", "seed", "dataset", "init_from")
+RUN_DEFINING = ("arch", "recipe", "seed", "dataset", "init_from", "validation")
 TIMING_KEYS = ("seconds", "samples_per_s")
 
 
@@ -160,7 +179,13 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
     check_output_path(config.out, "--out")
     check_output_path(config.metrics, "--metrics")
     recipe.validate()
-    xtr, ytr, xte, yte = load_dataset(config.dataset, config.data_dir, config.download, config.seed, progress)
+    xtr, ytr, xte, yte = load_dataset(config.dataset, config.data_dir, config.download, config.seed, progress,
+                                      test=config.test)
+    xva = yva = None
+    if config.validation:
+        from .data import stratified_holdout
+        keep, held = stratified_holdout(ytr, config.validation, config.seed)
+        xtr, ytr, xva, yva = xtr[keep], ytr[keep], xtr[held], ytr[held]
     model = build_model(config.arch, recipe, config.seed)
     history, start_epoch, start_position, start_totals, start_step = [], 0, 0, (0.0, 0.0), None
     if config.resume:
@@ -204,6 +229,7 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
 
     result = train(model, xtr, ytr, epochs=recipe.epochs, optimizer=optimizer, loss=recipe.loss,
                    shuffle=recipe.shuffle, seed=config.seed, test_images=xte, test_labels=yte,
+                   valid_images=xva, valid_labels=yva,
                    chunk_size=config.chunk_size, start_epoch=start_epoch, start_position=start_position,
                    start_totals=start_totals, start_step=start_step, augment=recipe,
                    weight_decay=recipe.weight_decay, label_smoothing=recipe.label_smoothing,
@@ -215,17 +241,23 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
         save(epochs_done)
     last = history[-1] if history else {}
     if not history:  # zero epochs: report the untrained (or initial) network
-        tr, te = model.evaluate(xtr, ytr, recipe.loss), model.evaluate(xte, yte, recipe.loss)
+        tr = model.evaluate(xtr, ytr, recipe.loss)
+        te = model.evaluate(xte, yte, recipe.loss) if xte is not None else {"error": float("nan"), "loss": float("nan")}
         last = {"train_error": tr["error"], "train_loss": tr["loss"], "test_error": te["error"], "test_loss": te["loss"]}
+        if xva is not None:
+            va = model.evaluate(xva, yva, recipe.loss)
+            last.update(valid_error=va["error"], valid_loss=va["loss"])
     return {
         "arch": model.arch.name,
         "recipe": recipe.name,
-        "params": model.n_params,
+        "params": model.n_free_params,
         "epochs": epochs_done,
         "train_error": last["train_error"],
         "test_error": last["test_error"],
         "train_loss": last["train_loss"],
         "test_loss": last["test_loss"],
+        **({"validation": config.validation, "valid_error": last["valid_error"], "valid_loss": last["valid_loss"]}
+           if config.validation else {}),
         "train_seconds": result.train_seconds,
         "us_per_sample": result.us_per_sample,
         "jit_seconds": result.jit_seconds,

@@ -18,7 +18,7 @@ from . import architectures
 from .errors import UsageError
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.losses import loss_forward_backward
-from .architectures import OUT_OFF
+from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
 from .network import forward, load_input, sample_loss_and_grad
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -47,17 +47,40 @@ class Model:
         self.plan = architectures.build(arch, activation, output_activation)
         self.arch = self.plan.arch
         self.params = np.zeros(self.plan.n_params, self.dtype)
-        # the compiled code reads these, keep them contiguous and typed once
-        self._table = np.ascontiguousarray(self.plan.table)
-        self._pad_values = self.plan.pad_values.astype(self.dtype)
-        self._conn = self.plan.conn
+        # what the compiled engine reads beside params (network.forward(table, pad_values,
+        # conn, params, acts), the training loop, SDLM): contiguous and typed once
+        self.table = np.ascontiguousarray(self.plan.table)
+        self.pad_values = self.plan.pad_values.astype(self.dtype)
+        self.conn = self.plan.conn
         if init:
             self.init(seed)
+
+    # the names code written before the public ones used
+    _table = property(lambda self: self.table)
+    _pad_values = property(lambda self: self.pad_values)
+    _conn = property(lambda self: self.conn)
 
     # ---- parameters -------------------------------------------------------------
     @property
     def n_params(self):
+        """Length of the flat parameter buffer (free parameters + dead slots of a ragged table)."""
         return self.plan.n_params
+
+    @property
+    def n_free_params(self):
+        """Parameters training can change: the papers' "free parameters"."""
+        return self.plan.free_params
+
+    @property
+    def free(self):
+        """(n_params,) bool: False on the dead weight slots, which stay exactly 0."""
+        return self.plan.free
+
+    def description(self):
+        """What the network is, beside its weights: a checkpoint or a state dict needs this
+        to be rebuilt as the same function (scaled tanh is not tanh)."""
+        return {"arch": self.arch.name, "activation": self.activation,
+                "output_activation": self.output_activation}
 
     @property
     def param_names(self):
@@ -87,6 +110,7 @@ class Model:
             if src.shape != v.shape:
                 raise UsageError(f"{n}: expected shape {v.shape}, got {src.shape}")
             v[...] = src
+        self.params[~self.plan.free] = 0  # dead slots of a ragged table are not part of the network
 
     def init(self, seed=0):
         """Weights U(-2.4/F, 2.4/F), F = fan-in (LeCun et al. 1989); biases 0; alpha 1, beta 0."""
@@ -99,6 +123,7 @@ class Model:
                 v[...] = rng.uniform(-r, r, size=shape)
             elif name.endswith(".alpha"):
                 v[...] = 1.0
+        self.params[~self.plan.free] = 0
         return self
 
     def copy(self):
@@ -127,7 +152,22 @@ class Model:
         x = self.as_images(x)
         out = np.zeros((x.shape[0], self.plan.n_outputs), self.dtype)
         acts = np.zeros(self.plan.n_acts, self.dtype)
-        forward_batch(self._table, self._pad_values, self._conn, self.params, acts, x, out)
+        forward_batch(self.table, self.pad_values, self.conn, self.params, acts, x, out)
+        return out
+
+    def layer_outputs(self, image):
+        """[(layer name, output array (maps, H, W), post-activation)] for one 16x16 image,
+        from the compiled forward pass."""
+        x = self.as_images(image)
+        if x.shape[0] != 1:
+            raise UsageError(f"layer_outputs takes one image, got {x.shape[0]}")
+        acts = np.zeros(self.plan.n_acts, self.dtype)
+        load_input(x[0], acts)
+        forward(self.table, self.pad_values, self.conn, self.params, acts)
+        out = []
+        for layer, row in zip(self.arch.layers, self.table):
+            c, h, w, off = int(row[OUT_C]), int(row[OUT_H]), int(row[OUT_W]), int(row[OUT_OFF])
+            out.append((layer.name, acts[off:off + c * h * w].reshape(c, h, w).copy()))
         return out
 
     def as_labels(self, labels, n):
@@ -145,7 +185,7 @@ class Model:
         label = self.as_labels([label], 1)[0]
         acts, dacts, grads = self.buffers()
         img = self.as_images(image)[0]
-        loss_value = sample_loss_and_grad(self._table, self._pad_values, self._conn, self.params, acts,
+        loss_value = sample_loss_and_grad(self.table, self.pad_values, self.conn, self.params, acts,
                                           dacts, grads, img, int(label), loss_kind(loss), float(label_smoothing))
         return float(loss_value), grads
 
@@ -162,7 +202,7 @@ class Model:
     def __repr__(self):
         return (f"Model({self.arch.name!r}, activation={self.activation!r}, "
                 f"output_activation={self.output_activation!r}, dtype={self.dtype.name!r}, "
-                f"params={self.n_params})")
+                f"params={self.n_free_params})")
 
 
 @njit(cache=True)

@@ -30,7 +30,7 @@ class Recipe:
     lr: float = None                         # SGD rate, or SDLM's eta; None: tuned per network
     lr_decay: float = 1.0                    # rate x lr_decay**epoch; None: tuned per network (SDLM)
     mu: float = None                         # SDLM damping; None: tuned per network
-    epochs: int = 23
+    epochs: int = 23                         # None: per network (SDLM: sdlm.TUNED, else 23)
     shuffle: bool = False
     augment: bool = False
     max_shift: float = 0.0                   # augmentation: pixels
@@ -60,10 +60,12 @@ class Recipe:
         if self.optimizer == "sdlm":
             from .sdlm import TUNED
             tuned = TUNED.get(arch, TUNED["lenet1"])
-            return replace(self, lr=tuned["eta"] if self.lr is None else self.lr,
+            return replace(self, epochs=tuned.get("epochs", 23) if self.epochs is None else self.epochs,
+                           lr=tuned["eta"] if self.lr is None else self.lr,
                            mu=tuned["mu"] if self.mu is None else self.mu,
                            lr_decay=tuned.get("lr_decay", 1.0) if self.lr_decay is None else self.lr_decay)
-        return replace(self, lr=0.01 if self.lr is None else self.lr, mu=0.02 if self.mu is None else self.mu,
+        return replace(self, epochs=23 if self.epochs is None else self.epochs,
+                       lr=0.01 if self.lr is None else self.lr, mu=0.02 if self.mu is None else self.mu,
                        lr_decay=1.0 if self.lr_decay is None else self.lr_decay)
 
     def validate(self):
@@ -113,7 +115,7 @@ MIN_ELASTIC_SIGMA = 0.1  # px; a narrower Gaussian is a no-op smoothing (and ~1e
 
 RECIPES = {
     "1989": Recipe(
-        "1989", lr_decay=None,  # eta, its per-pass decay and mu: sdlm.TUNED
+        "1989", lr_decay=None, epochs=None,  # eta, its per-pass decay, mu and passes: sdlm.TUNED
         description="LeCun et al. 1989: scaled tanh everywhere, MSE to ±1, SDLM, fixed order, 23 passes"),
     "seed": Recipe(
         "seed", activation="tanh", output_activation="identity", loss="ce", optimizer="sgd", lr=0.01,

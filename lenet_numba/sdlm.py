@@ -52,6 +52,7 @@ LENET5_ETA = step_schedule([(2, 5e-4), (3, 2e-4), (3, 1e-4), (4, 5e-5), (100, 1e
 TUNED = {
     "lenet1": {"eta": 1.5e-4, "mu": 0.002, "lr_decay": 0.95},
     "zipcode1989": {"eta": 6e-4, "mu": 0.02, "lr_decay": 0.95},
+    "lenet1-nips1989": {"eta": 1.5e-4, "mu": 0.002, "lr_decay": 0.95, "epochs": 30},  # 30 passes: the paper
 }
 
 
@@ -108,7 +109,7 @@ class SDLM:
         acts = np.zeros(model.plan.n_acts, model.dtype)
         d2acts = np.zeros(model.plan.n_acts, np.float64)
         h = np.zeros(model.n_params, np.float64)
-        estimate_curvature(model._table, model._pad_values, model._conn, model.params, acts, d2acts, h,
+        estimate_curvature(model.table, model.pad_values, model.conn, model.params, acts, d2acts, h,
                            x, y, self.estimation_indices(len(x)), int(loss_kind))
         return h
 
