@@ -18,6 +18,7 @@ from .eval_cmd import eval_cmd
 from .gradcheck_cmd import gradcheck_cmd
 from .plot_cmd import plot
 from .predict_cmd import predict_cmd
+from .summary_cmd import summary_cmd
 from .sweep_cmd import sweep_cmd
 from .train_cmd import train_cmd
 
@@ -52,6 +53,7 @@ cli.add_command(gradcheck_cmd)
 cli.add_command(data)
 cli.add_command(plot)
 cli.add_command(sweep_cmd)
+cli.add_command(summary_cmd)
 
 
 def main():
