@@ -16,7 +16,6 @@ outputs for the record (their outputs are logits, so it is not comparable to the
 """
 
 import argparse
-import gzip
 import json
 import math
 import os
@@ -25,7 +24,10 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results_io import open_text, use_repo_paths  # noqa: E402
+
+use_repo_paths()
 
 SEEDS = tuple(range(20))
 N_TEST = 2007
@@ -92,8 +94,7 @@ def percentile_of(value, values):
 
 
 def read(path):
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt") as f:
+    with open_text(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 
 

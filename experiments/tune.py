@@ -12,7 +12,6 @@ final runs (0-19, experiments/reproduce.py), which train on all 7,291 and report
 """
 
 import argparse
-import gzip
 import itertools
 import json
 import os
@@ -21,7 +20,10 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results_io import open_text, use_repo_paths  # noqa: E402
+
+use_repo_paths()
 
 from lenet_numba.errors import DivergenceError  # noqa: E402
 from lenet_numba.experiment import TrainConfig, run  # noqa: E402
@@ -76,8 +78,7 @@ def choose(records):
 
 
 def read(path):
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt") as f:
+    with open_text(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
