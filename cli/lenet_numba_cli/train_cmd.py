@@ -96,6 +96,9 @@ def _refuse_changed_options(resume):
               help="Rewrite --out after every N epochs (0: at the end only).")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
               help="Continue the run saved in this checkpoint up to --epochs in total.")
+@click.option("--validation", type=int, default=0, callback=non_negative, show_default=True,
+              help="Hold out N of the training digits (seeded by --seed, stratified by class), report "
+              "valid_error/valid_loss each pass, train on the rest.")
 @click.option("--chunk-size", type=int, default=512, callback=positive, show_default=True,
               help="Samples per compiled chunk (progress granularity; never changes results).")
 @data_dir_option
@@ -103,8 +106,8 @@ def _refuse_changed_options(resume):
 @json_option
 def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activation, output_activation, shuffle,
               augment, max_shift, max_rotate, max_scale, max_shear, max_stretch, elastic_alpha, elastic_sigma,
-              augment_epochs, weight_decay, label_smoothing, dtype, seed, dataset, init_from, out, metrics, checkpoint_every, resume, chunk_size, data_dir,
-              no_download, as_json):
+              augment_epochs, weight_decay, label_smoothing, dtype, seed, dataset, init_from, out, metrics, checkpoint_every, resume, validation, chunk_size,
+              data_dir, no_download, as_json):
     """Train a network on the real USPS digits (default: LeNet-1 with the 1989 recipe).
 
     Prints one line per epoch; a progress bar on a terminal. Ctrl-C or SIGTERM stop after
@@ -122,7 +125,8 @@ def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activatio
                      dtype=dtype)
     config = TrainConfig(arch=arch, recipe=recipe, overrides=overrides, seed=seed, dataset=dataset,
                          data_dir=data_dir, download=not no_download, init_from=init_from, out=out,
-                         metrics=metrics, chunk_size=chunk_size, checkpoint_every=checkpoint_every, resume=resume)
+                         metrics=metrics, chunk_size=chunk_size, checkpoint_every=checkpoint_every, resume=resume,
+                         validation=validation)
     if not resume and not config.resolved_recipe().augment:  # a size without --augment would do nothing
         ctx = click.get_current_context()
         given = [n for n in recipes.DISTORTION_LIMITS
@@ -139,8 +143,8 @@ def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activatio
             f"{r.optimizer}, {'shuffled' if r.shuffle else 'fixed order'}{', augmented' if r.augment else ''}), "
             f"{r.epochs} epochs{f' (resuming after {start_epoch})' if cfg.resume else ''}, {r.dtype}, "
             f"seed {cfg.seed}, dataset {cfg.dataset}")
-        log(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>10} {'train_err':>9} {'test_err':>8} {'seconds':>8} "
-            f"{'samples/s':>10}")
+        log(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>10} {'train_err':>9} {'test_err':>8} "
+            + (f"{'valid_loss':>10} {'valid_err':>9} " if cfg.validation else "") + f"{'seconds':>8} {'samples/s':>10}")
 
     stop = {"signal": None}
 
@@ -169,7 +173,9 @@ def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activatio
 
     def on_epoch(s):
         log(f"{s.epoch:>5} {s.train_loss:>10.5f} {s.test_loss:>10.5f} {100 * s.train_error:>8.2f}% "
-            f"{100 * s.test_error:>7.2f}% {s.seconds:>8.2f} {s.samples_per_s:>10.0f}")
+            f"{100 * s.test_error:>7.2f}% "
+            + (f"{s.valid_loss:>10.5f} {100 * s.valid_error:>8.2f}% " if validation else "")
+            + f"{s.seconds:>8.2f} {s.samples_per_s:>10.0f}")
         # finite but stuck near chance (90% error): saturated units, nothing the divergence guard sees
         if s.epoch >= 2 and s.train_error >= STALLED_ERROR and not warned:
             warned.append(s.epoch)
