@@ -3,7 +3,7 @@
 The Neural Computation 1989 paper reports 0.14% training error (2.5e-3 train MSE); the 1989
 recipe here ends near 0.4-0.6%. Each row changes one detail of the shipped recipe
 (sdlm.TUNED["zipcode1989"]) and is measured on held-out training digits only: 1,000 of the
-7,291 held out (seeded, class-stratified), training on the rest; tuning seeds 100-104; the
+7,291 held out (seeded, class-stratified), training on the rest; tuning seeds 100-102; the
 test set is never loaded. Train error/MSE are on the 6,291 digits trained on.
 
     python experiments/ablate_zipcode.py --out runs/ablate.jsonl          # resumable
@@ -34,7 +34,7 @@ from lenet_numba.model import Model  # noqa: E402
 from lenet_numba.sdlm import SDLM, TUNED, sdlm_steps  # noqa: E402
 from lenet_numba.train import train  # noqa: E402
 
-SEEDS = (100, 101, 102, 103, 104)
+SEEDS = (100, 101, 102)
 VALIDATION = 1000
 EPOCHS = 23
 BASE = TUNED["zipcode1989"]

@@ -31,7 +31,7 @@ from lenet_numba.experiment import TrainConfig, run  # noqa: E402
 VALIDATION = 1000
 SEEDS = (100, 101)
 SDLM_GRID = {"lr": (5e-5, 1.5e-4, 5e-4, 1.5e-3), "mu": (0.002, 0.02), "lr_decay": (0.95, 1.0)}
-MODERN_GRID = {"lr": (0.01, 0.03, 0.1), "weight_decay": (0.0, 1e-3)}
+MODERN_GRID = {"lr": (0.01, 0.03, 0.1), "weight_decay": (1e-3,)}  # + weight decay 0 at lr 0.03 (EXTRA)
 # (network, recipe) -> grid of recipe fields; every other field is the recipe's
 GRIDS = {
     ("lenet1", "1989"): SDLM_GRID,
@@ -41,9 +41,13 @@ GRIDS = {
 }
 
 
-def settings(grid):
+EXTRA = {("lenet1", "modern"): [{"lr": 0.03, "weight_decay": 0.0}]}
+
+
+def settings(grid, key=None):
     names = sorted(grid)
-    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))] \
+        + EXTRA.get(key, [])
 
 
 def one_run(arch, recipe, setting, seed, validation=VALIDATION, data_dir=None, epochs=None):
@@ -110,7 +114,7 @@ def main():
     for (arch, recipe), grid in GRIDS.items():
         if a.only and f"{arch}/{recipe}" not in a.only:
             continue
-        for setting in settings(grid):
+        for setting in settings(grid, (arch, recipe)):
             for seed in SEEDS:
                 if (arch, recipe, json.dumps(setting, sort_keys=True), seed) in done:
                     continue
