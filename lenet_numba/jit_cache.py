@@ -35,6 +35,7 @@ import numba
 from numba.core import caching
 
 from .cache_dir import user_cache_root
+from .errors import first_line
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 ENV_VAR = "LENET_NUMBA_JIT_CACHE"
@@ -267,8 +268,7 @@ class PackageCache(caching.FunctionCache):
             return None
         except Exception as e:  # noqa: BLE001  any failure to read an entry means: compile it again
             self._cache_file.discard()
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            _warn("corrupt", f"discarded a damaged compiled-code cache entry ({reason}); compiling it "
+            _warn("corrupt", f"discarded a damaged compiled-code cache entry ({first_line(e)}); compiling it "
                              "(and any other damaged one) again")
             return None
 
