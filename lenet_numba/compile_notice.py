@@ -22,14 +22,17 @@ class CompileNotice(event.Listener):
 
     def __init__(self, command=None, cold=True, kept=True, stream=None, tick=1.0):
         self.command, self.cold, self.kept = command, cold, kept
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
+        self._stream = stream  # None: sys.stderr as it is when something is printed
         self.tick = tick
         self.depth = 0
         self.started = None
         self.announced = False
         self.shown = False
         self.lock = threading.Lock()
+
+    @property
+    def stream(self):
+        return self._stream or sys.stderr
 
     def message(self):
         seconds = ESTIMATES.get(self.command, 40)
@@ -49,7 +52,7 @@ class CompileNotice(event.Listener):
             if not self.announced:
                 self.announced = True
                 print(self.message(), file=self.stream, flush=True)
-                if self.tty:
+                if _isatty(self.stream):
                     threading.Thread(target=self._ticker, daemon=True).start()
 
     def on_end(self, ev):
@@ -68,6 +71,13 @@ class CompileNotice(event.Listener):
                     self.stream.write(f"\rcompiling... {time.perf_counter() - self.started:.0f} s")
                     self.stream.flush()
                     self.shown = True
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def install(command=None, cold=True, kept=True):

@@ -42,7 +42,7 @@ ENV_VAR = "LENET_NUMBA_JIT_CACHE"
 KEEP = 3             # old versions' folders kept besides the current one...
 MIN_AGE_DAYS = 1.0   # ...and any used this recently (another checkout may be running it)
 _MAGIC = b"lenet-numba cache entry 1\n"
-_state = {"root": None, "warned": set()}
+_state = {"root": None, "temporary": False, "warned": set()}
 
 
 # --------------------------------------------------------------------------- where
@@ -69,8 +69,11 @@ def cache_base():
 
 
 def cache_root():
-    """The folder this source's compiled code lives in (a temporary one once the usual is refused)."""
-    return _state["root"] or os.path.join(cache_base(), source_hash())
+    """The folder this source's compiled code lives in: fixed at first use for the rest of
+    the process (a temporary one once the usual is refused)."""
+    if _state["root"] is None:
+        _state["root"] = os.path.join(cache_base(), source_hash())
+    return _state["root"]
 
 
 def is_cold(root=None):
@@ -90,10 +93,11 @@ def _warn(key, message):
 
 def _use_temporary_folder(why):
     """Compile into a fresh temporary folder from now on (removed at exit); say so once."""
-    if _state["root"] is None:
+    if not _state["temporary"]:
         base = tempfile.mkdtemp(prefix="lenet-numba-jit-")
         atexit.register(shutil.rmtree, base, True)
         _state["root"] = os.path.join(base, source_hash())
+        _state["temporary"] = True
         os.environ[ENV_VAR] = base  # worker processes share it
     _warn("unwritable", f"cannot write the compiled-code cache ({why}): compiling into a temporary folder, "
                         f"so every run compiles the engine again (about 40 s); set {ENV_VAR} to a writable folder")
@@ -138,7 +142,7 @@ def prepare(command=None, announce=True):
         root = cache_root()
         os.makedirs(root, exist_ok=True)
     else:
-        os.environ.setdefault(ENV_VAR, cache_base())  # worker processes share it
+        os.environ.setdefault(ENV_VAR, os.path.dirname(root))  # worker processes share it
         try:
             os.utime(root)  # "last used": what prune() keeps
         except OSError:
@@ -148,7 +152,7 @@ def prepare(command=None, announce=True):
     if announce:
         from . import compile_notice
 
-        compile_notice.install(command, cold, kept=_state["root"] is None)
+        compile_notice.install(command, cold, kept=not _state["temporary"])
     return cold
 
 
@@ -277,7 +281,7 @@ class PackageCache(caching.FunctionCache):
             try:
                 return super().save_overload(sig, data)
             except OSError as e:
-                if _state["root"] is not None:  # the temporary folder failed too: keep it in memory
+                if _state["temporary"]:  # the temporary folder failed too: keep it in memory
                     self.disable()
                     return None
                 _use_temporary_folder(f"{e.filename or self.cache_path}: {e.strerror or e}")

@@ -56,7 +56,8 @@ def test_package_functions_cache_under_the_source_hash():
     from lenet_numba.kernels.conv import conv2d_forward
 
     path = conv2d_forward._cache.cache_path
-    assert path.startswith(os.path.join(jit_cache.cache_base(), jit_cache.source_hash()) + os.sep), path
+    assert path.startswith(jit_cache.cache_root() + os.sep), path
+    assert os.path.basename(jit_cache.cache_root()) == jit_cache.source_hash()
 
 
 def test_importing_patches_nothing_and_writes_nothing(jit_env, tmp_path):
@@ -147,7 +148,7 @@ def test_prepare_falls_back_to_a_temporary_folder_and_says_why(tmp_path, monkeyp
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv("LENET_NUMBA_JIT_CACHE", str(blocker / "jit"))
-    monkeypatch.setattr(jit_cache, "_state", {"root": None, "warned": set()})
+    monkeypatch.setattr(jit_cache, "_state", {"root": None, "temporary": False, "warned": set()})
     jit_cache.prepare("train", announce=False)
     jit_cache.prepare("train", announce=False)
     root = jit_cache.cache_root()
@@ -158,7 +159,7 @@ def test_prepare_falls_back_to_a_temporary_folder_and_says_why(tmp_path, monkeyp
 
 def test_prepare_reports_a_cold_cache_and_prunes(tmp_path, monkeypatch):
     monkeypatch.setenv("LENET_NUMBA_JIT_CACHE", str(tmp_path))
-    monkeypatch.setattr(jit_cache, "_state", {"root": None, "warned": set()})
+    monkeypatch.setattr(jit_cache, "_state", {"root": None, "temporary": False, "warned": set()})
     old = tmp_path / ("a" * 16)
     for i, name in enumerate(["a", "b", "c", "d"]):
         (tmp_path / (name * 16)).mkdir()
