@@ -12,7 +12,8 @@ from lenet_numba.checkpoint import load_checkpoint
 from lenet_numba.errors import UsageError
 from lenet_numba.experiment import DATASETS, TrainConfig, run
 
-from .options import data_dir_option, json_option, no_download_option, non_negative, positive, progress_bar
+from .options import (ProgressBar, data_dir_option, json_option, no_download_option, non_negative, positive,
+                      progress_bar)
 
 
 # options that may differ when resuming; any other given option must equal the saved run's value
@@ -155,19 +156,10 @@ def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activatio
         click.echo("\nstopping after the current chunk...", err=True)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    bar = {}
+    bar = ProgressBar(err)
 
     def on_chunk(epoch, done, total):
-        if not tty:
-            return
-        if "bar" not in bar:
-            bar["bar"] = click.progressbar(length=total, label=f"epoch {epoch + 1}", file=err)
-            bar["bar"].__enter__()
-            bar["done"] = 0
-        bar["bar"].update(done - bar["done"])
-        bar["done"] = done
-        if done >= total:
-            bar.pop("bar").__exit__(None, None, None)
+        bar.update(done, total, f"epoch {epoch + 1}")
 
     warned = []
 
@@ -190,8 +182,7 @@ def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activatio
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        if "bar" in bar:
-            bar.pop("bar").__exit__(None, None, None)
+        bar.close()
     summary.pop("model")
     summary.pop("history")
     if as_json:
