@@ -12,7 +12,6 @@ test set is never loaded. Train error/MSE are on the 6,291 digits trained on.
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -20,7 +19,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results_io import open_text, use_repo_paths  # noqa: E402
+from results_io import append_jsonl, parse_run_or_render, read_jsonl, use_repo_paths  # noqa: E402
 
 use_repo_paths()
 
@@ -76,14 +75,9 @@ def init_biases_like_weights(model, seed):
 
 def online_training(model, x, y, eta, mu, decay, gamma, seed):
     """Per-sample SDLM with the running curvature estimate (experiments/tune_sdlm_online.py)."""
-    from tune_sdlm_online import online_pass
+    from tune_sdlm_online import online_pass, work_buffers
 
-    acts, dacts, grads = model.buffers()
-    d2acts = np.zeros(model.plan.n_acts, np.float64)
-    hs = np.zeros(model.n_params, np.float64)
-    step = np.zeros(model.n_params, model.dtype)
-    totals = np.zeros(2, np.float64)
-    order = np.arange(len(y), dtype=np.int64)
+    acts, dacts, grads, d2acts, hs, step, totals, order = work_buffers(model, len(y))
     h = SDLM(eta=eta, mu=mu, seed=seed).curvature(model, x, y, MSE)
     for p in range(EPOCHS):
         sdlm_steps(h, eta * decay ** p, mu, step)
@@ -116,13 +110,9 @@ def one_run(row, seed, data_dir=None):
             "valid_error": va["error"], "valid_mse": va["loss"], "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def read(path):
-    with open_text(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
 
 def render(path):
-    rs = read(path)
+    rs = read_jsonl(path)
     lines = ["| change (one at a time) | seeds | train error: median (min–max) | train MSE | "
              "valid error: median (min–max) |", "|---|---|---|---|---|"]
 
@@ -148,25 +138,15 @@ def render(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out")
     ap.add_argument("--rows", nargs="+", default=list(ROWS))
-    ap.add_argument("--render", metavar="FILE")
-    ap.add_argument("--data-dir", default=None)
-    a = ap.parse_args()
-    if a.render:
-        print(render(a.render))
-        return
-    if not a.out:
-        ap.error("--out is required to run")
-    done = {(r["row"], r["seed"]) for r in (read(a.out) if os.path.exists(a.out) else [])}
+    a = parse_run_or_render(ap, render)
+    done = {(r["row"], r["seed"]) for r in (read_jsonl(a.out) if os.path.exists(a.out) else [])}
     for seed in SEEDS:
         for row in a.rows:
             if (row, seed) in done:
                 continue
             rec = one_run(row, seed, a.data_dir)
-            with open(a.out, "a") as f:
-                f.write(json.dumps(rec) + "\n")
-            print(json.dumps(rec), flush=True)
+            append_jsonl(a.out, rec)
 
 
 if __name__ == "__main__":

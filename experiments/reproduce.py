@@ -16,7 +16,6 @@ outputs for the record (their outputs are logits, so it is not comparable to the
 """
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -25,7 +24,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results_io import open_text, use_repo_paths  # noqa: E402
+from results_io import append_jsonl, parse_run_or_render, read_jsonl, use_repo_paths  # noqa: E402
 
 use_repo_paths()
 
@@ -93,13 +92,9 @@ def percentile_of(value, values):
     return 100.0 * float(np.mean(np.asarray(values) <= value + 1e-12))
 
 
-def read(path):
-    with open_text(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
 
 def render(path):
-    results = read(path)
+    results = read_jsonl(path)
     lines = ["| network, recipe | passes | seeds | test error: median [Q1, Q3] (min–max) | 95% interval at the "
              "median (2,007 digits) | train error | test MSE | train MSE | reject for 1% error |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -141,27 +136,17 @@ def render(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", help="JSON lines, appended; runs already in it are skipped")
     ap.add_argument("--rows", type=int, nargs="+", default=None, help="indices into ROWS (default: all)")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    ap.add_argument("--render", metavar="FILE", help="print the README table from a results file")
-    ap.add_argument("--data-dir", default=None)
-    a = ap.parse_args()
-    if a.render:
-        print(render(a.render))
-        return
-    if not a.out:
-        ap.error("--out is required to run")
-    done = {(r["label"], r["seed"]) for r in (read(a.out) if os.path.exists(a.out) else [])}
+    a = parse_run_or_render(ap, render)
+    done = {(r["label"], r["seed"]) for r in (read_jsonl(a.out) if os.path.exists(a.out) else [])}
     rows = [ROWS[i] for i in a.rows] if a.rows else ROWS
     for label, arch, recipe in rows:
         for seed in a.seeds:
             if (label, seed) in done:
                 continue
             rec = one_run(label, arch, recipe, seed, a.data_dir)
-            with open(a.out, "a") as f:
-                f.write(json.dumps(rec) + "\n")
-            print(json.dumps(rec), flush=True)
+            append_jsonl(a.out, rec)
 
 
 if __name__ == "__main__":

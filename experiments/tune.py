@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results_io import open_text, use_repo_paths  # noqa: E402
+from results_io import append_jsonl, parse_run_or_render, read_jsonl, use_repo_paths  # noqa: E402
 
 use_repo_paths()
 
@@ -81,14 +81,10 @@ def choose(records):
     return out
 
 
-def read(path):
-    with open_text(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
 
 def render(path):
     """The README table: per (network, recipe) the chosen setting and its validation error."""
-    records = read(path)
+    records = read_jsonl(path)
     lines = ["| network | recipe | grid (settings x seeds) | chosen on validation | median valid error |",
              "|---|---|---|---|---|"]
     for (arch, recipe), (best, err, n_set, n_runs) in choose(records).items():
@@ -99,18 +95,10 @@ def render(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", help="JSON lines, appended; runs already in it are skipped")
     ap.add_argument("--only", action="append", default=[], help="network/recipe, e.g. lenet1/1989")
-    ap.add_argument("--render", metavar="FILE", help="print the README table from a results file")
-    ap.add_argument("--data-dir", default=None)
-    a = ap.parse_args()
-    if a.render:
-        print(render(a.render))
-        return
-    if not a.out:
-        ap.error("--out is required to run")
+    a = parse_run_or_render(ap, render)
     done = {(r["arch"], r["recipe"], json.dumps(r["setting"], sort_keys=True), r["seed"])
-            for r in (read(a.out) if os.path.exists(a.out) else [])}
+            for r in (read_jsonl(a.out) if os.path.exists(a.out) else [])}
     for (arch, recipe), grid in GRIDS.items():
         if a.only and f"{arch}/{recipe}" not in a.only:
             continue
@@ -119,9 +107,7 @@ def main():
                 if (arch, recipe, json.dumps(setting, sort_keys=True), seed) in done:
                     continue
                 rec = one_run(arch, recipe, setting, seed, data_dir=a.data_dir)
-                with open(a.out, "a") as f:
-                    f.write(json.dumps(rec) + "\n")
-                print(json.dumps(rec), flush=True)
+                append_jsonl(a.out, rec)
 
 
 if __name__ == "__main__":

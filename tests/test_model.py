@@ -128,6 +128,19 @@ def test_dead_slots_stay_zero_through_init_load_and_training():
 
 
 @pytest.mark.parametrize("arch", ARCHS)
+def test_layer_outputs_are_the_naive_trace(arch):
+    """Model.layer_outputs(image): [(layer name, its post-activation maps)], as the naive twin."""
+    rng = np.random.default_rng(5)
+    m = randomize(Model(arch, "scaled-tanh", "scaled-tanh", dtype="float64"), rng)
+    image = images(rng, 1)[0]
+    got = m.layer_outputs(image)
+    _, want = naive.network_forward(m.arch, m.state_dict(), "scaled-tanh", "scaled-tanh", image, trace=True)
+    assert [name for name, _ in got] == [layer.name for layer in m.arch.layers]
+    for (name, a), b in zip(got, want):
+        np.testing.assert_allclose(a, np.reshape(b, a.shape), rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
 def test_units_match_the_naive_layer_shapes(arch):
     m = Model(arch)
     _, outs = naive.network_forward(m.arch, m.state_dict(), image=np.zeros((16, 16)), trace=True)
