@@ -16,6 +16,7 @@ outputs for the record (their outputs are logits, so it is not comparable to the
 """
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -24,7 +25,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results_io import append_jsonl, parse_run_or_render, read_jsonl, use_repo_paths  # noqa: E402
+from results_io import append_jsonl, open_text, parse_run_or_render, read_jsonl, use_repo_paths  # noqa: E402
 
 use_repo_paths()
 
@@ -134,11 +135,54 @@ def render(path):
     return "\n".join(lines + [""] + notes)
 
 
+# What the 1989 and modern recipes shipped before their constants were chosen on held-out
+# digits (chosen then on test error: docs/sdlm-tuning.md, docs/modern-tuning.md)
+BEFORE = {("lenet1", "1989"): "η 1.5e-4 × 0.95^pass, μ 0.002",
+          ("zipcode1989", "1989"): "η 6e-4 × 0.95^pass, μ 0.02",
+          ("lenet1", "modern"): "lr 0.03 × 0.93^pass, weight decay 1e-3"}
+OLD_LABELS = {"LeNet-1 (the article's), 1989 recipe": "LeNet-1, 1989 recipe",
+              "LeNet-1 (the article's), modern recipe": "LeNet-1, modern recipe",
+              "zip-code net, 1989 recipe": "zip-code net, 1989 recipe"}
+
+
+def constants(arch, recipe):
+    from lenet_numba.recipes import get
+    r = get(recipe).for_arch(arch)
+    if r.optimizer == "sdlm":
+        return f"η {r.lr:g} × {r.lr_decay:g}^pass, μ {r.mu:g}"
+    return f"lr {r.lr:g} × {r.lr_decay:g}^pass, weight decay {r.weight_decay:g}"
+
+
+def render_moved(path, before_path):
+    """Which constants changed, and how far the medians moved, against the table before."""
+    new = read_jsonl(path)
+    with open_text(before_path) as f:
+        old = json.load(f)
+    lines = ["| network, recipe | constants before (chosen on test) | now (chosen on validation) | "
+             "median test error before (5 seeds) | now (20 seeds) | median train error before | now |",
+             "|---|---|---|---|---|---|---|"]
+    for label, arch, recipe in ROWS:
+        if (arch, recipe) not in BEFORE:
+            continue
+        rs = [r for r in new if r["label"] == label]
+        was = [r for r in old if r["label"] == OLD_LABELS[label]]
+        if not rs or not was:
+            continue
+        med = (lambda runs, k: 100 * float(np.median([r[k] for r in runs])))
+        lines.append(f"| {label} | {BEFORE[(arch, recipe)]} | {constants(arch, recipe)} | "
+                     f"{med(was, 'test_error'):.2f}% | {med(rs, 'test_error'):.2f}% | "
+                     f"{med(was, 'train_error'):.2f}% | {med(rs, 'train_error'):.2f}% |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--before", metavar="FILE", help="with --render: the table before (JSON), to show what moved")
+    before = ap.parse_known_args()[0].before
+    show = (lambda path: render_moved(path, before)) if before else render
     ap.add_argument("--rows", type=int, nargs="+", default=None, help="indices into ROWS (default: all)")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    a = parse_run_or_render(ap, render)
+    a = parse_run_or_render(ap, show)
     done = {(r["label"], r["seed"]) for r in (read_jsonl(a.out) if os.path.exists(a.out) else [])}
     rows = [ROWS[i] for i in a.rows] if a.rows else ROWS
     for label, arch, recipe in rows:
