@@ -43,12 +43,13 @@ def _refuse_changed_options(resume):
 
 @click.command("train")
 @click.option("--arch", type=click.Choice(list(architectures.ARCHITECTURES)), default="lenet1", show_default=True,
-              help="lenet1: the article's LeNet-1 (3,128 params); zipcode1989: the 1989 zip-code net (9,760).")
+              help="lenet1: the article's LeNet-1 (3,128 params); zipcode1989: the 1989 zip-code net (9,760); "
+              "lenet1-nips1989: the NIPS 1989 network (2,578).")
 @click.option("--recipe", type=click.Choice(list(recipes.RECIPES)), default=recipes.DEFAULT_RECIPE,
               show_default=True, help="1989 (default, the most faithful): scaled tanh everywhere, MSE to ±1, "
-              "SDLM, fixed order, 23 passes. seed: tanh, linear outputs, cross-entropy, SGD. "
+              "SDLM, fixed order, 23 passes (30 for lenet1-nips1989). article: tanh, linear outputs, cross-entropy, SGD. "
               "modern: cross-entropy, shuffling, augmentation, decaying rate.")
-@click.option("--epochs", type=int, default=None, callback=non_negative, help="Passes over the data [recipe: 23].")
+@click.option("--epochs", type=int, default=None, callback=non_negative, help="Passes over the data [recipe: 23; 1989 recipe on lenet1-nips1989: 30].")
 @click.option("--lr", type=float, default=None, callback=positive,
               help="SGD learning rate, or SDLM's eta [recipe; SDLM: tuned per network].")
 @click.option("--lr-decay", type=float, default=None, callback=positive,
