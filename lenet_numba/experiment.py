@@ -165,7 +165,8 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
         _, meta, _ = load_checkpoint(config.resume)
         try:
             recipe = recipes.Recipe(**meta["recipe"]).with_overrides(epochs=config.overrides.get("epochs"))
-            config = replace(config, arch=meta["arch"], seed=int(meta["seed"]), dataset=meta["dataset"])
+            config = replace(config, arch=meta["arch"], seed=int(meta["seed"]), dataset=meta["dataset"],
+                             validation=int(meta.get("config", {}).get("validation", 0)))
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{config.resume}: not a resumable training checkpoint ({e})") from None
         try:

@@ -112,3 +112,14 @@ def test_summary_flops_follow_the_connections():
     assert out["flops_forward"] == 2 * 10 * 192 + 10
     res = invoke("summary", "--arch", "lenet5")  # click's own refusal, naming the choices
     assert res.exit_code == 2 and "'lenet5' is not one of" in res.stderr and "lenet1-nips1989" in res.stderr
+
+
+def test_resume_keeps_the_hold_out(tmp_path, small_data):
+    """A resumed --validation run trains on the same digits: the hold-out comes from the checkpoint."""
+    from lenet_numba.experiment import TrainConfig, run
+
+    out = tmp_path / "m.npz"
+    first = run(TrainConfig(recipe="article", overrides={"epochs": 1}, validation=100, out=str(out)))
+    again = run(TrainConfig(resume=str(out), overrides={"epochs": 2}, out=str(out)))
+    assert first["validation"] == again["validation"] == 100
+    assert [("valid_error" in r) for r in again["history"]] == [True, True]

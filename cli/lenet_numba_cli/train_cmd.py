@@ -31,7 +31,8 @@ def _refuse_changed_options(resume):
     saved = {f.name: f.default for f in dataclasses.fields(recipes.Recipe)}
     saved.update(meta.get("recipe", {}))
     saved.update(recipe=saved.get("name"), arch=meta.get("arch"), seed=meta.get("seed"),
-                 dataset=meta.get("dataset"), init_from=meta.get("config", {}).get("init_from"))
+                 dataset=meta.get("dataset"), init_from=meta.get("config", {}).get("init_from"),
+                 validation=meta.get("config", {}).get("validation", 0))
     ctx = click.get_current_context()
     for p in ctx.command.params:
         if p.name in _FREE_ON_RESUME or ctx.get_parameter_source(p.name) == click.core.ParameterSource.DEFAULT:
