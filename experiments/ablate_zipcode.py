@@ -53,6 +53,8 @@ ROWS = {  # name -> (what it changes, changes)
     "pad-1.716": ("H2 pads H1's maps with -1.7159 (the scaled tanh's floor), not -1", {"pad": -SCALED_A}),
     "constant-rate": ("constant eta (no x 0.95 per pass)", {"lr_decay": 1.0}),
     "h2-table-cyclic": ("H1->H2 table: map o reads maps o..o+7 mod 12", {"table": _CYCLIC_H2}),
+    "constant-rate-mu-paper-units": ("both that help: constant eta 1.5e-4 and mu 0.002 (0.02 in the paper's units)",
+                                     {"mu": 0.002, "eta": 1.5e-4, "lr_decay": 1.0}),
 }
 
 

@@ -67,7 +67,7 @@ def one_run(arch, recipe, setting, seed, validation=VALIDATION, data_dir=None, e
 
 
 def choose(records):
-    """{(arch, recipe): (best setting, its median valid error, n settings, n runs)}."""
+    """{(arch, recipe): (best setting, its median valid error, n settings, n seeds)}."""
     by = {}
     for r in records:
         key = (r["arch"], r["recipe"])
@@ -77,7 +77,7 @@ def choose(records):
         scored = sorted((float(np.median([r["valid_error"] for r in rs])),
                          float(np.median([r["valid_loss"] for r in rs])), s) for s, rs in groups.items())
         err, _, best = scored[0]
-        out[key] = (json.loads(best), err, len(groups), sum(len(rs) for rs in groups.values()))
+        out[key] = (json.loads(best), err, len(groups), len({r["seed"] for rs in groups.values() for r in rs}))
     return out
 
 
@@ -87,9 +87,9 @@ def render(path):
     records = read_jsonl(path)
     lines = ["| network | recipe | grid (settings x seeds) | chosen on validation | median valid error |",
              "|---|---|---|---|---|"]
-    for (arch, recipe), (best, err, n_set, n_runs) in choose(records).items():
+    for (arch, recipe), (best, err, n_set, n_seeds) in choose(records).items():
         chosen = ", ".join(f"{k} {v:g}" for k, v in sorted(best.items()))
-        lines.append(f"| {arch} | {recipe} | {n_set} x {n_runs // n_set} | {chosen} | {100 * err:.2f}% |")
+        lines.append(f"| {arch} | {recipe} | {n_set} x {n_seeds} | {chosen} | {100 * err:.2f}% |")
     return "\n".join(lines)
 
 

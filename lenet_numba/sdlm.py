@@ -52,7 +52,7 @@ LENET5_ETA = step_schedule([(2, 5e-4), (3, 2e-4), (3, 1e-4), (4, 5e-5), (100, 1e
 TUNED = {
     "lenet1": {"eta": 5e-4, "mu": 0.002, "lr_decay": 0.95},
     "zipcode1989": {"eta": 5e-4, "mu": 0.02, "lr_decay": 0.95},
-    "lenet1-nips1989": {"eta": 1.5e-4, "mu": 0.002, "lr_decay": 0.95, "epochs": 30},  # 30 passes: the paper
+    "lenet1-nips1989": {"eta": 5e-4, "mu": 0.02, "lr_decay": 1.0, "epochs": 30},  # 30 passes: the paper
 }
 
 

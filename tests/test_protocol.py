@@ -85,9 +85,9 @@ def test_tuning_never_loads_the_test_set(tmp_path, data_root, isolated_data_env)
     rec = tune.one_run("lenet1", "1989", {"lr": 5e-4, "mu": 0.02, "lr_decay": 0.95}, seed=0, validation=500,
                        data_dir=str(tmp_path), epochs=1)
     assert 0 <= rec["valid_error"] < 0.5 and rec["epochs"] == 1
-    best, err, n_settings, n_runs = tune.choose([rec, dict(rec, setting={"lr": 1.0}, valid_error=0.9)])[
+    best, err, n_settings, n_seeds = tune.choose([rec, dict(rec, setting={"lr": 1.0}, valid_error=0.9)])[
         ("lenet1", "1989")]
-    assert best == rec["setting"] and err == rec["valid_error"] and (n_settings, n_runs) == (2, 2)
+    assert best == rec["setting"] and err == rec["valid_error"] and (n_settings, n_seeds) == (2, 1)
 
 
 @pytest.mark.parametrize("arch", list(architectures.ARCHITECTURES))
