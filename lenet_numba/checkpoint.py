@@ -99,12 +99,12 @@ def read_file_once(path, what="checkpoint", limit=MAX_FILE_BYTES):
         fail(f"is a directory, not a {what} file")
     except (OSError, ValueError) as e:
         fail(f"cannot read {what} ({getattr(e, 'strerror', None) or e})")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        fail(f"is a directory, not a {what} file" if stat.S_ISDIR(info.st_mode)
+             else f"is not a regular file (a pipe, socket or device), not a {what} file")
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            fail(f"is a directory, not a {what} file")
-        if not stat.S_ISREG(info.st_mode):
-            fail(f"is not a regular file (a pipe, socket or device), not a {what} file")
         if info.st_size > limit:
             fail(f"{info.st_size:,} bytes, larger than any {what} ({limit:,} bytes at most)")
         try:
@@ -141,7 +141,8 @@ def load_checkpoint(path, expected_arch=None, expected_shapes=None, spec=None, d
 
     if expected_shapes is not None and spec is None:
         floats = (np.dtype(np.float32), np.dtype(np.float64))
-        spec = lambda meta: {n: (tuple(shape), floats) for n, shape in expected_shapes.items()}  # noqa: E731
+        spec = lambda meta: {STATE_PREFIX + "*": None,  # noqa: E731
+                             **{n: (tuple(shape), floats) for n, shape in expected_shapes.items()}}
     if data is None:
         data = read_file_once(path)
     if not data:
@@ -155,10 +156,14 @@ def load_checkpoint(path, expected_arch=None, expected_shapes=None, spec=None, d
                 fail(f"checkpoint is for {meta.get('arch')!r}, expected {expected_arch!r}")
             wanted = spec(meta) if spec is not None else None
             contents = {}
+            any_state = STATE_PREFIX + "*"  # in a spec: state entries of any (bounded) shape and type
             for entry, info in members.items():
-                if wanted is not None and entry not in wanted:
+                if wanted is None or (entry.startswith(STATE_PREFIX) and entry not in wanted and any_state in wanted):
+                    shape, dtypes = None, None
+                elif entry in wanted:
+                    shape, dtypes = wanted[entry]
+                else:
                     fail(f"unexpected {'state entry' if entry.startswith(STATE_PREFIX) else 'parameter'} {entry!r}")
-                shape, dtypes = wanted[entry] if wanted is not None else (None, None)
                 contents[entry] = _read_array(zf, info, entry, shape, dtypes, fail)
     except CheckpointError:
         raise

@@ -57,7 +57,7 @@ def load_npy_images(path):
         if count // 256 > MAX_IMAGES:
             fail(f"{count // 256:,} images, more than {MAX_IMAGES:,} in one file: split it")
         if dtype.hasobject or dtype.fields is not None or dtype.kind not in "iuf":
-            fail(f"expected real numbers, got dtype {dtype}")
+            fail(f"expected numbers (real), got dtype {dtype}")
         if size - f.tell() != count * dtype.itemsize:
             fail(f"declares {count * dtype.itemsize:,} bytes of data but holds {size - f.tell():,}: truncated or damaged")
         x = np.fromfile(f, dtype=dtype, count=count)

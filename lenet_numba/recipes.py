@@ -61,7 +61,7 @@ class Recipe:
         if bad:
             raise UsageError(f"unknown recipe field(s): {', '.join(bad)}")
         given = {k: v for k, v in overrides.items() if v is not None}
-        out = replace(self, **given)
+        out = replace(self, **given).validate()
         idle = [k for k in DISTORTION_LIMITS if given.get(k) and not out.augment]
         if idle:
             raise UsageError(f"{idle[0]} has no effect without augment (recipe {self.name} does not augment)")
