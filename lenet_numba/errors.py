@@ -28,3 +28,7 @@ class UsageError(LenetError):
 
 class DivergenceError(LenetError):
     """Training produced a non-finite loss or parameter."""
+
+
+class MissingDependency(LenetError):
+    """An optional extra the command needs is not installed; the message says what to install."""

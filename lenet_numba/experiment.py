@@ -135,12 +135,13 @@ def model_from_checkpoint(path, dtype=None):
     return m, meta
 
 
-def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, on_start=None):
+def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, on_start=None, on_model=None):
     """Train as configured; returns the summary dict ``lenet-numba train --json`` prints.
 
     ``on_start(config, recipe, start_epoch)`` is called once the data, the checkpoints and the
     options have all been checked, just before the first pass (a resumed run: with the
-    checkpoint's arch, seed and recipe)."""
+    checkpoint's arch, seed and recipe); then ``on_model(model, test_set)`` with the model
+    training goes on to change in place and the (images, labels) it is tested on."""
     recipe = config.resolved_recipe()
     if config.resume:  # continue *that* run: its recipe, seed and data; only --epochs may change
         _, meta, _ = load_checkpoint(config.resume)
@@ -182,6 +183,8 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
     optimizer = make_optimizer(recipe, config.seed)
     if on_start is not None:
         on_start(config, recipe, start_epoch)
+    if on_model is not None:
+        on_model(model, (xte, yte))
 
     def save(epoch, position=0, totals=(0.0, 0.0), step=None):
         if config.out:

@@ -18,7 +18,7 @@ from . import architectures
 from .errors import UsageError
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.losses import loss_forward_backward
-from .architectures import OUT_OFF
+from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
 from .network import forward, load_input, sample_loss_and_grad
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -128,6 +128,22 @@ class Model:
         out = np.zeros((x.shape[0], self.plan.n_outputs), self.dtype)
         acts = np.zeros(self.plan.n_acts, self.dtype)
         forward_batch(self._table, self._pad_values, self._conn, self.params, acts, x, out)
+        return out
+
+    def layer_outputs(self, image):
+        """Every layer's output (post-activation) for one (16, 16) image, from the compiled
+        forward pass: [(layer name, array (maps, height, width))], a copy of each slot of
+        the activation buffer (dense layers are (units, 1, 1))."""
+        x = self.as_images(image)
+        if x.shape[0] != 1:
+            raise UsageError(f"layer_outputs takes one image, got {x.shape[0]}")
+        acts = np.zeros(self.plan.n_acts, self.dtype)
+        load_input(x[0], acts)
+        forward(self._table, self._pad_values, self._conn, self.params, acts)
+        out = []
+        for layer, row in zip(self.arch.layers, self.plan.table):
+            c, h, w, off = int(row[OUT_C]), int(row[OUT_H]), int(row[OUT_W]), int(row[OUT_OFF])
+            out.append((layer.name, acts[off:off + c * h * w].reshape(c, h, w).copy()))
         return out
 
     def as_labels(self, labels, n):
