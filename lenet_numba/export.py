@@ -38,23 +38,12 @@ def require_onnx():
     return onnx
 
 
-def dense_kernel(weights, connections, n_in):
-    """(out, n_conn, k, k) weights and their (out, n_conn) input-map table -> (out, n_in, k, k)
-    with zeros where an output map does not read an input map."""
-    n_out, n_conn = connections.shape
-    full = np.zeros((n_out, n_in) + weights.shape[2:], np.float64)
-    for o in range(n_out):
-        for j in range(n_conn):
-            full[o, connections[o, j]] += weights[o, j]
-    return full
-
-
 def to_onnx(model):
     """The ``onnx.ModelProto`` computing ``model.predict``."""
     onnx = require_onnx()
     from onnx import TensorProto, helper, numpy_helper
 
-    from .architectures import CONN_OFF, IN_C, N_CONN, OUT_C, OUT_H, OUT_W
+    from .architectures import OUT_C, OUT_H, OUT_W
 
     nodes, inits = [], []
 
@@ -77,9 +66,8 @@ def to_onnx(model):
                 k = layer.pad
                 x = node("Pad", [x, const(f"{p}.pads", [0, 0, k, k, 0, 0, k, k]),
                                  const(f"{p}.pad_value", np.float32(layer.pad_value))], f"{p}.padded", mode="constant")
-            n_in, n_out, n_conn = int(row[IN_C]), int(row[OUT_C]), int(row[N_CONN])
-            conn = model.plan.conn[int(row[CONN_OFF]):int(row[CONN_OFF]) + n_out * n_conn].reshape(n_out, n_conn)
-            w = const(f"{p}.weight", dense_kernel(model[f"{p}.weight"], conn, n_in))
+            n_out = int(row[OUT_C])
+            w = const(f"{p}.weight", model.full_kernels(p)[0])
             bias = np.asarray(model[f"{p}.bias"])
             conv_inputs = [x, w] if layer.bias_per_unit else [x, w, const(f"{p}.bias", bias)]
             x = node("Conv", conv_inputs, f"{p}.conv", kernel_shape=[layer.kernel] * 2, strides=[layer.stride] * 2)

@@ -4,29 +4,19 @@ Without onnx/onnxruntime these tests skip, except under CI (env CI set), where t
 The real-data part trains each network one pass and compares on all 2,007 USPS test digits.
 """
 
-import os
-
 import numpy as np
 import pytest
 
 from lenet_numba.architectures import ARCHITECTURES, Architecture, Conv, Dense, Subsample
 from lenet_numba.model import Model
+from optional import require
 from clitools import assert_ok, assert_user_error, invoke
-
-
-def _require(name):
-    try:
-        return __import__(name)
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the ONNX tests: {name} is not installed", pytrace=False)
-        pytest.skip(f"{name} not installed (pip install 'lenet-numba[onnx]')")
 
 
 @pytest.fixture(scope="module")
 def ort():
-    _require("onnx")
-    return _require("onnxruntime")
+    require("onnx", "pip install 'lenet-numba[onnx]'")
+    return require("onnxruntime", "pip install 'lenet-numba[onnx]'")
 
 
 TOLERANCE = 1e-5

@@ -14,22 +14,14 @@ import pytest
 
 from lenet_numba.images import preprocess
 from lenet_numba.serve.strokes import draw_strokes
+from optional import require
 from clitools import assert_user_error, invoke
-
-
-def _require(name):
-    try:
-        return __import__(name)
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the web tests: {name} is not installed", pytrace=False)
-        pytest.skip(f"{name} not installed (pip install 'lenet-numba[web]' httpx)")
 
 
 @pytest.fixture(scope="module")
 def web():
     for name in ("starlette", "uvicorn", "httpx"):
-        _require(name)
+        require(name, "pip install 'lenet-numba[web]' httpx")
 
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -294,3 +286,17 @@ def test_serve_command_errors(web, tmp_path, monkeypatch):
     assert_user_error(invoke("serve", "--save-dir", tmp_path / "no" / "deeper"), 2, "--save-dir", "does not exist")
     monkeypatch.setitem(__import__("sys").modules, "starlette", None)
     assert_user_error(invoke("serve"), 1, "pip install 'lenet-numba[web]'")
+
+
+def test_listening_socket_is_tcp_so_responses_are_not_delayed(web):
+    """asyncio sets TCP_NODELAY only on IPPROTO_TCP sockets; a socket made with proto 0
+    added a ~40 ms delayed-ACK stall to every response written in two parts."""
+    import socket
+
+    from lenet_numba.serve.launch import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0
+    finally:
+        sock.close()

@@ -10,6 +10,7 @@ import threading
 import numpy as np
 
 from .. import metrics
+from ..architectures import Conv
 from ..images import has_ink, ink_box, ink_map, preprocess
 from .requests import BadRequest, finite_or_none
 
@@ -33,30 +34,20 @@ def threshold_for(model, test_set):
 def conv_kernels(model):
     """{conv layer name: {"weights": (out, in, k, k) with 0 where not connected,
     "connected": (out, in) 0/1}} for the page's kernel grids."""
-    from ..architectures import CONN_OFF, CONV, IN_C, KIND, N_CONN, OUT_C
-
     out = {}
-    for layer, row in zip(model.arch.layers, model.plan.table):
-        if int(row[KIND]) != CONV:
-            continue
-        n_in, n_out, n_conn = int(row[IN_C]), int(row[OUT_C]), int(row[N_CONN])
-        conn = model.plan.conn[int(row[CONN_OFF]):int(row[CONN_OFF]) + n_out * n_conn].reshape(n_out, n_conn)
-        w = model[f"{layer.name}.weight"]
-        full = np.zeros((n_out, n_in) + w.shape[2:], np.float64)
-        connected = np.zeros((n_out, n_in), np.int64)
-        for o in range(n_out):
-            for j in range(n_conn):
-                full[o, conn[o, j]] += w[o, j]
-                connected[o, conn[o, j]] = 1
-        out[layer.name] = {"weights": np.round(full, DIGITS).tolist(), "connected": connected.tolist()}
+    for layer in model.arch.layers:
+        if isinstance(layer, Conv):
+            full, connected = model.full_kernels(layer.name)
+            out[layer.name] = {"weights": np.round(full, DIGITS).tolist(), "connected": connected.tolist()}
     return out
 
 
 def describe(model):
     """The network's layers as the page lists them."""
+    from ..architectures import OUT_C, OUT_H, OUT_W
+
     layers = []
     for layer, row in zip(model.arch.layers, model.plan.table):
-        from ..architectures import OUT_C, OUT_H, OUT_W
         layers.append({"name": layer.name, "kind": type(layer).__name__.lower(),
                        "shape": [int(row[OUT_C]), int(row[OUT_H]), int(row[OUT_W])]})
     return {"arch": model.arch.name, "description": model.arch.description, "params": model.n_params,
@@ -90,11 +81,6 @@ class Engine:
             if note is not None:
                 self.threshold, self.threshold_note = threshold, note
             self.version += 1
-
-    def snapshot(self):
-        """(a private copy of the model, threshold, version) taken under the lock."""
-        with self._lock:
-            return self.model.copy(), self.threshold, self.version
 
     def info(self):
         with self._lock:

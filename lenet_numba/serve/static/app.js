@@ -153,12 +153,13 @@ function showSteps(r) {
   const k = pad.width / r.crop.width;
   const sx = r.crop.left * k, sy = r.crop.top * k, sw = (r.crop.right - r.crop.left) * k, sh = (r.crop.bottom - r.crop.top) * k;
   const s = 96 / Math.max(sw, sh);
+  redrawPad();   // without the previous crop box
   cc.fillStyle = "#fff"; cc.fillRect(0, 0, 96, 96);
   cc.drawImage(pad, sx, sy, sw, sh, (96 - sw * s) / 2, (96 - sh * s) / 2, sw * s, sh * s);
   ctx.strokeStyle = "#c52"; ctx.lineWidth = 1;   // the crop box on the pad, until the next stroke
   ctx.strokeRect(sx, sy, sw, sh);
-  const flat = r.input16.flat();
-  drawGrid($("step-16"), flat.map((v) => (v + 1) / 2), 16, 16, inkColour(1));
+  const flat = r.input16.flat();   // as grey ink (+1 black), then as signed input values
+  drawGrid($("step-16"), flat, 16, 16, inkColour(1));
   drawGrid($("step-input"), flat, 16, 16, signColour(1));
 }
 
@@ -184,7 +185,7 @@ function showLayers(layers) {
     const range = last ? Math.max(1e-6, ...l.maps.flat(2).map(Math.abs)) : activationRange();
     if (h > 1 || w > 1) {
       while (maps.children.length < c) maps.appendChild(document.createElement("canvas"));
-      const zoom = Math.max(2, Math.round(48 / w));
+      const zoom = Math.max(2, Math.round(32 / w));
       l.maps.forEach((m, k) => {
         const cv = maps.children[k];
         cv.className = "map";
@@ -297,15 +298,15 @@ async function showKernels() {
   kernelsVersion = r.version;
   const box = $("kernels");
   const names = Object.keys(r.kernels).slice(0, 2);   // C1 and C2 (H1 and H2)
-  box.innerHTML = names.map((n) => `<div class="layer"><div class="layer-title">${n} kernels (rows: output maps)</div><div class="maps" data-kernels="${n}"></div></div>`).join("");
+  box.innerHTML = names.map((n) => `<div class="layer"><div class="layer-title">${n} kernels (columns: output maps, rows: input maps; faded: not connected)</div><div class="maps" data-kernels="${n}"></div></div>`).join("");
   for (const n of names) {
     const { weights, connected } = r.kernels[n];
     const range = Math.max(1e-6, ...weights.flat(3).map(Math.abs));
     const maps = box.querySelector(`[data-kernels="${n}"]`);
-    weights.forEach((row, o) => {
+    for (let i = 0; i < weights[0].length; i++) {   // a row per input map, a column per output map
       const line = document.createElement("div");
-      row.forEach((k, i) => {
-        const cv = document.createElement("canvas");
+      weights.forEach((row, o) => {
+        const k = row[i], cv = document.createElement("canvas");
         cv.className = "map";
         cv.style.width = cv.style.height = "20px";
         cv.style.opacity = connected[o][i] ? "1" : "0.15";
@@ -313,7 +314,7 @@ async function showKernels() {
         line.appendChild(cv);
       });
       maps.appendChild(line);
-    });
+    }
   }
 }
 
