@@ -7,7 +7,7 @@
     (4, 1, 5, 5)
     >>> scores = m.predict(images)           # (N, 10)
 
-The parameter names and shapes match the seed's PyTorch module, so ``state_dict`` and
+The parameter names and shapes match the article's PyTorch module, so ``state_dict`` and
 ``load_state_dict`` move weights both ways.
 """
 

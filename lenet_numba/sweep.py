@@ -1,7 +1,7 @@
 """Sweeps: a grid of recipe settings x seeds, one training run per task, on any Executor.
 
     >>> from lenet_numba.sweep import SweepSpec, parse_assignment, process_pool, run_sweep
-    >>> spec = SweepSpec(arch="lenet1", recipe="seed", epochs=5,
+    >>> spec = SweepSpec(arch="lenet1", recipe="article", epochs=5,
     ...                  grid=dict([parse_assignment("lr=0.005,0.01,0.02")]), seeds=(0, 1, 2))
     >>> with process_pool(jobs=2) as ex:
     ...     summary = run_sweep(spec, ex, out_dir="sweep-out")

@@ -56,10 +56,10 @@ def data_opts(data_root):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data_opts):
-    """A real 3-epoch training run on USPS (seed recipe): checkpoint and metrics file."""
+    """A real 3-epoch training run on USPS (article recipe): checkpoint and metrics file."""
     d = tmp_path_factory.mktemp("trained")
     out, metrics_file = d / "m.npz", d / "m.jsonl"
-    assert_ok(invoke("train", "--epochs", 3, "--recipe", "seed", "--out", out, "--metrics", metrics_file,
+    assert_ok(invoke("train", "--epochs", 3, "--recipe", "article", "--out", out, "--metrics", metrics_file,
                      *data_opts))
     return {"out": out, "metrics": metrics_file}
 

@@ -53,7 +53,7 @@ def sweep_cmd(more_seeds, out_dir, arch, recipe, epochs, assignments, seed_token
     train error), the best setting in bold. Ctrl-C stops the sweep, keeps what finished
     and writes the table from it; --resume runs the rest.
 
-    Example: lenet-numba sweep --recipe seed --set lr=0.005,0.01,0.02 --seeds 0 1 2 --out-dir s
+    Example: lenet-numba sweep --recipe article --set lr=0.005,0.01,0.02 --seeds 0 1 2 --out-dir s
     """
     from lenet_numba import sweep
 

@@ -42,7 +42,7 @@ def _refuse_changed_options(resume):
 
 @click.command("train")
 @click.option("--arch", type=click.Choice(list(architectures.ARCHITECTURES)), default="lenet1", show_default=True,
-              help="lenet1: the seed LeNet-1 (3,128 params); zipcode1989: the 1989 zip-code net (9,760).")
+              help="lenet1: the article's LeNet-1 (3,128 params); zipcode1989: the 1989 zip-code net (9,760).")
 @click.option("--recipe", type=click.Choice(list(recipes.RECIPES)), default=recipes.DEFAULT_RECIPE,
               show_default=True, help="1989 (default, the most faithful): scaled tanh everywhere, MSE to ±1, "
               "SDLM, fixed order, 23 passes. seed: tanh, linear outputs, cross-entropy, SGD. "
