@@ -45,7 +45,9 @@ def error(status, message):
 async def read_body(request):
     """The request body, refused (413) as soon as it passes MAX_BODY_BYTES."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > rq.MAX_BODY_BYTES):
+    if declared is not None and not declared.isdigit():
+        raise BadRequest(400, f"Content-Length: not a byte count ({declared[:20]!r})")
+    if declared is not None and int(declared) > rq.MAX_BODY_BYTES:
         raise BadRequest(413, f"body: larger than {rq.MAX_BODY_BYTES} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
