@@ -300,3 +300,17 @@ def test_listening_socket_is_tcp_so_responses_are_not_delayed(web):
         assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0
     finally:
         sock.close()
+
+
+def test_core_and_cli_never_import_the_extras():
+    """Importing the package, the engine side of serve, the export module and the whole CLI
+    pulls in none of starlette, uvicorn, onnx, onnxruntime."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lenet_numba.model, lenet_numba.export, lenet_numba.serve.engine, "
+            "lenet_numba.serve.training, lenet_numba_cli.main; "
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'onnx', 'onnxruntime') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
