@@ -88,10 +88,13 @@ def test_draw_a_seven_then_train_two_passes(browser, server):
     assert page.locator("#layers .layer[data-layer=conv2] canvas").count() == 12
     assert page.locator("#scores .bar").count() == 10
     assert "rejected below" in page.locator("#threshold").text_content()
+    seven_input = page.locator("#step-16").evaluate("c => c.toDataURL()")
 
-    page.click("#undo")           # the bar alone is no 7 any more...
-    page.wait_for_function("document.getElementById('answer').textContent !== '7'")
-    stroke(page, pad, diagonal)   # ...and with the diagonal back it is
+    answers = int(page.locator("#answer").get_attribute("data-answers"))
+    page.click("#undo")           # the bar alone is read again...
+    page.wait_for_function(f"Number(document.getElementById('answer').dataset.answers) > {answers}")
+    assert page.locator("#step-16").evaluate("c => c.toDataURL()") != seven_input
+    stroke(page, pad, diagonal)   # ...and with the diagonal back it is a 7 again
     page.wait_for_function("document.getElementById('answer').textContent === '7'")
 
     page.select_option("#arch", "lenet1")

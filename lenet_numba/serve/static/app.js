@@ -113,6 +113,7 @@ function showAnswer(r) {
   const a = $("answer");
   a.textContent = String(r.digit);
   a.className = r.rejected ? "rejected" : "";
+  a.dataset.answers = String(Number(a.dataset.answers || 0) + 1);   // how many answers shown so far
   $("reject-note").textContent = r.rejected ? "reject: not sure" : "";
   const lo = Math.min(0, ...r.scores), hi = Math.max(...r.scores);
   const best = r.scores.indexOf(hi);
