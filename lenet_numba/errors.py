@@ -31,4 +31,4 @@ class DivergenceError(LenetError):
 
 
 class MissingDependency(LenetError):
-    """An optional extra the command needs is not installed; the message says what to install."""
+    """An optional extra is not installed (the message names the pip command)."""

@@ -47,12 +47,18 @@ class Model:
         self.plan = architectures.build(arch, activation, output_activation)
         self.arch = self.plan.arch
         self.params = np.zeros(self.plan.n_params, self.dtype)
-        # the compiled code reads these, keep them contiguous and typed once
-        self._table = np.ascontiguousarray(self.plan.table)
-        self._pad_values = self.plan.pad_values.astype(self.dtype)
-        self._conn = self.plan.conn
+        # what the compiled engine reads beside params (network.forward(table, pad_values,
+        # conn, params, acts), the training loop, SDLM): contiguous and typed once
+        self.table = np.ascontiguousarray(self.plan.table)
+        self.pad_values = self.plan.pad_values.astype(self.dtype)
+        self.conn = self.plan.conn
         if init:
             self.init(seed)
+
+    # the names code written before the public ones used
+    _table = property(lambda self: self.table)
+    _pad_values = property(lambda self: self.pad_values)
+    _conn = property(lambda self: self.conn)
 
     # ---- parameters -------------------------------------------------------------
     @property
@@ -144,7 +150,7 @@ class Model:
         x = self.as_images(x)
         out = np.zeros((x.shape[0], self.plan.n_outputs), self.dtype)
         acts = np.zeros(self.plan.n_acts, self.dtype)
-        forward_batch(self._table, self._pad_values, self._conn, self.params, acts, x, out)
+        forward_batch(self.table, self.pad_values, self.conn, self.params, acts, x, out)
         return out
 
     def layer_outputs(self, image):
@@ -155,9 +161,9 @@ class Model:
             raise UsageError(f"layer_outputs takes one image, got {x.shape[0]}")
         acts = np.zeros(self.plan.n_acts, self.dtype)
         load_input(x[0], acts)
-        forward(self._table, self._pad_values, self._conn, self.params, acts)
+        forward(self.table, self.pad_values, self.conn, self.params, acts)
         out = []
-        for layer, row in zip(self.arch.layers, self.plan.table):
+        for layer, row in zip(self.arch.layers, self.table):
             c, h, w, off = int(row[OUT_C]), int(row[OUT_H]), int(row[OUT_W]), int(row[OUT_OFF])
             out.append((layer.name, acts[off:off + c * h * w].reshape(c, h, w).copy()))
         return out
@@ -177,7 +183,7 @@ class Model:
         label = self.as_labels([label], 1)[0]
         acts, dacts, grads = self.buffers()
         img = self.as_images(image)[0]
-        loss_value = sample_loss_and_grad(self._table, self._pad_values, self._conn, self.params, acts,
+        loss_value = sample_loss_and_grad(self.table, self.pad_values, self.conn, self.params, acts,
                                           dacts, grads, img, int(label), loss_kind(loss), float(label_smoothing))
         return float(loss_value), grads
 

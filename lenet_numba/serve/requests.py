@@ -97,12 +97,14 @@ def _choice(body, name, choices, default):
 
 
 def train_request(body):
-    """{"arch", "recipe", "seed", "epochs"} (all optional) -> a checked dict of the four."""
+    """{"arch", "recipe", "seed", "epochs"} (all optional) -> a checked dict of the four;
+    epochs None (absent or null): the recipe's number of passes for that network."""
     _fields(body, (), ("arch", "recipe", "seed", "epochs"))
-    arch = _choice(body, "arch", list(ARCHITECTURES), "lenet1")
-    recipe = _choice(body, "recipe", list(RECIPES), "1989")
-    return {"arch": arch, "recipe": recipe, "seed": _integer(body, "seed", 0, MAX_SEED, 0),
-            "epochs": _integer(body, "epochs", 1, MAX_EPOCHS, RECIPES[recipe].epochs)}
+    epochs = body.get("epochs")
+    return {"arch": _choice(body, "arch", list(ARCHITECTURES), "lenet1"),
+            "recipe": _choice(body, "recipe", list(RECIPES), "1989"),
+            "seed": _integer(body, "seed", 0, MAX_SEED, 0),
+            "epochs": None if epochs is None else _integer(body, "epochs", 1, MAX_EPOCHS, None)}
 
 
 def empty_request(body):

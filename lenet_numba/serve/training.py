@@ -29,7 +29,7 @@ def worker_main(job, data_dir, queue, stop):
         from .engine import threshold_for
 
         config = TrainConfig(arch=job["arch"], recipe=job["recipe"], seed=job["seed"],
-                             overrides={"epochs": job["epochs"]}, data_dir=data_dir, download=False,
+                             overrides={"epochs": job["epochs"]}, data_dir=data_dir, download=False,  # None: the recipe's
                              chunk_size=CHUNK)
         held = {}
         last_sent = [0.0]
@@ -129,6 +129,7 @@ class Trainer:
                                   init=False)
                     model.params[:] = body["params"]
                     self.recipe = body["recipe"]
+                    self.job["epochs"] = body["recipe"]["epochs"]  # the recipe's, when the request left it open
                     self.engine.replace(model, self._source(0), body["threshold"], body["note"])
                     self.state = "cancelling" if self.state == "cancelling" else "running"
                 elif kind == "chunk":

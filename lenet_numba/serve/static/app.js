@@ -225,8 +225,9 @@ async function loadInfo() {
 $("train-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   try {
-    await api("/api/train", { arch: $("arch").value, recipe: $("recipe").value,
-                              seed: Number($("seed").value), epochs: Number($("epochs").value) });
+    const passes = $("epochs").value;   // empty: the recipe's number of passes for this network
+    await api("/api/train", { arch: $("arch").value, recipe: $("recipe").value, seed: Number($("seed").value),
+                              epochs: passes === "" ? null : Number(passes) });
     poll();
   } catch (err) {
     $("train-state").textContent = err.message;
