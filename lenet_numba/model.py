@@ -101,6 +101,23 @@ class Model:
         """name -> copy (safe to keep while training goes on)."""
         return {n: v.copy() for n, v in self.named_parameters().items()}
 
+    def full_kernels(self, layer):
+        """Conv ``layer``'s weights as (out maps, in maps, k, k), zero where an output map
+        does not read an input map (its connection table), and the (out, in) 0/1 mask."""
+        from .architectures import CONN_OFF, IN_C, N_CONN, OUT_C
+
+        row = self.plan.table[[layer_.name for layer_ in self.arch.layers].index(layer)]
+        n_in, n_out, n_conn = int(row[IN_C]), int(row[OUT_C]), int(row[N_CONN])
+        conn = self.plan.conn[int(row[CONN_OFF]):int(row[CONN_OFF]) + n_out * n_conn].reshape(n_out, n_conn)
+        w = self[f"{layer}.weight"]
+        full = np.zeros((n_out, n_in) + w.shape[2:], np.float64)
+        connected = np.zeros((n_out, n_in), np.int64)
+        for o in range(n_out):
+            for j in range(n_conn):
+                full[o, conn[o, j]] += w[o, j]
+                connected[o, conn[o, j]] = 1
+        return full, connected
+
     def load_state_dict(self, state):
         missing = [n for n in self.plan.params if n not in state]
         if missing:
