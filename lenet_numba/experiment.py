@@ -33,7 +33,8 @@ def _run_field(name, default, help, **cli):
 # the recipe's value). The CLI makes one option of each field, from the same metadata.
 _RUN_FIELDS = [
     _run_field("arch", None, "lenet1: the LeNet-1 of the article (3,128 params); zipcode1989: the 1989 "
-               "zip-code net (9,760); lenet1-nips1989: the NIPS 1989 network (2,578)", choices="architecture", default_text="lenet1"),
+               "zip-code net (9,760); lenet1-nips1989: the NIPS 1989 network (2,578)", choices="architecture",
+               default_text="lenet1"),
     _run_field("recipe", None, "1989 (the most faithful): scaled tanh everywhere, MSE to ±1, SDLM, fixed order, "
                "23 passes. article: tanh, linear outputs, cross-entropy, SGD. modern: cross-entropy, "
                "shuffling, augmentation, decaying rate", choices="recipe", default_text=recipes.DEFAULT_RECIPE),
