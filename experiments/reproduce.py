@@ -127,15 +127,15 @@ def render(path):
                 ours = [r["reject_for_1pct" if key == "reject" else key] for r in rs]
                 ours = [v for v in ours if v is not None]
                 shown = f"{100 * paper[key]:.2f}%" if "mse" not in key else f"{paper[key]:.1e}"
-                parts.append(f"{name} {shown} (at our {percentile_of(paper[key], ours):.0f}th percentile)")
+                parts.append(f"{name} {shown} ({percentile_of(paper[key], ours):.0f}% of our seeds at or below it)")
             notes.append(f"- {label}: {paper['source']}, one run: " + "; ".join(parts) + ".")
         for key, limit in TARGETS.get(arch, {}).items():
             if recipe != "1989":
                 continue
             ours = float(np.median([r["reject_for_1pct" if key == "reject" else key] for r in rs]))
             verdict = "met" if ours <= limit else f"missed by {100 * (ours - limit):.2f} points"
-            notes.append(f"- Target {label}: median {key.replace('_', ' ')} {100 * ours:.2f}% ≤ {100 * limit:.2f}%: "
-                         f"{verdict}.")
+            name = "reject for 1% error" if key == "reject" else key.replace("_", " ")
+            notes.append(f"- Target, {label}: median {name} {100 * ours:.2f}% ≤ {100 * limit:.2f}%: {verdict}.")
     return "\n".join(lines + [""] + notes)
 
 
