@@ -19,7 +19,8 @@ from .errors import CheckpointError, UsageError
 from .model import DTYPES, Model
 
 MAX_POSITION = 10 ** 9
-HISTORY_KEYS = ("epoch", "train_loss", "train_error", "test_loss", "test_error", "running_loss", "running_error")
+HISTORY_KEYS = ("epoch", "train_loss", "train_error", "test_loss", "test_error", "valid_loss", "valid_error",
+                "running_loss", "running_error")
 SDLM_SCALARS = {"mu": np.float64, "n_estimate": np.int64, "seed": np.int64, "epoch": np.int64}
 
 
