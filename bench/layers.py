@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lenet_numba import architectures as A  # noqa: E402
 from lenet_numba.kernels.activations import activation_backward, activation_forward  # noqa: E402
-from lenet_numba.kernels.conv import conv2d_backward, conv2d_forward, pad_backward, pad_forward  # noqa: E402
+from lenet_numba.kernels.conv import conv2d_backward, conv2d_forward
+from lenet_numba.kernels.pad import pad_backward, pad_forward  # noqa: E402
 from lenet_numba.kernels.dense import dense_backward, dense_forward  # noqa: E402
 from lenet_numba.kernels.losses import loss_forward_backward  # noqa: E402
 from lenet_numba.kernels.simd import all_finite  # noqa: E402

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 import naive
 from lenet_numba.kernels.activations import NAMES as ACT_NAMES
 from lenet_numba.kernels.activations import activation_backward, activation_forward
-from lenet_numba.kernels.conv import conv2d_backward, conv2d_forward, pad_backward, pad_forward
+from lenet_numba.kernels.conv import conv2d_backward, conv2d_forward
+from lenet_numba.kernels.pad import pad_backward, pad_forward
 from lenet_numba.kernels.dense import dense_backward, dense_forward
 from lenet_numba.kernels.losses import NAMES as LOSS_NAMES
 from lenet_numba.kernels.losses import loss_forward_backward, mse_loss, softmax_ce_loss
