@@ -151,7 +151,8 @@ def run(baseline, repeats, start_repeats, scratch):
     res["baseline"] = short
     engines = {"baseline": base_root, "new": ROOT}
     log(f"baseline {short} in {base_root}")
-    res["start"] = measure_starts(engines, scratch, start_repeats)
+    if start_repeats > 0:
+        res["start"] = measure_starts(engines, scratch, start_repeats)
 
     workers = {name: Worker(name, root, os.path.join(scratch, f"jit-{name}")) for name, root in engines.items()}
     try:
@@ -260,6 +261,8 @@ def markdown(res):
         n_est = res["workloads"][wl]["items"]
         L.append(f"| {n_est} samples before each pass | {arch} | {dt} | {old_s} | {100 * new:.1f}% | "
                  f"≤ {100 * SDLM_TARGET:.0f}% {verdict(new <= SDLM_TARGET)} |")
+    if "start" not in res:
+        return "\n".join(L) + "\n"
     L += ["", f"| `lenet-numba train` to its first training sample (wall s, {s['start_repeats']} fresh processes) "
           f"| `{base}` | this tree | target |", "|---|---|---|---|"]
     for cmd, args in s["start_commands"].items():

@@ -28,7 +28,7 @@ from .kernels.simd import flat_view
 from .kernels.subsample import subsample_backward, subsample_backward_gn, subsample_forward
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _conv_views(row, conn, params, buf):
     """(padded input or input, weights, connection table) views for a conv row."""
     C, H, W, p = row[IN_C], row[IN_H], row[IN_W], row[PAD]
@@ -42,14 +42,14 @@ def _conv_views(row, conn, params, buf):
     return src, w, table
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def output_view(table, buf):
     """The network's output slot (the last layer's output) of acts or dacts."""
     last = flat_view(table, (table.shape[0] - 1) * table.shape[1], table.shape[1])
     return flat_view(buf, last[OUT_OFF], last[OUT_C] * last[OUT_H] * last[OUT_W])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def forward(table, pad_values, conn, params, acts):
     """acts[input] must hold the sample; fills every layer's output."""
     for li in range(table.shape[0]):
@@ -76,7 +76,7 @@ def forward(table, pad_values, conn, params, acts):
         activation_forward(row[ACT], flat_view(acts, row[OUT_OFF], Co * Ho * Wo))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def backward(table, conn, params, acts, dacts, grads):
     """dacts[last output] must hold dL/dy; fills grads (and dacts) layer by layer."""
     for li in range(table.shape[0] - 1, -1, -1):
@@ -108,7 +108,7 @@ def backward(table, conn, params, acts, dacts, grads):
                            flat_view(grads, row[B_OFF], Co), compute_dx)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def load_input(image, acts):
     """Copy one (H, W) image into the input slot at the start of acts."""
     H, W = image.shape
@@ -117,7 +117,7 @@ def load_input(image, acts):
             acts[r * W + q] = image[r, q]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads, image, label, loss_kind,
                          smoothing=0.0):
     """Forward, loss and backward of one sample; returns the loss, leaves dL/dparams in grads.
@@ -137,7 +137,7 @@ def sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads, im
 # (the sums of squares keep their precision) while params/acts may be float32.
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def backward_gn(table, conn, params, acts, d2acts, h):
     """d2acts[last output] must hold d2E/dy^2 (>= 0); adds this sample's h_kk into h.
 
@@ -175,7 +175,7 @@ def backward_gn(table, conn, params, acts, d2acts, h):
                               flat_view(h, row[B_OFF], Co), compute_dx)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sample_curvature(table, pad_values, conn, params, acts, d2acts, h, image, loss_kind):
     """Forward of one sample, the loss's output curvature, backward_gn: h += this sample's h_kk."""
     load_input(image, acts)

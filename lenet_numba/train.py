@@ -20,7 +20,7 @@ from .network import output_view, sample_loss_and_grad
 from .optim import SGD, apply_update, apply_update_decay
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def tally(acts, off, n_out, loss, label, totals):
     """totals[0] += loss; totals[1] += 1 if the outputs acts[off:off + n_out] (the first
     largest wins) do not pick ``label``. The running loss/error of a pass, before the update."""

@@ -28,7 +28,7 @@ from .simd import LANES, flat_view, stack_ptr, vhsum, vload_n, vsplat, vstore_n
 GN_SCRATCH = 8192  # elements of stack scratch for the second-order backward's squares
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def conv2d_forward(x, w, b, conn, stride, bias_per_unit, y):
     C_out, n_conn, K, _ = w.shape
     C_in = x.shape[0]
@@ -42,7 +42,7 @@ def conv2d_forward(x, w, b, conn, stride, bias_per_unit, y):
         conv2d_forward_loops(x, w, b, conn, stride, bias_per_unit, y)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def conv2d_forward_loops(x, w, b, conn, stride, bias_per_unit, y):
     C_out, n_conn, K, _ = w.shape
     _, H_out, W_out = y.shape
@@ -64,7 +64,7 @@ def conv2d_forward_loops(x, w, b, conn, stride, bias_per_unit, y):
                             y[o, oy, ox] += wv * x[i, iy, ox * stride + kx]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def conv2d_backward(x, w, conn, stride, bias_per_unit, dy, dx, dw, db, compute_dx):
     """Overwrites dw, db and (if compute_dx) dx with the gradients of one sample."""
     C_out, n_conn, K, _ = w.shape
@@ -82,7 +82,7 @@ def conv2d_backward(x, w, conn, stride, bias_per_unit, dy, dx, dw, db, compute_d
         conv2d_backward_loops(x, w, conn, stride, bias_per_unit, dy, dx, dw, db, compute_dx)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bias_backward(dy, bias_per_unit, db):
     """y[o,oy,ox] = b[o] + ...  ->  db[o] = sum dy[o] (16 partial sums, a fixed tree), or
     db[unit] = dy[unit]; dy and db C-contiguous."""
@@ -100,7 +100,7 @@ def bias_backward(dy, bias_per_unit, db):
             db[o] = vhsum(acc)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def conv2d_backward_loops(x, w, conn, stride, bias_per_unit, dy, dx, dw, db, compute_dx):
     C_out, n_conn, K, _ = w.shape
     _, H_out, W_out = dy.shape
@@ -170,8 +170,10 @@ def conv2d_backward_gn(x, w, conn, stride, bias_per_unit, d2a, d2x, hw, hb, comp
     ww = flat_view(buf, n_x, w.shape)
     dw = flat_view(buf, n_x + n_w, w.shape)
     db = flat_view(buf, n_x + 2 * n_w, n_b)
-    _square(x, flat_view(buf, 0, n_x))
-    _square(w, flat_view(buf, n_x, n_w))
+    # x^2 exactly (a float32 square fits a float64), w^2 rounded to w's precision: the
+    # products the earlier plain loops formed, so SDLM's step sizes stay bit for bit
+    _square(x, flat_view(buf, 0, n_x), False)
+    _square(w, flat_view(buf, n_x, n_w), True)
     conv2d_backward(xx, ww, conn, stride, bias_per_unit, d2a, d2x, dw, db, compute_dx)
     for k in range(n_b):
         hb[k] += db[k]
@@ -183,12 +185,16 @@ def conv2d_backward_gn(x, w, conn, stride, bias_per_unit, d2a, d2x, hw, hb, comp
                     hw[o, j, ky, kx] += dw[o, j, ky, kx]
 
 
-@njit(cache=True)
-def _square(a, out):
-    """out (1-D, C-contiguous) = a * a elementwise in out's precision, a in C order."""
+@njit(cache=True, inline="always")
+def _square(a, out, in_own_precision):
+    """out (1-D, C-contiguous) = a * a elementwise in C order, rounded to a's precision
+    first if in_own_precision, else computed in out's."""
     t = out.dtype.type
     k = 0
     for v in a.flat:
-        u = t(v)
-        out[k] = u * u
+        if in_own_precision:
+            out[k] = t(v * v)
+        else:
+            u = t(v)
+            out[k] = u * u
         k += 1

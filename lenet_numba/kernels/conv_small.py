@@ -21,7 +21,7 @@ OFFS_LEN = MAX_P + LANES
 MAX_READERS = 1024  # input maps, and (output map, connection) pairs, of one layer
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def forward_fits(C_in, K, H_out, W_out):
     """True when conv2d_forward_small's scratch holds the layer."""
     P = H_out * W_out
@@ -29,7 +29,7 @@ def forward_fits(C_in, K, H_out, W_out):
     return C_in * K * K * PP <= SCRATCH and P <= MAX_P
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def backward_fits(C_in, C_out, n_conn, K, H_out, W_out):
     """True when conv2d_backward_small's scratch holds the layer."""
     KP = (K * K + LANES - 1) // LANES * LANES
@@ -85,7 +85,7 @@ def conv2d_forward_small(x, w, b, conn, stride, bias_per_unit, y):
             vstore_n(y, o3 * P + p0, a3, n)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _window_offsets(H_out, W_out, stride, Wp, offs):
     """offs[p] = where output position p = oy*W_out + ox reads (its window's corner) in an
     input map of width Wp; LANES zeros follow, so a gather may read a whole vector of them."""
@@ -96,7 +96,7 @@ def _window_offsets(H_out, W_out, stride, Wp, offs):
         offs[p] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _im2col(x, K, stride, H_out, W_out, offs, PP, cols):
     """cols[((i*K + ky)*K + kx)*PP + p] = x[i, oy*s + ky, ox*s + kx]; lanes P..PP are 0."""
     C, Hp, Wp = x.shape
