@@ -31,19 +31,19 @@ ANCHORS = """\
 | source | data | network | train error | test error | test MSE | reject for 1% error |
 |---|---|---|---|---|---|---|
 | LeCun et al. 1989, Neural Computation 1(4) | USPS zip codes (7,291 / 2,007) | zip-code net, SDLM, 23 passes | 0.14% | 5.0% | — | 12.1% |
-| LeCun et al., NIPS 1989 ("Handwritten digit recognition with a back-propagation network") | USPS zip codes | LeNet-1 (the seed model) | — | — | — | ~9% ("1% error rate and about a 9% reject rate") |
+| LeCun et al., NIPS 1989 ("Handwritten digit recognition with a back-propagation network") | USPS zip codes | LeNet-1 (the network the LeNet-1 article simplifies) | — | — | — | ~9% ("1% error rate and about a 9% reject rate") |
 | karpathy/lecun1989-repro | MNIST resized to 16×16 (7,291 / 2,007) | zip-code net, plain SGD, 23 passes | 0.62% | 4.09% | 0.0284 | — |
 | its C++ port | MNIST resized to 16×16 | zip-code net, plain SGD | — | 4.83% | — | — |
-| the seed article, PyTorch, plain per-sample SGD | USPS | LeNet-1 | — | ~5.5% | — | — |
+| "Understanding LeNet-1: A Gentle Introduction" (2025), PyTorch, plain per-sample SGD | USPS | LeNet-1 | — | ~5.5% | — | — |
 """
 
 ROWS = [
     # (label, arch, recipe, overrides, pretrain-on-mnist16-all epochs)
     ("LeNet-1, 1989 recipe", "lenet1", "1989", {}, 0),
-    ("LeNet-1, seed recipe", "lenet1", "seed", {}, 0),
+    ("LeNet-1, article recipe", "lenet1", "article", {}, 0),
     ("LeNet-1, modern recipe", "lenet1", "modern", {}, 0),
     ("zip-code net, 1989 recipe", "zipcode1989", "1989", {}, 0),
-    ("zip-code net, seed recipe", "zipcode1989", "seed", {}, 0),
+    ("zip-code net, article recipe", "zipcode1989", "article", {}, 0),
     ("LeNet-1, 1989 recipe, staged: MNIST16 (10k) then USPS", "lenet1", "1989", {}, 10),
 ]
 

@@ -2,9 +2,10 @@
 
 Two networks from 1989:
 
-* ``lenet1`` — the seed article's LeNet-1 (LeCun et al., NIPS 1989):
+* ``lenet1`` — LeNet-1 as the PyTorch code of "Understanding LeNet-1: A Gentle Introduction"
+  (2025) writes it (a simplification of the network of LeCun et al., NIPS 1989):
   C1 4@5x5 pad 2 -> S1 (alpha, beta) -> C2 12@5x5 -> S2 (alpha, beta) -> F1 48->30 -> F2 30->10.
-  3,128 trainable parameters. Names and shapes follow the seed's PyTorch module.
+  3,128 trainable parameters. Names and shapes follow the article's PyTorch module.
 * ``zipcode1989`` — the zip-code network of LeCun et al., Neural Computation 1(4), 1989:
   16x16 padded by 2 with -1; H1 12@5x5 stride 2 -> 12x8x8 with one bias per unit;
   H2 12@5x5 stride 2 on the -1-padded H1, each map reading 8 of the 12 H1 maps, one bias
@@ -71,7 +72,7 @@ ARCHITECTURES = {
         (Conv("conv1", 4, 5, pad=2), Subsample("pool1"),
          Conv("conv2", 12, 5), Subsample("pool2"),
          Dense("fc1", 30), Dense("fc2", 10)),
-        "LeNet-1 (seed article): C1 4@5x5 pad 2, S1, C2 12@5x5, S2, F1 48->30, F2 30->10",
+        "LeNet-1 (the article's network): C1 4@5x5 pad 2, S1, C2 12@5x5, S2, F1 48->30, F2 30->10",
     ),
     "zipcode1989": Architecture(
         "zipcode1989", (1, 16, 16),

@@ -7,13 +7,13 @@
     (4, 1, 5, 5)
     >>> scores = m.predict(images)           # (N, 10)
 
-The parameter names and shapes match the seed's PyTorch module, so ``state_dict`` and
+The parameter names and shapes match the article's PyTorch module, so ``state_dict`` and
 ``load_state_dict`` move weights both ways.
 """
 
 import numpy as np
-from numba import njit
 
+from .jit_cache import njit
 from . import architectures
 from .errors import UsageError
 from .kernels.losses import NAMES as LOSS_NAMES

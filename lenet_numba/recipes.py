@@ -5,7 +5,7 @@
   U(-2.4/F, 2.4/F), fixed presentation order, SDLM (diagonal Gauss-Newton step sizes,
   re-estimated on 500 samples before each pass, eta x decay**pass and mu tuned per network:
   docs/sdlm-tuning.md), 23 passes.
-* ``seed``: the seed article's model as written: plain tanh, linear output layer,
+* ``article``: the model of "Understanding LeNet-1: A Gentle Introduction" (2025) as written: plain tanh, linear output layer,
   softmax cross-entropy, plain per-sample SGD.
 * ``modern``: the best we can do with the same ~3K parameters: cross-entropy, shuffling,
   seeded per-sample augmentation computed in compiled code (shifts ±1 px, rotations ±5°,
@@ -115,9 +115,9 @@ RECIPES = {
     "1989": Recipe(
         "1989", lr_decay=None,  # eta, its per-pass decay and mu: sdlm.TUNED
         description="LeCun et al. 1989: scaled tanh everywhere, MSE to ±1, SDLM, fixed order, 23 passes"),
-    "seed": Recipe(
-        "seed", activation="tanh", output_activation="identity", loss="ce", optimizer="sgd", lr=0.01,
-        description="seed article: tanh, linear outputs, softmax cross-entropy, per-sample SGD"),
+    "article": Recipe(
+        "article", activation="tanh", output_activation="identity", loss="ce", optimizer="sgd", lr=0.01,
+        description="the LeNet-1 article: tanh, linear outputs, softmax cross-entropy, per-sample SGD"),
     # docs/modern-tuning.md, round 3: lenet1 on USPS, final test error median 3.29% over seeds 0-4
     # (3.04-3.64%) and 3.29% over held-out seeds 5-9 (3.09-3.74%). Without the weight decay (round 2)
     # the same runs give 3.69% (3.34-3.89%) and 3.64% (3.29-4.04%); the first version (1.5 px, 8 deg,

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
 
+from .jit_cache import njit
 from .errors import DivergenceError, UsageError
 from .kernels.augment import AUG_ELASTIC_SIGMA, AUG_SIZE, augment_from_vector, work_size
 from .kernels.losses import NAMES as LOSS_NAMES

@@ -26,6 +26,8 @@ EPOCH_LINE = re.compile(r"^\s*(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+%\s+[\d.]+%\s+[\d.
 SUMMARY_KEYS = {"params", "epochs", "train_error", "test_error", "train_loss", "test_loss",
                 "train_seconds", "us_per_sample", "checkpoint"}
 
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: private parsed-data cache
+
 
 def assert_usage_error(res, *fragments):
     """click's own usage error: exit 2, 'Error: ...' naming the option."""
@@ -41,25 +43,12 @@ def file_bytes(path):
         return f.read()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    """Keep the parsed-data cache (and any download target) out of the user's cache."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-        yield
-
-
-@pytest.fixture(scope="module")
-def data_opts(data_root):
-    return ["--data-dir", str(data_root), "--no-download"]
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data_opts):
-    """One real ``train --json`` run (1 epoch, seed recipe), shared by the read-only tests."""
+    """One real ``train --json`` run (1 epoch, article recipe), shared by the read-only tests."""
     d = tmp_path_factory.mktemp("trained")
     out, metrics = d / "m.npz", d / "m.jsonl"
-    res = assert_ok(invoke("train", "--epochs", 1, "--recipe", "seed", "--out", out, "--metrics", metrics,
+    res = assert_ok(invoke("train", "--epochs", 1, "--recipe", "article", "--out", out, "--metrics", metrics,
                            "--json", *data_opts))
     return {"res": res, "out": out, "metrics": metrics, "dir": d}
 
@@ -138,7 +127,7 @@ def test_train_json_summary_metrics_and_checkpoint(trained):
 
 
 def test_train_human_output_has_one_line_per_epoch(tmp_path, data_opts):
-    res = assert_ok(invoke("train", "--epochs", 2, "--recipe", "seed", "--out", tmp_path / "m.npz", *data_opts))
+    res = assert_ok(invoke("train", "--epochs", 2, "--recipe", "article", "--out", tmp_path / "m.npz", *data_opts))
     epochs = [int(m.group(1)) for m in map(EPOCH_LINE.match, res.stdout.splitlines()) if m]
     assert epochs == [1, 2], res.stdout
     assert res.stdout.splitlines()[-1].startswith("done: 2 epochs")
@@ -147,7 +136,7 @@ def test_train_human_output_has_one_line_per_epoch(tmp_path, data_opts):
 
 
 def test_train_zero_epochs_reports_the_initial_network(tmp_path, data_opts):
-    res = assert_ok(invoke("train", "--epochs", 0, "--recipe", "seed", "--json", "--out", tmp_path / "m0.npz",
+    res = assert_ok(invoke("train", "--epochs", 0, "--recipe", "article", "--json", "--out", tmp_path / "m0.npz",
                            *data_opts))
     summary = json.loads(res.stdout)
     assert summary["epochs"] == 0 and 0.5 < summary["test_error"] <= 1.0
@@ -493,7 +482,7 @@ def test_bad_option_values_exit_2(args, words):
                                            ("--lr-decay", "nan"), ("--max-shift", "nan"),
                                            ("--max-rotate", "inf"), ("--elastic-sigma", "-inf")])
 def test_non_finite_option_values_are_refused_with_exit_2(data_opts, option, value):
-    res = invoke("train", "--recipe", "seed", option, value, "--epochs", 1, *data_opts)
+    res = invoke("train", "--recipe", "article", option, value, "--epochs", 1, *data_opts)
     no_crash(res)
     assert res.exit_code == 2 and f"'{option}'" in res.stderr and "finite" in res.stderr, res.stderr
 
@@ -506,7 +495,7 @@ def test_non_finite_option_values_are_refused_with_exit_2(data_opts, option, val
     (["--lr-decay", "2"], ["lr_decay", "(0, 1]"]),
 ])
 def test_recipe_values_no_run_can_use_are_refused_with_exit_2(data_opts, args, words):
-    assert_user_error(invoke("train", "--recipe", "seed", "--epochs", 1, *args, *data_opts), 2, *words)
+    assert_user_error(invoke("train", "--recipe", "article", "--epochs", 1, *args, *data_opts), 2, *words)
 
 
 # --------------------------------------------------------------------------- errors: data
@@ -590,14 +579,14 @@ def test_failed_runs_leave_an_existing_checkpoint_byte_identical(trained, data_r
         (["--augment", "--elastic-alpha", "4", *data_opts], 2, ["elastic_sigma"]),
     ]
     for extra, code, words in failures:
-        res = invoke("train", "--recipe", "seed", "--epochs", 1, "--out", out, "--checkpoint-every", 1, *extra)
+        res = invoke("train", "--recipe", "article", "--epochs", 1, "--out", out, "--checkpoint-every", 1, *extra)
         assert_user_error(res, code, *words)
         assert file_bytes(out) == before, extra
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".good.npz")) == []  # no temp left
 
 
 def test_divergence_message_names_epoch_and_sample(tmp_path, data_opts):
-    res = invoke("train", "--recipe", "seed", "--loss", "mse", "--lr", "1e6", "--epochs", 2,
+    res = invoke("train", "--recipe", "article", "--loss", "mse", "--lr", "1e6", "--epochs", 2,
                  "--out", tmp_path / "d.npz", *data_opts)
     line = assert_user_error(res, 1, "training diverged")
     assert re.search(r"epoch 1, sample \d+ \(position \d+\)", line), line
@@ -609,8 +598,8 @@ def test_divergence_message_names_epoch_and_sample(tmp_path, data_opts):
 
 
 def test_augment_changes_training_or_is_refused(tmp_path, data_opts):
-    plain = invoke("train", "--recipe", "seed", "--epochs", 1, "--out", tmp_path / "a.npz", *data_opts)
-    aug = invoke("train", "--recipe", "seed", "--epochs", 1, "--augment", "--out", tmp_path / "b.npz", *data_opts)
+    plain = invoke("train", "--recipe", "article", "--epochs", 1, "--out", tmp_path / "a.npz", *data_opts)
+    aug = invoke("train", "--recipe", "article", "--epochs", 1, "--augment", "--out", tmp_path / "b.npz", *data_opts)
     assert_ok(plain)
     if aug.exit_code == 0:  # either refused with a message, or it must actually distort
         a, b = load_checkpoint(tmp_path / "a.npz")[0], load_checkpoint(tmp_path / "b.npz")[0]
@@ -628,10 +617,10 @@ def test_a_run_stuck_near_chance_gets_one_warning(data_opts):
 
 
 def test_a_learning_run_gets_no_warning(data_opts):
-    res = assert_ok(invoke("train", "--recipe", "seed", "--epochs", 2, *data_opts))
+    res = assert_ok(invoke("train", "--recipe", "article", "--epochs", 2, *data_opts))
     assert "warning" not in res.stderr
 
 
 def test_a_vanishing_elastic_sigma_is_refused(data_opts):
-    assert_user_error(invoke("train", "--recipe", "seed", "--epochs", 1, "--augment", "--elastic-alpha", "4",
+    assert_user_error(invoke("train", "--recipe", "article", "--epochs", 1, "--augment", "--elastic-alpha", "4",
                              "--elastic-sigma", "1e-200", *data_opts), 2, "elastic_sigma", ">= 0.1")

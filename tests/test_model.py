@@ -3,7 +3,7 @@ forward/backward against the naive whole-network twin and finite differences.
 
 * Parameter counts from the papers: LeNet-1 3,128 (3,096 weights and biases + 32 alpha/beta);
   the 1989 zip-code net 9,760 free parameters, 1,256 units, 64,660 connections.
-* Names and shapes as the seed's PyTorch module.
+* Names and shapes as the article's PyTorch module.
 * ``predict`` == ``naive.network_forward`` (which walks the layer list, not the plan) for
   both architectures, both dtypes and every activation choice.
 * ``loss_and_grad`` against central differences in float64, for every parameter block.

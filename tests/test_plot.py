@@ -19,6 +19,8 @@ from lenet_numba.experiment import load_test_set, model_from_checkpoint
 from lenet_numba.model import Model
 from clitools import assert_ok, assert_user_error, invoke
 
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: private parsed-data cache
+
 
 def png_size(path):
     """(width, height) from IHDR of a PNG whose structure and every CRC are valid."""
@@ -42,24 +44,12 @@ def expected_pixels(figsize, dpi):
     return int(figsize[0] * dpi), int(figsize[1] * dpi)  # Agg truncates, as here
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-        yield
-
-
-@pytest.fixture(scope="module")
-def data_opts(data_root):
-    return ["--data-dir", str(data_root), "--no-download"]
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data_opts):
-    """A real 3-epoch training run on USPS (seed recipe): checkpoint and metrics file."""
+    """A real 3-epoch training run on USPS (article recipe): checkpoint and metrics file."""
     d = tmp_path_factory.mktemp("trained")
     out, metrics_file = d / "m.npz", d / "m.jsonl"
-    assert_ok(invoke("train", "--epochs", 3, "--recipe", "seed", "--out", out, "--metrics", metrics_file,
+    assert_ok(invoke("train", "--epochs", 3, "--recipe", "article", "--out", out, "--metrics", metrics_file,
                      *data_opts))
     return {"out": out, "metrics": metrics_file}
 

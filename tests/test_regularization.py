@@ -279,7 +279,7 @@ def test_defaults_are_off():
 
 def test_cli_options_reach_the_recipe_and_the_checkpoint(small_data, tmp_path):
     ckpt = tmp_path / "c.npz"
-    assert_ok(invoke("train", "--recipe", "seed", "--epochs", 1, "--weight-decay", "0.002",
+    assert_ok(invoke("train", "--recipe", "article", "--epochs", 1, "--weight-decay", "0.002",
                      "--label-smoothing", "0.1", "--out", ckpt))
     _, meta, _ = load_checkpoint(ckpt)
     assert meta["recipe"]["weight_decay"] == 0.002 and meta["recipe"]["label_smoothing"] == 0.1
@@ -293,11 +293,11 @@ def test_cli_options_reach_the_recipe_and_the_checkpoint(small_data, tmp_path):
 
 
 def test_cli_refuses_bad_values(small_data):
-    res = invoke("train", "--recipe", "seed", "--epochs", 1, "--weight-decay", "-1")
+    res = invoke("train", "--recipe", "article", "--epochs", 1, "--weight-decay", "-1")
     assert res.exit_code == 2 and "'--weight-decay'" in res.stderr and "must be >= 0" in res.stderr, res.output
-    assert_user_error(invoke("train", "--recipe", "seed", "--epochs", 1, "--label-smoothing", "1"),
+    assert_user_error(invoke("train", "--recipe", "article", "--epochs", 1, "--label-smoothing", "1"),
                       2, "label_smoothing")
-    assert_user_error(invoke("train", "--recipe", "seed", "--epochs", 1, "--loss", "mse", "--label-smoothing", "0.1"),
+    assert_user_error(invoke("train", "--recipe", "article", "--epochs", 1, "--loss", "mse", "--label-smoothing", "0.1"),
                       2, "label_smoothing")
 
 

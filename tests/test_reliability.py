@@ -48,6 +48,8 @@ FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 EPOCH_LINE = re.compile(r"^\s*(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+%")
 
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: private parsed-data cache
+
 
 def one_line_error(res, code=1):
     no_crash(res)
@@ -67,19 +69,6 @@ def no_timing(records):
 
 def read_metrics(path):
     return [json.loads(line) for line in open(path)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    """The parsed-data cache goes to a private folder (subprocesses inherit it too)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-        yield
-
-
-@pytest.fixture(scope="module")
-def data_opts(data_root):
-    return ["--data-dir", str(data_root), "--no-download"]
 
 
 # The run every resumed run is compared with: recipe "modern" (shuffled, augmented, rate
@@ -207,7 +196,7 @@ def test_resume_past_the_end_is_refused_and_changes_nothing(reference, data_opts
 
 def test_metrics_after_a_crash_and_resume_match_an_uninterrupted_run(small_data, tmp_path):
     def cfg(epochs, out, metrics, **kw):
-        return TrainConfig(recipe="seed", seed=1, overrides=dict(epochs=epochs), out=str(out), metrics=str(metrics),
+        return TrainConfig(recipe="article", seed=1, overrides=dict(epochs=epochs), out=str(out), metrics=str(metrics),
                            checkpoint_every=2, **kw)
 
     run(cfg(4, tmp_path / "ref.npz", tmp_path / "ref.jsonl"))
@@ -230,7 +219,7 @@ def test_metrics_after_a_crash_and_resume_match_an_uninterrupted_run(small_data,
 @pytest.mark.parametrize("option", [["--lr", "0.5"], ["--dtype", "float64"], ["--seed", "9"]])
 def test_resume_with_a_conflicting_option_is_refused_or_honoured(small_data, tmp_path, option):
     ckpt = tmp_path / "c.npz"
-    assert_ok(invoke("train", "--recipe", "seed", "--epochs", 1, "--out", ckpt))
+    assert_ok(invoke("train", "--recipe", "article", "--epochs", 1, "--out", ckpt))
     res = invoke("train", "--resume", ckpt, "--out", ckpt, "--epochs", 2, *option)
     if res.exit_code == 0:
         _, meta, _ = load_checkpoint(ckpt)
@@ -246,7 +235,7 @@ def test_resume_with_a_conflicting_option_is_refused_or_honoured(small_data, tmp
 def test_divergence_stops_with_where_and_keeps_the_last_good_checkpoint(data_opts, tmp_path, monkeypatch):
     """A rate that is fine for epoch 1 and absurd (1e6) from epoch 2 on, with an MSE loss on linear
     outputs so the weights really blow up: exit 1 naming epoch and sample; the epoch-1 checkpoint stays."""
-    common = ["--recipe", "seed", "--loss", "mse", *data_opts]
+    common = ["--recipe", "article", "--loss", "mse", *data_opts]
     good = tmp_path / "one-epoch.npz"
     assert_ok(invoke("train", "--epochs", 1, "--out", good, *common))
 

@@ -16,12 +16,7 @@ from lenet_numba.optim import SGD
 from lenet_numba.train import train
 from clitools import assert_ok, assert_user_error, invoke
 
-SEED_1 = ["--recipe", "seed", "--epochs", 1]
-
-
-@pytest.fixture(scope="module")
-def data_opts(data_root):
-    return ["--data-dir", str(data_root), "--no-download"]
+SEED_1 = ["--recipe", "article", "--epochs", 1]
 
 
 def test_same_options_same_checkpoint_bytes_wherever_it_goes(data_opts, tmp_path):
@@ -68,9 +63,9 @@ def test_unwritable_metrics_fails_before_training(data_opts, tmp_path):
 
 def test_a_diverging_run_leaves_the_metrics_file_and_checkpoint_whole(data_opts, tmp_path):
     out, metrics = tmp_path / "keep.npz", tmp_path / "keep.jsonl"
-    assert_ok(invoke("train", "--recipe", "seed", "--epochs", 2, "--out", out, "--metrics", metrics, *data_opts))
+    assert_ok(invoke("train", "--recipe", "article", "--epochs", 2, "--out", out, "--metrics", metrics, *data_opts))
     before = out.read_bytes(), metrics.read_bytes()
-    res = invoke("train", "--recipe", "seed", "--loss", "mse", "--lr", "1e6", "--epochs", 2, "--out", out,
+    res = invoke("train", "--recipe", "article", "--loss", "mse", "--lr", "1e6", "--epochs", 2, "--out", out,
                  "--metrics", metrics, *data_opts)
     assert_user_error(res, 1, "diverged")
     assert (out.read_bytes(), metrics.read_bytes()) == before
@@ -78,7 +73,7 @@ def test_a_diverging_run_leaves_the_metrics_file_and_checkpoint_whole(data_opts,
 
 def test_resume_with_fewer_epochs_than_done_is_refused(data_opts, tmp_path):
     out = tmp_path / "r.npz"
-    assert_ok(invoke("train", "--recipe", "seed", "--epochs", 2, "--out", out, *data_opts))
+    assert_ok(invoke("train", "--recipe", "article", "--epochs", 2, "--out", out, *data_opts))
     before = out.read_bytes()
     assert_user_error(invoke("train", "--resume", out, "--out", out, "--epochs", 1, *data_opts), 2,
                       str(out), "already trained 2 epochs")

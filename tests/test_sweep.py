@@ -1,6 +1,6 @@
 """``lenet-numba sweep`` and lenet_numba.sweep: a real tiny sweep on USPS, on two executors.
 
-2 learning rates x 2 seeds x 1 epoch of the seed recipe, once on a ProcessPoolExecutor
+2 learning rates x 2 seeds x 1 epoch of the article recipe, once on a ProcessPoolExecutor
 (library API) and once on a local Dask cluster (through the CLI's --dask-scheduler). The
 table's numbers must be the per-run results (median/min/max over seeds), each run's
 JSONL its epochs, and the same setting and seed must give the same numbers on both.
@@ -51,7 +51,7 @@ def private_env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spec(data_root):
-    return sweep.SweepSpec(arch="lenet1", recipe="seed", epochs=1, grid=GRID, seeds=SEEDS,
+    return sweep.SweepSpec(arch="lenet1", recipe="article", epochs=1, grid=GRID, seeds=SEEDS,
                            data_dir=str(data_root), download=False)
 
 
@@ -119,7 +119,7 @@ def test_dask_cluster_gives_identical_results(pool_sweep, data_root, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   silence_logs=50) as cluster:
-        res = invoke("sweep", "--recipe", "seed", "--epochs", 1, "--set", "lr=0.01,0.03", "--seeds", 0, 1,
+        res = invoke("sweep", "--recipe", "article", "--epochs", 1, "--set", "lr=0.01,0.03", "--seeds", 0, 1,
                      "--dask-scheduler", cluster.scheduler_address, "--out-dir", tmp_path, "--json",
                      "--data-dir", data_root, "--no-download")
     assert res.exit_code == 0, (res.output, res.exception)
@@ -138,7 +138,7 @@ def test_dask_cluster_gives_identical_results(pool_sweep, data_root, tmp_path):
 
 def test_ctrl_c_keeps_finished_runs_and_resume_runs_the_rest(data_root, tmp_path):
     out = tmp_path / "s"
-    args = [sys.executable, "-m", "lenet_numba_cli.main", "sweep", "--recipe", "seed", "--epochs", "6",
+    args = [sys.executable, "-m", "lenet_numba_cli.main", "sweep", "--recipe", "article", "--epochs", "6",
             "--set", "lr=0.01,0.02", "--seeds", "0", "1", "--jobs", "1", "--out-dir", str(out),
             "--data-dir", str(data_root), "--no-download"]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -174,7 +174,7 @@ def test_ctrl_c_keeps_finished_runs_and_resume_runs_the_rest(data_root, tmp_path
 
 
 def test_summary_of_diverged_and_unfinished_runs():
-    spec = sweep.SweepSpec(recipe="seed", grid={"lr": [0.01, 1.0, 0.03], "mu": [0.02]}, seeds=(0, 1, 2))
+    spec = sweep.SweepSpec(recipe="article", grid={"lr": [0.01, 1.0, 0.03], "mu": [0.02]}, seeds=(0, 1, 2))
     tasks = spec.tasks()
     assert [t["name"] for t in tasks[:2]] == ["lr=0.01_mu=0.02_seed=0", "lr=0.01_mu=0.02_seed=1"]
     res = {}
@@ -226,9 +226,9 @@ def test_parsing_of_grid_and_seeds():
     (["--set", "elastic_sigma=-1"], 2, ["setting elastic_sigma=-1.0: elastic_sigma must be a number in [0"]),
     (["--set", "augment_epochs=-5"], 2, ["setting augment_epochs=-5: augment_epochs must be an integer >= 0"]),
     (["--set", "epochs=-1"], 2, ["setting epochs=-1: epochs must be an integer >= 0"]),
-    (["--recipe", "seed", "--set", "elastic_alpha=4"], 2, ["setting elastic_alpha=4.0: ", "elastic_sigma"]),
-    (["--recipe", "seed", "--set", "augment=true"], 2, ["setting augment=true: augmentation is on"]),
-    (["--recipe", "seed", "--set", "label_smoothing=0.1", "--set", "loss=ce,mse"], 2,
+    (["--recipe", "article", "--set", "elastic_alpha=4"], 2, ["setting elastic_alpha=4.0: ", "elastic_sigma"]),
+    (["--recipe", "article", "--set", "augment=true"], 2, ["setting augment=true: augmentation is on"]),
+    (["--recipe", "article", "--set", "label_smoothing=0.1", "--set", "loss=ce,mse"], 2,
      ["setting label_smoothing=0.1 loss=mse: label_smoothing needs the cross-entropy loss"]),
     (["--set", "lr=0.01,-1,0.02"], 2, ["setting lr=-1.0: lr must be"]),            # the first bad one
     (["--set", "weight_decay=2"], 2, ["setting weight_decay=2.0: weight_decay must be a number in [0, 1]"]),
@@ -253,7 +253,7 @@ def test_sweep_out_dir_paths_are_one_line_exit_2(tmp_path):
         (tmp_path / "holds-dirs", ["results.jsonl exists and is not a regular file"]),
         (tmp_path / "runs-file", ["runs exists and is not a folder"]),
     ]:
-        res = invoke("sweep", "--recipe", "seed", "--epochs", 1, "--out-dir", out_dir)
+        res = invoke("sweep", "--recipe", "article", "--epochs", 1, "--out-dir", out_dir)
         assert "Traceback" not in res.output
         assert_user_error(res, 2, f"--out-dir {out_dir}", *words)
     assert (tmp_path / "file").read_text() == "keep"

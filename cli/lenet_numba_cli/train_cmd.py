@@ -12,7 +12,8 @@ from lenet_numba.checkpoint import load_checkpoint
 from lenet_numba.errors import UsageError
 from lenet_numba.experiment import DATASETS, TrainConfig, run
 
-from .options import data_dir_option, json_option, no_download_option, non_negative, positive, progress_bar
+from .options import (ProgressBar, data_dir_option, json_option, no_download_option, non_negative, positive,
+                      progress_bar)
 
 
 # options that may differ when resuming; any other given option must equal the saved run's value
@@ -42,7 +43,7 @@ def _refuse_changed_options(resume):
 
 @click.command("train")
 @click.option("--arch", type=click.Choice(list(architectures.ARCHITECTURES)), default="lenet1", show_default=True,
-              help="lenet1: the seed LeNet-1 (3,128 params); zipcode1989: the 1989 zip-code net (9,760).")
+              help="lenet1: the article's LeNet-1 (3,128 params); zipcode1989: the 1989 zip-code net (9,760).")
 @click.option("--recipe", type=click.Choice(list(recipes.RECIPES)), default=recipes.DEFAULT_RECIPE,
               show_default=True, help="1989 (default, the most faithful): scaled tanh everywhere, MSE to ±1, "
               "SDLM, fixed order, 23 passes. seed: tanh, linear outputs, cross-entropy, SGD. "
@@ -151,19 +152,10 @@ def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activatio
         click.echo("\nstopping after the current chunk...", err=True)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    bar = {}
+    bar = ProgressBar(err)
 
     def on_chunk(epoch, done, total):
-        if not tty:
-            return
-        if "bar" not in bar:
-            bar["bar"] = click.progressbar(length=total, label=f"epoch {epoch + 1}", file=err)
-            bar["bar"].__enter__()
-            bar["done"] = 0
-        bar["bar"].update(done - bar["done"])
-        bar["done"] = done
-        if done >= total:
-            bar.pop("bar").__exit__(None, None, None)
+        bar.update(done, total, f"epoch {epoch + 1}")
 
     warned = []
 
@@ -184,8 +176,7 @@ def train_cmd(arch, recipe, epochs, lr, lr_decay, mu, optimizer, loss, activatio
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        if "bar" in bar:
-            bar.pop("bar").__exit__(None, None, None)
+        bar.close()
     summary.pop("model")
     summary.pop("history")
     if as_json:

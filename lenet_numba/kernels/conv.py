@@ -19,8 +19,9 @@ C-contiguous and the layer fits its scratch: kernels/conv_wide.py for wide outpu
 """
 
 import numpy as np
-from numba import carray, njit
+from numba import carray
 
+from ..jit_cache import njit
 from .conv_small import backward_fits, conv2d_backward_small, conv2d_forward_small, forward_fits
 from .conv_wide import conv2d_backward_wide, conv2d_forward_wide
 from .simd import LANES, flat_view, stack_ptr, vhsum, vload_n, vsplat, vstore_n

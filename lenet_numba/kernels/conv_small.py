@@ -9,8 +9,9 @@ window of every output position; dw and the windows' gradient as vector FMAs ove
 """
 
 import numpy as np
-from numba import carray, njit
+from numba import carray
 
+from ..jit_cache import njit
 from .simd import (LANES, stack_ptr, vgather_n, vload, vload_even_n, vload_n, vload_range, vsplat, vstore,
                    vstore_n)
 

@@ -8,8 +8,7 @@ segments. Backward: dw as 16 partial sums along the rows, added in a fixed tree;
 segment at a time.
 """
 
-from numba import njit
-
+from ..jit_cache import njit
 from .simd import LANES, vhsum, vload_n, vsplat, vstore_n
 
 

@@ -7,8 +7,7 @@ The conv kernels then see a "valid" problem; the 1989 zip-code net pads with -1
 (background), LeNet-1 with 0.
 """
 
-from numba import njit
-
+from ..jit_cache import njit
 from .simd import LANES, vload_n, vstore_n
 
 

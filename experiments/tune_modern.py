@@ -7,13 +7,13 @@ runs go one at a time and each appends one JSON line (final and best-epoch test 
 train error, seconds, per-epoch test errors) to --out.
 
     export LENET_NUMBA_DATA=/work/shared/data
-    nice -n 19 python bench/tune_modern.py --seeds 0 --only base,el2.5a12 --out docs/modern-tuning.jsonl
-    nice -n 19 python bench/tune_modern.py --seeds 0 --defaults        # RECIPES["modern"] as it is now
-    nice -n 19 python bench/tune_modern.py --seeds 0,1,2,3,4 --only el1.5a4mild+d.93e60 --out docs/modern-tuning.jsonl
-    python bench/tune_modern.py --summary docs/modern-tuning.jsonl     # markdown tables
-    python bench/tune_modern.py --summary docs/modern-tuning.jsonl --summary-seeds 5,6,7,8,9 --vs m2 \
+    nice -n 19 python experiments/tune_modern.py --seeds 0 --only base,el2.5a12 --out experiments/results/modern-tuning.jsonl.gz
+    nice -n 19 python experiments/tune_modern.py --seeds 0 --defaults        # RECIPES["modern"] as it is now
+    nice -n 19 python experiments/tune_modern.py --seeds 0,1,2,3,4 --only el1.5a4mild+d.93e60 --out experiments/results/modern-tuning.jsonl.gz
+    python experiments/tune_modern.py --summary experiments/results/modern-tuning.jsonl.gz     # markdown tables
+    python experiments/tune_modern.py --summary experiments/results/modern-tuning.jsonl.gz --summary-seeds 5,6,7,8,9 --vs m2 \
         --only m2,m2wd1e-3                                             # held-out seeds, vs round 2
-    python bench/tune_modern.py --list                                 # the grid
+    python experiments/tune_modern.py --list                                 # the grid
 """
 
 import argparse
@@ -21,6 +21,8 @@ import json
 import statistics
 import sys
 import time
+
+from results_io import open_text
 
 # the modern recipe as first committed (test error 4.19% on seed 0)
 BASE = dict(activation="tanh", output_activation="identity", loss="ce", optimizer="sgd", lr=0.03,
@@ -135,7 +137,7 @@ def run_one(name, overrides, seed):
 def summary(path, seeds=None, vs="base", only=None):
     """Markdown table of the runs in ``path``; ``seeds``: only those seeds; ``vs``: the grid
     setting the "changes" column is relative to; ``only``: those settings, in that order."""
-    rows = [json.loads(line) for line in open(path) if line.strip()]
+    rows = [json.loads(line) for line in open_text(path) if line.strip()]
     ref = {**BASE, **GRID[vs]}
     by = {}
     for r in rows:
@@ -159,7 +161,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--only", default=None, help="comma-separated setting names (default: all)")
-    ap.add_argument("--out", default="docs/modern-tuning.jsonl")
+    ap.add_argument("--out", default="experiments/results/modern-tuning.jsonl.gz")
     ap.add_argument("--summary", metavar="JSONL")
     ap.add_argument("--summary-seeds", default=None, help="with --summary: only these seeds, e.g. 5,6,7,8,9")
     ap.add_argument("--vs", default="base", help="with --summary: the setting the changes are relative to")
@@ -186,7 +188,7 @@ def main(argv=None):
     for seed in [int(s) for s in a.seeds.split(",")]:
         for name in names:
             r = run_one(name, GRID[name], seed)
-            with open(a.out, "a") as f:
+            with open_text(a.out, "a") as f:
                 f.write(json.dumps(r) + "\n")
             print(f"{name} seed {seed}: test {100 * r['test_error']:.2f}% (best {100 * r['best_test_error']:.2f}% "
                   f"@{r['best_epoch']}), train {100 * r['train_error']:.2f}%, {r['wall_seconds']:.0f} s", flush=True)

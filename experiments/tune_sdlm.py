@@ -7,10 +7,10 @@ negligible next to mu (at the initial weights that is almost every weight), and
 scale = cap * mu / 5e-4. Runs go one at a time; each appends one JSON line to --out.
 A run whose training error is still > 50% after 3 passes is stopped (recorded "stalled").
 
-    python bench/tune_sdlm.py --arch lenet1 --seeds 0 --out docs/sdlm-tuning.jsonl
-    python bench/tune_sdlm.py --arch lenet1 --seeds 1 --only 0.0002:0.1 --out ...
-    python bench/tune_sdlm.py --summary docs/sdlm-tuning.jsonl      # markdown tables
-    python bench/tune_sdlm.py --timing        # one curvature estimate vs one training pass
+    python experiments/tune_sdlm.py --arch lenet1 --seeds 0 --out experiments/results/sdlm-tuning.jsonl.gz
+    python experiments/tune_sdlm.py --arch lenet1 --seeds 1 --only 0.0002:0.1 --out ...
+    python experiments/tune_sdlm.py --summary experiments/results/sdlm-tuning.jsonl.gz      # markdown tables
+    python experiments/tune_sdlm.py --timing        # one curvature estimate vs one training pass
 
 Round 2 additions: schedule ``expD`` (eta_0 x D**epoch, what Recipe.lr_decay does, e.g.
 ``--only 0.02:0.05:exp0.93``), ``--n-estimate``, ``--bias-init`` (biases drawn like the
@@ -30,9 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from results_io import open_text, use_repo_paths
 
-from provenance import git_rev  # noqa: E402  (bench/ is on the path when run as a script)
+use_repo_paths()
+
+from provenance import git_rev  # noqa: E402
 
 from lenet_numba.errors import DivergenceError  # noqa: E402
 from lenet_numba.model import Model  # noqa: E402
@@ -68,7 +70,7 @@ CAPS = (0.025, 0.05, 0.1, 0.2)
 
 def load(split, root):
     path = Path(root) / "usps" / f"zip.{split}.gz"
-    d = np.loadtxt(gzip.open(path))
+    d = np.loadtxt(gzip.open_text(path))
     return d[:, 1:].reshape(-1, 16, 16).astype(np.float32), d[:, 0].astype(np.int64)
 
 
@@ -144,7 +146,7 @@ def run_recipe(arch, seed, data_dir, overrides=None):
 
 def summary(path, only_round=None):
     """Markdown: per setting the median (and min-max) over seeds, then every run."""
-    rows = [json.loads(line) for line in open(path)]
+    rows = [json.loads(line) for line in open_text(path)]
     if only_round is not None:
         rows = [r for r in rows if r.get("round", 1) == only_round]
     for arch in sorted({r["arch"] for r in rows}):
@@ -219,7 +221,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=23)
     ap.add_argument("--data", default=os.environ.get("LENET_NUMBA_DATA", "/work/shared/data"),
                     help="data root containing usps/zip.{train,test}.gz")
-    ap.add_argument("--out", default="docs/sdlm-tuning.jsonl")
+    ap.add_argument("--out", default="experiments/results/sdlm-tuning.jsonl.gz")
     ap.add_argument("--summary", default=None, metavar="JSONL")
     ap.add_argument("--timing", action="store_true")
     ap.add_argument("--n-estimate", type=int, default=500, help="SDLM's curvature samples")
@@ -233,7 +235,7 @@ def main():
     if a.recipe:
         for seed in (int(s) for s in a.seeds.split(",")):
             r = run_recipe(a.arch, seed, a.data)
-            with open(a.out, "a") as f:
+            with open_text(a.out, "a") as f:
                 f.write(json.dumps(r) + "\n")
             print(f"{a.arch} recipe 1989 eta={r['eta0']:g} mu={r['mu']:g} decay={r['lr_decay']:g} seed={seed}: "
                   f"train={r['train_error']} test={r['test_error']} ({r['wall_seconds']:.0f}s)", flush=True)
@@ -252,7 +254,7 @@ def main():
     for seed in (int(s) for s in a.seeds.split(",")):
         for mu, cap, shape in grid:
             r = run(a.arch, mu, cap, seed, data, a.epochs, shape, a.n_estimate, a.bias_init)
-            with open(a.out, "a") as f:
+            with open_text(a.out, "a") as f:
                 f.write(json.dumps(r) + "\n")
             te = r["test_error"]
             print(f"{a.arch} {shape} mu={mu:g} cap={cap:g} scale={r['eta_scale']:.4g} seed={seed}: {r['status']} "

@@ -23,9 +23,9 @@ Setup as the 1989 recipe: Model(arch, "scaled-tanh", "scaled-tanh", float32, see
 fixed order 0..N-1, 23 passes, test error after every pass (model.evaluate). One JSON line
 per run appended to --out.
 
-    python bench/tune_sdlm_online.py --arch lenet1 --seeds 0,1,2 --gammas 1e-4,1e-3,1e-2 \\
-        --settings 1.5e-4:0.002:0.95,1e-4:0.002:0.95 --out docs/sdlm-online.jsonl
-    python bench/tune_sdlm_online.py --summary docs/sdlm-online.jsonl
+    python experiments/tune_sdlm_online.py --arch lenet1 --seeds 0,1,2 --gammas 1e-4,1e-3,1e-2 \\
+        --settings 1.5e-4:0.002:0.95,1e-4:0.002:0.95 --out experiments/results/sdlm-online.jsonl.gz
+    python experiments/tune_sdlm_online.py --summary experiments/results/sdlm-online.jsonl.gz
 """
 
 import argparse
@@ -37,9 +37,11 @@ import time
 import numpy as np
 from numba import njit
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from results_io import open_text, use_repo_paths
 
-from provenance import git_rev  # noqa: E402  (bench/ is on the path when run as a script)
+use_repo_paths()
+
+from provenance import git_rev  # noqa: E402
 
 from lenet_numba import load_usps  # noqa: E402
 from lenet_numba.architectures import OUT_C, OUT_H, OUT_OFF, OUT_W  # noqa: E402
@@ -147,7 +149,7 @@ def key_of(r):
 
 
 def summary(path):
-    rows = [json.loads(line) for line in open(path)]
+    rows = [json.loads(line) for line in open_text(path)]
     for arch in sorted({r["arch"] for r in rows}):
         groups = {}
         for r in rows:
@@ -184,7 +186,7 @@ def main():
     ap.add_argument("--per-pass", action="store_true", help="gamma 0 and the 500-sample estimate before each pass")
     ap.add_argument("--epochs", type=int, default=23)
     ap.add_argument("--data", default=os.environ.get("LENET_NUMBA_DATA", "/work/shared/data"))
-    ap.add_argument("--out", default="docs/sdlm-online.jsonl")
+    ap.add_argument("--out", default="experiments/results/sdlm-online.jsonl.gz")
     ap.add_argument("--summary", default=None, metavar="JSONL")
     a = ap.parse_args()
     if a.summary:
@@ -199,7 +201,7 @@ def main():
         for eta0, mu, decay in settings:
             for gamma in gammas:
                 r = run(a.arch, seed, gamma, eta0, mu, decay, data, a.epochs, a.h0, a.per_pass)
-                with open(a.out, "a") as f:
+                with open_text(a.out, "a") as f:
                     f.write(json.dumps(r) + "\n")
                 print(f"{a.arch} gamma={gamma:g} eta0={eta0:g} mu={mu:g} decay={decay:g} seed={seed}: "
                       f"{r['status']} train={100 * (r['train_error'] or 0):.2f} test={100 * (r['test_error'] or 0):.2f} "
