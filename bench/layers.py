@@ -152,7 +152,7 @@ def profile(arch="lenet1", dtype="float32", reps=20000, image=None, label=3, los
     image = np.ascontiguousarray(image, m.dtype)
     acts, dacts, grads = m.buffers()
     loss_kind = {"mse": 0, "ce": 1}[loss]
-    sample_loss_and_grad(m._table, m._pad_values, m._conn, m.params, acts, dacts, grads, image, label, loss_kind)
+    sample_loss_and_grad(m.table, m.pad_values, m.conn, m.params, acts, dacts, grads, image, label, loss_kind)
     # pre-activations: recompute each layer's output before its activation, for the tanh timing
     params = m.params
     isz = m.dtype.itemsize
@@ -175,14 +175,14 @@ def profile(arch="lenet1", dtype="float32", reps=20000, image=None, label=3, los
             if p > 0:
                 src = acts[row[A.PAD_OFF]:row[A.PAD_OFF] + C * (H + 2 * p) * (W + 2 * p)].reshape(C, H + 2 * p, W + 2 * p)
                 xp = np.zeros_like(src)
-                rows.append((name, "pad fwd", timed(_t_pad_fwd, reps, x.reshape(C, H, W), p, m._pad_values[li], xp),
+                rows.append((name, "pad fwd", timed(_t_pad_fwd, reps, x.reshape(C, H, W), p, m.pad_values[li], xp),
                              0, isz * (x.size + xp.size)))
             else:
                 src = x.reshape(C, H, W)
             w = params[row[A.W_OFF]:row[A.W_OFF] + Co * nc * K * K].reshape(Co, nc, K, K)
             nb = n_out if row[A.BIAS_PER_UNIT] else Co
             b = params[row[A.B_OFF]:row[A.B_OFF] + nb]
-            tbl = m._conn[row[A.CONN_OFF]:row[A.CONN_OFF] + Co * nc].reshape(Co, nc)
+            tbl = m.conn[row[A.CONN_OFF]:row[A.CONN_OFF] + Co * nc].reshape(Co, nc)
             yy = np.zeros((Co, Ho, Wo), m.dtype)
             bpu = bool(row[A.BIAS_PER_UNIT])
             macs = n_out * nc * K * K
@@ -230,7 +230,7 @@ def profile(arch="lenet1", dtype="float32", reps=20000, image=None, label=3, los
     step = np.full(m.n_params, 1e-30, m.dtype)  # tiny: the parameters barely move
     rows.append(("update", "finite check + params -= step*grads", timed(_t_update, reps, params.copy(), step, grads.copy()),
                  2 * m.n_params, isz * 4 * m.n_params))
-    whole = timed(_t_sample, reps // 4 or 1, m._table, m._pad_values, m._conn, params.copy(), acts, dacts, grads,
+    whole = timed(_t_sample, reps // 4 or 1, m.table, m.pad_values, m.conn, params.copy(), acts, dacts, grads,
                   image, label, loss_kind)
     return rows, whole
 

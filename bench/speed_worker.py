@@ -55,7 +55,7 @@ def plan_arrays(model):
         if callable(get):
             t = get()
             return t.table, t.pad_values, t.conn
-    return model._table, model._pad_values, model._conn
+    return model.table, model.pad_values, model.conn
 
 
 def sgd_pass(model, x, y):

@@ -123,7 +123,7 @@ def numba_trainer(model, x, y, n):
     aug_work = np.zeros(0, np.float64)  # no augmentation here
 
     def run():
-        bad = train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads, step,
+        bad = train_chunk(model.table, model.pad_values, model.conn, model.params, acts, dacts, grads, step,
                           xs, ys, order, 0, n, NAMES["ce"], totals, aug, 0, 0, image_buf, aug_work)
         assert bad < 0, "diverged"
     return run

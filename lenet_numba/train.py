@@ -80,13 +80,19 @@ class EpochStats:
     train_error: float
     test_loss: float = float("nan")
     test_error: float = float("nan")
+    valid_loss: float = float("nan")     # on the held-out training digits (train --validation)
+    valid_error: float = float("nan")
     running_loss: float = float("nan")   # mean loss seen during the pass (before each update)
     running_error: float = float("nan")
     seconds: float = 0.0       # training time of the pass (no evaluation, no JIT)
     samples_per_s: float = 0.0
 
     def as_dict(self):
-        return dict(self.__dict__)
+        """The fields, without valid_* when nothing was held out."""
+        d = dict(self.__dict__)
+        if d["valid_loss"] != d["valid_loss"]:
+            d.pop("valid_loss"), d.pop("valid_error")
+        return d
 
 
 @dataclass
@@ -180,13 +186,14 @@ _START_NAMES = {"start_epoch": "epoch", "start_position": "position", "start_tot
 
 
 def train(model, images, labels, options=None, *, optimizer=None, test_images=None, test_labels=None,
-          start=None, on_chunk=None, on_epoch=None, should_stop=None, lr=None, **option_values):
+          valid_images=None, valid_labels=None, start=None, on_chunk=None, on_epoch=None, should_stop=None, lr=None, **option_values):
     """Train ``model`` in place by per-sample SGD (one update after every sample).
 
     images (N, 16, 16) in [-1, 1], labels (N,) ints 0-9. ``options``: a TrainOptions (or
     its fields as keywords, e.g. ``epochs=2, loss="ce"``); ``epochs`` counts passes in total
     (a resumed run starts at ``start``, a Start). ``optimizer`` defaults to ``SGD(lr)``.
-    ``on_chunk(epoch, done, total)`` is called between compiled chunks,
+    ``valid_images``/``valid_labels``: held-out training digits, evaluated after each pass
+    (valid_loss/valid_error). ``on_chunk(epoch, done, total)`` is called between compiled chunks,
     ``on_epoch(EpochStats)`` after each pass; ``should_stop()`` returning True ends training
     after the current chunk, with ``result.interrupted`` set and the stopping point recorded
     for resuming (with ``result.step``, the per-parameter step sizes of that pass, to pass
@@ -221,7 +228,7 @@ def train(model, images, labels, options=None, *, optimizer=None, test_images=No
     result.step = step
 
     def chunk(order, start, stop, epoch):
-        return train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads,
+        return train_chunk(model.table, model.pad_values, model.conn, model.params, acts, dacts, grads,
                            step, x, y, order, start, stop, loss_kind, totals, aug_or_none, seed, epoch, image_buf,
                            aug_work, float(weight_decay), float(label_smoothing))
 
@@ -236,6 +243,7 @@ def train(model, images, labels, options=None, *, optimizer=None, test_images=No
             step[:] = start_step
         else:
             optimizer.step_for_epoch(model, epoch, x, y, loss_kind, step)
+        step[~model.free] = 0  # dead slots of a ragged connection table never move from 0
         setup_seconds = time.perf_counter() - t0
         order = presentation_order(len(y), epoch, seed, shuffle)
         first = start_position if epoch == start_epoch else 0
@@ -267,6 +275,9 @@ def train(model, images, labels, options=None, *, optimizer=None, test_images=No
         if test_images is not None:
             te = model.evaluate(test_images, test_labels, loss)
             stats.test_loss, stats.test_error = te["loss"], te["error"]
+        if valid_images is not None:
+            va = model.evaluate(valid_images, valid_labels, loss)
+            stats.valid_loss, stats.valid_error = va["loss"], va["error"]
         result.history.append(stats)
         result.epoch, result.position = epoch + 1, 0
         if on_epoch is not None:

@@ -243,7 +243,8 @@ def network_forward(arch, params, hidden="tanh", output="identity", image=None, 
 
     params: name -> array ("<layer>.weight", ".bias", ".alpha", ".beta"), shaped as the
     PyTorch seed names them. Conv layers pad with their ``pad_value``, read the input maps
-    listed in ``connections`` (all maps when None) and have one bias per map or per unit.
+    listed in ``connections`` (all maps when None; a row may be shorter than the others: map
+    o then uses weight[o, :len(row)] only) and have one bias per map or per unit.
     The last layer uses ``output``, every other ``hidden``. With ``trace``, also returns the
     list of every layer's output (post-activation) arrays.
     """
@@ -257,12 +258,15 @@ def network_forward(arch, params, hidden="tanh", output="identity", image=None, 
         if isinstance(layer, Conv):
             xp = pad_forward(x, layer.pad, layer.pad_value)
             w = np.asarray(params[f"{layer.name}.weight"])
-            if layer.connections is None:
-                conn = full_connections(x.shape[0], layer.maps)
-            else:
-                conn = np.asarray(layer.connections, np.int64)
             b = np.asarray(params[f"{layer.name}.bias"]).ravel()
-            a = conv2d_forward(xp, w, b, conn, layer.stride, layer.bias_per_unit)
+            if layer.connections is None:
+                a = conv2d_forward(xp, w, b, full_connections(x.shape[0], layer.maps), layer.stride,
+                                   layer.bias_per_unit)
+            else:  # map by map: map o reads the len(row) maps of its row with w[o, :len(row)]
+                nb = b.size // layer.maps
+                a = np.concatenate([conv2d_forward(xp, w[o:o + 1, :len(row)], b[o * nb:(o + 1) * nb],
+                                                   np.asarray([row], np.int64), layer.stride, layer.bias_per_unit)
+                                    for o, row in enumerate(layer.connections)])
         elif isinstance(layer, Subsample):
             a = subsample_forward(x, params[f"{layer.name}.alpha"], params[f"{layer.name}.beta"])
         elif isinstance(layer, Dense):
