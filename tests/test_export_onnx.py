@@ -42,7 +42,8 @@ def onnx_scores(ort, model, x):
 def perturbed(arch, activation, output, seed):
     """Random weights, and alpha/beta away from their initial 1/0 so they are tested."""
     m = Model(arch, activation, output, seed=seed)
-    m.params[:] += np.random.default_rng(seed).normal(0, 0.2, m.n_params).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    m.load_state_dict({n: v + rng.normal(0, 0.2, v.shape) for n, v in m.state_dict().items()})
     return m
 
 
