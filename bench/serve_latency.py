@@ -9,7 +9,8 @@ http.client), a JSON body encoded once beforehand, and per request the time from
 to having the answer parsed (json.loads): digit, scores, reject, the 16x16 input and every
 layer's maps. Images: a drawn 7 at 140x140 (what the page sends) and at 512x512 (the
 largest the API takes). Networks: lenet1 and zipcode1989 (random weights: the work per
-request does not depend on them). 30 warm-up requests, then ``--repeats``; median, 90th
+request does not depend on them); with ``--data-dir``, also the page's request while the
+server trains zipcode1989 in its worker process (the page then reads with those weights). 30 warm-up requests, then ``--repeats``; median, 90th
 percentile and max in milliseconds (wall clock: a round trip is wall time).
 """
 
@@ -60,11 +61,42 @@ def start_server(checkpoint, data_dir):
     return proc, int(m.group(1))
 
 
-def measure(port, body, repeats):
+def connect(port):
+    """(kept-alive connection, API headers with the page's token)."""
     conn = http.client.HTTPConnection("127.0.0.1", port)
     conn.request("GET", "/")
     token = re.search(r'name="lenet-token" content="([^"]+)"', conn.getresponse().read().decode()).group(1)
-    headers = {"Content-Type": "application/json", "X-Lenet-Token": token}
+    return conn, {"Content-Type": "application/json", "X-Lenet-Token": token}
+
+
+def call(conn, headers, method, path, body=None):
+    conn.request(method, path, body, headers)
+    res = conn.getresponse()
+    return res.status, json.loads(res.read())
+
+
+def measure_while_training(port, body, repeats, arch):
+    """The same round trips while the server trains ``arch`` (1989 recipe) in its worker."""
+    conn, headers = connect(port)
+    status, st = call(conn, headers, "POST", "/api/train", json.dumps({"arch": arch, "epochs": 200}).encode())
+    if status != 202:
+        raise SystemExit(f"could not start training: {st}")
+    while st["state"] != "running" or not st["progress"]:
+        time.sleep(0.1)
+        _, st = call(conn, headers, "GET", "/api/train")
+    try:
+        r = measure(port, body, repeats)
+        _, st = call(conn, headers, "GET", "/api/train")
+        if st["state"] != "running":
+            raise SystemExit(f"training ended during the measurement: {st['state']} {st['error']}")
+        return r
+    finally:
+        call(conn, headers, "POST", "/api/train/cancel", b"{}")
+        conn.close()
+
+
+def measure(port, body, repeats):
+    conn, headers = connect(port)
     times, answer = [], None
     for i in range(WARMUP + repeats):
         t0 = time.perf_counter()
@@ -104,6 +136,11 @@ def run(out, repeats, data_dir):
                     results.append({"arch": arch, "side": side, **r})
                     print(f"{arch} {side}x{side}: median {r['median_ms']:.2f} ms, p90 {r['p90_ms']:.2f}, "
                           f"max {r['max_ms']:.2f} ({r['request_bytes']} bytes)", flush=True)
+                if data_dir and arch == ARCHS[-1]:  # predictions keep answering while a run trains
+                    body = json.dumps({"image": draw_strokes().tolist()}).encode()
+                    r = measure_while_training(port, body, repeats, arch)
+                    results.append({"arch": f"{arch}, while it trains", "side": 140, **r})
+                    print(f"{arch} 140x140 while training: median {r['median_ms']:.2f} ms", flush=True)
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
@@ -135,7 +172,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join("bench", "results", "serve.json"))
     ap.add_argument("--repeats", type=int, default=300)
-    ap.add_argument("--data-dir", default=None, help="data root (for the reject threshold; not timed)")
+    ap.add_argument("--data-dir", default=None,
+                    help="data root: then also time predictions while the server trains (its worker process)")
     ap.add_argument("--render", metavar="FILE", help="print the README table from a results file and stop")
     a = ap.parse_args(argv)
     if a.render:

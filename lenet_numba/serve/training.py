@@ -109,6 +109,13 @@ class Trainer:
 
     def _listen(self, run_id, proc, q):
         """Apply the worker's messages until it says done/failed (or dies without a word)."""
+        try:
+            self._apply_messages(run_id, proc, q)
+        finally:
+            proc.join(timeout=5)
+            q.close()  # its pipe and semaphores go now, not at interpreter exit
+
+    def _apply_messages(self, run_id, proc, q):
         from ..model import Model
 
         while True:
@@ -145,8 +152,7 @@ class Trainer:
                 elif kind == "failed":
                     self.state, self.error = "failed", body
                 if kind in ("done", "failed"):
-                    break
-        proc.join(timeout=5)
+                    return
 
     def _source(self, epochs):
         j = self.job
@@ -189,3 +195,7 @@ class Trainer:
             if proc.is_alive():
                 proc.terminate()
                 proc.join(timeout=3)
+        with self._lock:
+            self._proc = self._stop = None
+            if self.busy:
+                self.state = "cancelled"
