@@ -152,7 +152,12 @@ def test_cross_origin_and_token_guard(served):
     assert post(client, "/api/predict", body).status_code == 200
     assert post(client, "/api/predict", body, headers={"Origin": BASE}).status_code == 200
     assert_refused(post(client, "/api/predict", body, headers={"Origin": "http://evil.example"}), 403, "cross-origin")
+    other_port = {"Origin": "http://127.0.0.1:9999"}  # another local server is another origin
+    assert_refused(post(client, "/api/predict", body, headers=other_port), 403, "cross-origin")
+    assert_refused(post(client, "/api/predict", body, headers={"Origin": "null"}), 403, "cross-origin")
     assert_refused(post(client, "/api/predict", body, headers={"X-Lenet-Token": "guess"}), 403, "token")
+    latin1 = "caf\xe9".encode("latin-1")  # not ASCII: must be a 403, not a crash in the comparison
+    assert_refused(post(client, "/api/predict", body, headers={"X-Lenet-Token": latin1}), 403, "token")
     assert_refused(client.get("/api/info", headers={"X-Lenet-Token": ""}), 403, "token")
     assert_refused(client.get("/", headers={"Host": "evil.example:8000"}), 403, "host")  # DNS rebinding
     assert_refused(client.get("/api/nope"), 404)
