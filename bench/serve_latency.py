@@ -10,8 +10,9 @@ to having the answer parsed (json.loads): digit, scores, reject, the 16x16 input
 layer's maps. Images: a drawn 7 at 140x140 (what the page sends) and at 512x512 (the
 largest the API takes). Networks: lenet1 and zipcode1989 (random weights: the work per
 request does not depend on them); with ``--data-dir``, also the page's request while the
-server trains zipcode1989 in its worker process (the page then reads with those weights). 30 warm-up requests, then ``--repeats``; median, 90th
-percentile and max in milliseconds (wall clock: a round trip is wall time).
+server trains zipcode1989 in its worker process (the page then reads with those weights).
+30 warm-up requests, then ``--repeats``; median, 90th percentile and max in milliseconds
+(wall clock: a round trip is wall time).
 """
 
 import argparse

@@ -28,8 +28,9 @@ def worker_main(job, data_dir, queue, stop):
         from ..experiment import TrainConfig, run
         from .engine import threshold_for
 
+        # epochs None: the recipe's number of passes for this network
         config = TrainConfig(arch=job["arch"], recipe=job["recipe"], seed=job["seed"],
-                             overrides={"epochs": job["epochs"]}, data_dir=data_dir, download=False,  # None: the recipe's
+                             overrides={"epochs": job["epochs"]}, data_dir=data_dir, download=False,
                              chunk_size=CHUNK)
         held = {}
         last_sent = [0.0]
