@@ -32,3 +32,9 @@ class DivergenceError(LenetError):
 
 class MissingDependency(LenetError):
     """An optional extra is not installed (the message names the pip command)."""
+
+
+def first_line(error):
+    """The first line of an exception's message (its type's name if it has none)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -10,9 +10,11 @@ per-parameter ``step`` vector. An optimizer only decides that vector before each
 """
 
 import numpy as np
-from numba import njit
 
+from .jit_cache import njit
 from .errors import UsageError
+
+OPTIMIZERS = ("sgd", "sdlm")  # SGD here, SDLM in sdlm.py
 
 
 def schedule_value(schedule, epoch):

@@ -25,6 +25,14 @@ from .train_cmd import train_cmd
 
 
 class Group(click.Group):
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and not ctx.resilient_parsing:
+            from lenet_numba import jit_cache  # the cache folder, and a word when the engine compiles
+
+            jit_cache.prepare(command.name)
+        return name, command, rest
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -42,8 +50,8 @@ class Group(click.Group):
 def cli():
     """LeNet-1 (1989) and the 1989 zip-code network: a small, exact, fast Numba engine.
 
-    Start with `lenet-numba train` (the 1989 recipe on the real USPS digits),
-    then `lenet-numba eval m.npz`.
+    Start with `lenet-numba train --out m.npz` (the 1989 recipe on the real USPS
+    digits, saved to m.npz), then `lenet-numba eval m.npz`.
     """
 
 

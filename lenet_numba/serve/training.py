@@ -15,7 +15,7 @@ import queue as queue_module
 import threading
 import time
 
-from ..errors import LenetError
+from ..errors import LenetError, first_line
 from .requests import BadRequest
 
 SEND_EVERY = 0.1   # seconds between weight updates sent while a pass runs
@@ -30,7 +30,7 @@ def worker_main(job, data_dir, queue, stop):
 
         # epochs None: the recipe's number of passes for this network
         config = TrainConfig(arch=job["arch"], recipe=job["recipe"], seed=job["seed"],
-                             overrides={"epochs": job["epochs"]}, data_dir=data_dir, download=False,
+                             epochs=job["epochs"], data_dir=data_dir, download=False,
                              chunk_size=CHUNK)
         held = {}
         last_sent = [0.0]
@@ -60,7 +60,7 @@ def worker_main(job, data_dir, queue, stop):
     except LenetError as e:
         queue.put(("failed", str(e)))
     except Exception as e:  # reported to the page as one line; the server keeps running
-        queue.put(("failed", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
+        queue.put(("failed", f"{type(e).__name__}: {first_line(e)}"))
 
 
 class Trainer:
@@ -169,7 +169,7 @@ class Trainer:
         """Write the finished (or cancelled) run's network into --save-dir under a name of
         our choosing; returns that name."""
         from ..checkpoint import save_checkpoint
-        from ..experiment import TrainConfig, checkpoint_meta
+        from ..experiment import checkpoint_meta
         from ..recipes import Recipe
 
         with self._lock:
@@ -180,8 +180,9 @@ class Trainer:
             j, model = self.job, self.engine.model
             stamp = time.strftime("%Y%m%d-%H%M%S")
             name = f"{j['arch']}-{j['recipe']}-seed{j['seed']}-{len(self.history)}passes-{stamp}-{self.run_id}.npz"
-            config = TrainConfig(arch=j["arch"], recipe=j["recipe"], seed=j["seed"])
-            meta = checkpoint_meta(config, Recipe(**self.recipe), model, len(self.history), self.history)
+            run_defining = {"arch": j["arch"], "recipe": j["recipe"], "seed": j["seed"], "dataset": "usps",
+                            "init_from": None}
+            meta = checkpoint_meta(run_defining, Recipe(**self.recipe), model, len(self.history), self.history)
             save_checkpoint(os.path.join(self.save_dir, name), model.state_dict(), meta)
             self.saved = name
             return name
