@@ -88,6 +88,9 @@ def test_predict_answers_with_every_layer(served):
     assert r["digit"] == int(np.argmax(r["scores"]))
     assert r["threshold"] is None and r["rejected"] is False  # no test set here: no reject
     assert engine.info()["threshold_note"].startswith("no test set")
+    timing = res.headers["server-timing"]  # the server's own share of the round trip
+    assert timing.startswith("app;dur=") and float(timing.split("=")[1]) > 0
+    assert res.headers["x-frame-options"] == "DENY"
     # light ink on dark paper reads the same
     light = post(client, "/api/predict", {"image": (255 - grey).tolist()}).json()
     assert light["input16"] == r["input16"] and light["digit"] == r["digit"]
