@@ -100,10 +100,6 @@ class Plan:
     connections: int = 0     # multiply-adds of one forward pass, biases counted as connections
 
     @property
-    def out_offset(self):
-        return int(self.table[-1, OUT_OFF])
-
-    @property
     def n_outputs(self):
         return int(self.table[-1, OUT_C] * self.table[-1, OUT_H] * self.table[-1, OUT_W])
 

@@ -19,7 +19,7 @@ from .errors import UsageError
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.losses import loss_forward_backward
 from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
-from .network import forward, load_input, sample_loss_and_grad
+from .network import forward, load_input, output_view, sample_loss_and_grad
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -206,14 +206,12 @@ class Model:
 @njit(cache=True)
 def forward_batch(table, pad_values, conn, params, acts, images, out):
     """out[n] = network(images[n]) for every image, in one compiled loop."""
-    last = table[table.shape[0] - 1]
-    n_out = out.shape[1]
-    off = last[OUT_OFF]
+    y = output_view(table, acts)
     for n in range(images.shape[0]):
         load_input(images[n], acts)
         forward(table, pad_values, conn, params, acts)
-        for k in range(n_out):
-            out[n, k] = acts[off + k]
+        for k in range(y.shape[0]):
+            out[n, k] = y[k]
 
 
 @njit(cache=True)

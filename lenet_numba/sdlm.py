@@ -104,12 +104,11 @@ class SDLM:
         if isinstance(loss_kind, str):
             loss_kind = LOSS_NAMES[loss_kind]
         x = model.as_images(images)
-        y = np.ascontiguousarray(labels, dtype=np.int64)
         acts = np.zeros(model.plan.n_acts, model.dtype)
         d2acts = np.zeros(model.plan.n_acts, np.float64)
         h = np.zeros(model.n_params, np.float64)
         estimate_curvature(model._table, model._pad_values, model._conn, model.params, acts, d2acts, h,
-                           x, y, self.estimation_indices(len(x)), int(loss_kind))
+                           x, self.estimation_indices(len(x)), int(loss_kind))
         return h
 
     def warm_up(self, model, images, labels, loss_kind, step):
