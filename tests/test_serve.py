@@ -324,3 +324,23 @@ def test_core_and_cli_never_import_the_extras():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def test_page_files_ship_with_the_package():
+    """pyproject declares the web/onnx extras and every static file as package data, so a
+    non-editable install serves the same page."""
+    import fnmatch
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib", reason="Python < 3.11 has no tomllib")
+
+    root = Path(__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    extras = project["project"]["optional-dependencies"]
+    assert {"starlette", "uvicorn"} <= {d.split(">")[0].split("=")[0] for d in extras["web"]}
+    assert any(d.startswith("onnxruntime") for d in extras["onnx"])
+    patterns = project["tool"]["setuptools"]["package-data"]["lenet_numba.serve"]
+    static = [p.relative_to(root / "lenet_numba" / "serve").as_posix()
+              for p in (root / "lenet_numba" / "serve" / "static").iterdir()]
+    assert {"static/index.html", "static/app.js", "static/style.css"} <= set(static)
+    assert all(any(fnmatch.fnmatch(f, p) for p in patterns) for f in static), (static, patterns)
