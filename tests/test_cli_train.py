@@ -5,8 +5,12 @@ import os
 import shlex
 import signal
 
-from clitools import assert_ok, assert_user_error, invoke
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clitools import assert_ok, assert_user_error, invoke, no_crash
 from lenet_numba import experiment
+from lenet_numba_cli.train_cmd import train_cmd
 
 RUN = ["--recipe", "1989", "--epochs", "2", "--seed", "1", "--chunk-size", "200"]
 
@@ -80,3 +84,27 @@ def test_resume_restores_every_option_and_refuses_a_different_one(small_data, tm
     assert_user_error(invoke("train", "--resume", ckpt, "--out", ckpt, "--init-from", ckpt), 2, "--init-from")
     res = assert_ok(invoke("train", "--resume", ckpt, "--out", ckpt, "--epochs", "2"))
     assert "seed 1" in res.stdout and "2 epochs (resuming after 1)" in res.stdout
+
+
+FUZZED_OPTIONS = sorted({p.opts[0] for p in train_cmd.params if p.opts[0].startswith("--")} - {"--epochs", "--help"})
+ODD_TEXT = st.sampled_from(["", "0", "-1", "1", "0.5", "nan", "inf", "-inf", "1e309", str(2 ** 64), "x", "lenet1",
+                            "tanh", "ce", "sgd", "usps", ".", "/", "/dev/null", "no/such/dir/f.npz", "a b.npz",
+                            "out.npz", "m.jsonl"])
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(st.sampled_from(FUZZED_OPTIONS), ODD_TEXT), min_size=1, max_size=3))
+def test_fuzz_option_values_run_or_one_line_and_nothing_overwritten(small_data, tmp_path, monkeypatch, pairs):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out.npz").write_bytes(b"keep")
+    (tmp_path / "m.jsonl").write_bytes(b"keep")
+    args = ["train", "--epochs", "0"]
+    for option, value in pairs:
+        param = next(p for p in train_cmd.params if option in p.opts or option in p.secondary_opts)
+        args += [option] if param.is_flag else [option, value]
+    res = invoke(*args)
+    no_crash(res)
+    if res.exit_code != 0:
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(("error: ", "Error: ")) or "Usage:" in res.stderr, res.stderr
+        assert (tmp_path / "out.npz").read_bytes() == b"keep" and (tmp_path / "m.jsonl").read_bytes() == b"keep"
