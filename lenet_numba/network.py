@@ -191,11 +191,11 @@ def sample_curvature(table, pad_values, conn, params, acts, d2acts, h, image, lo
 
 
 @njit(cache=True)
-def estimate_curvature(table, pad_values, conn, params, acts, dacts, h, images, labels, indices, loss_kind):
+def estimate_curvature(table, pad_values, conn, params, acts, dacts, h, images, indices, loss_kind):
     """h <- (1/P) sum over the P samples images[indices] of their h_kk (overwrites h).
 
-    dacts is the second-order work buffer (d2acts). labels is accepted for symmetry with
-    the training loop; neither curvature (MSE: 2/K, CE: p(1-p)) depends on the label.
+    dacts is the second-order work buffer (d2acts). No labels: neither curvature (MSE:
+    2/K, CE: p(1-p)) depends on them.
     """
     h[:] = 0.0
     P = indices.shape[0]

@@ -194,12 +194,11 @@ class SweepSpec:
     def validate(self):
         """Refuse a bad grid before anything runs (one-line UsageError)."""
         from .architectures import get as get_arch
-        from .experiment import DATASETS, TrainConfig
+        from .experiment import TrainConfig
 
         get_arch(self.arch)
         recipes.get(self.recipe)
-        if self.dataset not in DATASETS:
-            raise UsageError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        recipes.check_name("dataset", self.dataset)
         if not self.seeds:
             raise UsageError("no seeds to run")
         if self.epochs is not None and "epochs" in self.grid:

@@ -340,7 +340,7 @@ def engine_curvature(model, images, loss_kind, indices=None):
                              loss_kind)
     else:
         estimate_curvature(model._table, model._pad_values, model._conn, model.params, acts, d2, h, x,
-                           np.zeros(len(x), np.int64), np.asarray(indices, np.int64), loss_kind)
+                           np.asarray(indices, np.int64), loss_kind)
     return h
 
 
