@@ -3,7 +3,7 @@
     >>> from lenet_numba import Model, load_usps, SGD, SDLM
     >>> from lenet_numba.train import train
 
-Names are imported on first use, so ``import lenet_numba`` stays cheap.
+Names are imported on first use, so ``import lenet_numba`` stays cheap and does nothing else.
 """
 
 __version__ = "0.1.0"
@@ -23,11 +23,6 @@ _EXPORTS = {
     "load_checkpoint": "checkpoint",
 }
 __all__ = ["__version__", *_EXPORTS]
-
-from . import jit_cache  # noqa: E402  (before any compiled function is defined)
-
-jit_cache.install()
-
 
 def __getattr__(name):
     if name in _EXPORTS:

@@ -28,3 +28,13 @@ class UsageError(LenetError):
 
 class DivergenceError(LenetError):
     """Training produced a non-finite loss or parameter."""
+
+
+class MissingDependency(LenetError):
+    """An optional extra is not installed (the message names the pip command)."""
+
+
+def first_line(error):
+    """The first line of an exception's message (its type's name if it has none)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

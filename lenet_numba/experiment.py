@@ -119,8 +119,8 @@ def load_dataset(name, data_dir=None, download=True, seed=0, progress=None):
         xtr, ytr = data.load_usps("train", data_dir, download, progress)
         xte, yte = data.load_usps("test", data_dir, download, progress)
     elif name == "mnist16":
-        xtr, ytr = data.load_mnist16(data_dir, "train", seed, download=download, progress=progress)
-        xte, yte = data.load_mnist16(data_dir, "test", seed, download=download, progress=progress)
+        xtr, ytr = data.load_mnist16("train", data_dir, seed, download=download, progress=progress)
+        xte, yte = data.load_mnist16("test", data_dir, seed, download=download, progress=progress)
     elif name == "mnist16-all":
         xtr, ytr = data.load_mnist16_all(data_dir, download, progress)
         xte, yte = data.load_usps("test", data_dir, download, progress)
@@ -136,7 +136,7 @@ def load_test_set(name, data_dir=None, download=True, seed=0, progress=None):
     if name in ("usps", "mnist16-all"):
         return data.load_usps("test", data_dir, download, progress)
     if name == "mnist16":
-        return data.load_mnist16(data_dir, "test", seed, download=download, progress=progress)
+        return data.load_mnist16("test", data_dir, seed, download=download, progress=progress)
     recipes.check_name("dataset", name)
 
 

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, MissingDependency, first_line
 
 SIZE = 16
 MIN_CONTRAST = 0.05  # grey levels (of 0..1) a picture must span to hold any ink
@@ -27,7 +27,7 @@ def read_image(path):
     try:
         from PIL import Image
     except ImportError:
-        raise DataError(f"{path}: reading image files needs Pillow: pip install 'lenet-numba[image]'") from None
+        raise MissingDependency(f"{path}: reading image files needs Pillow: pip install 'lenet-numba[image]'") from None
     problem = None
     try:
         with warnings.catch_warnings():
@@ -38,17 +38,12 @@ def read_image(path):
     except FileNotFoundError:
         problem = "no such file"
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        problem = f"image too large to read safely ({_first_line(e)})"
+        problem = f"image too large to read safely ({first_line(e)})"
     except MemoryError:
         problem = "image too large to read (out of memory)"
     except Exception as e:  # Pillow's decoders raise OSError, SyntaxError, ValueError, EOFError, struct.error, ...
-        problem = f"not a readable image ({type(e).__name__}: {_first_line(e)})"
+        problem = f"not a readable image ({type(e).__name__}: {first_line(e)})"
     raise DataError(f"{path}: {problem}")
-
-
-def _first_line(e):
-    lines = str(e).strip().splitlines()
-    return lines[0] if lines else type(e).__name__
 
 
 def _grey_levels(im):

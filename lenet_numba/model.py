@@ -12,8 +12,8 @@ The parameter names and shapes match the article's PyTorch module, so ``state_di
 """
 
 import numpy as np
-from numba import njit
 
+from .jit_cache import njit
 from . import architectures
 from .errors import UsageError
 from .kernels.losses import NAMES as LOSS_NAMES

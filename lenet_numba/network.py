@@ -14,7 +14,7 @@ they are made with kernels.simd.flat_view (a view with no reference count and no
 call: the plain slice-and-reshape cost ~2 us per LeNet-1 sample, a sixth of it).
 """
 
-from numba import njit
+from .jit_cache import njit
 
 from .architectures import (ACT, B_OFF, BIAS_PER_UNIT, COMPUTE_DX, CONN_OFF, CONV, IN_C, IN_H,
                             IN_OFF, IN_W, K, KIND, N_CONN, OUT_C, OUT_H, OUT_OFF, OUT_W, PAD, PAD_OFF,

@@ -10,8 +10,8 @@ per-parameter ``step`` vector. An optimizer only decides that vector before each
 """
 
 import numpy as np
-from numba import njit
 
+from .jit_cache import njit
 
 OPTIMIZERS = ("sgd", "sdlm")  # SGD here, SDLM in sdlm.py
 

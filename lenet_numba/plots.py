@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from .atomic import atomic_open, check_output_dir
-from .errors import LenetError, UsageError
+from .errors import LenetError, MissingDependency, UsageError
 
 PAPER_TEST_ERROR = 0.05  # LeCun et al., Neural Computation 1989: 5.0% on the USPS test set
 PAPER_LABEL = "LeCun et al. 1989: 5.0% test error"
@@ -37,10 +37,6 @@ REJECT_MAX = 0.20                 # the reject curve runs from 0 to 20% rejected
 DPI_RANGE = (20, 600)             # beyond 600 the largest figure is a ~50 MB bitmap; 1e5 dpi exhausts memory
 KERNEL_CELL = 0.5                 # inches per 5x5 kernel, spacing included
 METRIC_KEYS = ("epoch", "train_error", "test_error", "train_loss", "test_loss")
-
-
-class MissingDependency(LenetError):
-    """An optional extra is not installed."""
 
 
 class MetricsFileError(LenetError):
@@ -99,10 +95,7 @@ def _save(fig, path, dpi):
     fig.savefig(buf, format="png", dpi=dpi)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_open(path, "wb") as f:
-        f.write(buf.getvalue())
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)  # an ordinary file, not the temp file's 0600
+        f.write(buf.getvalue())  # atomic_open gives it an ordinary file's permissions
     return fig.canvas.get_width_height()
 
 

@@ -31,8 +31,8 @@ training loop applies ``params -= step * grads`` after every sample (see optim.p
 import time
 
 import numpy as np
-from numba import njit
 
+from .jit_cache import njit
 from .errors import UsageError
 from .kernels.losses import NAMES as LOSS_NAMES
 from .network import estimate_curvature

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from numba import njit
 
+from .jit_cache import njit
 from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
 from .errors import DivergenceError, UsageError
 from .kernels.augment import AUG_ELASTIC_SIGMA, AUG_SIZE, augment_from_vector, work_size

@@ -1,4 +1,10 @@
-"""Shared fixtures. Keep this file small: other test modules may add their own."""
+"""Shared fixtures, defined once here.
+
+Real data: the tests find it as the program does (``$LENET_NUMBA_DATA``, the user cache,
+a download when online). When there is none, the tests that need it skip with one reason
+line, except under CI (env ``CI`` set), where they fail: a CI run without the data can
+never pass silently.
+"""
 
 import os
 from pathlib import Path
@@ -7,6 +13,10 @@ import pytest
 from hypothesis import settings
 
 DATA_ENV = "LENET_NUMBA_DATA"
+THREAD_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# The environment pytest was started with: data look-ups use it even inside a test that
+# points XDG_CACHE_HOME or HOME elsewhere.
+USER_ENV = {k: os.environ.get(k) for k in (DATA_ENV, "XDG_CACHE_HOME", "HOME")}
 
 # Under CI the property tests draw the same examples every run (derandomize): a red CI is then
 # a regression of the code, not the luck of one draw. Developer runs keep exploring new
@@ -16,25 +26,78 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def _pin_compiled_code_cache():
+    """Every process of the run (and tests that move XDG_CACHE_HOME) shares the user's
+    compiled-code cache, so no test pays a cold compile for a moved cache folder."""
+    from lenet_numba import jit_cache
+
+    os.environ.setdefault(jit_cache.ENV_VAR, jit_cache.cache_base())
+
+
+_pin_compiled_code_cache()
+
+
+def _find_data(dataset, names):
+    """The data root holding every file of ``names`` by the program's own look-up (with the
+    user's environment, downloading when online), or a skip (a failure under CI)."""
+    from lenet_numba.data.locate import find_file
+    from lenet_numba.errors import DataError
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in USER_ENV.items():
+            if value is None:
+                mp.delenv(key, raising=False)
+            else:
+                mp.setenv(key, value)
+        try:
+            paths = [find_file(dataset, name, download=True) for name in names]
+        except DataError as e:
+            problem = str(e)
+        else:
+            roots = {Path(p).absolute().parent.parent for p in paths}
+            if len(roots) == 1:
+                return roots.pop()
+            problem = f"the {dataset} files are in different data roots: {', '.join(map(str, sorted(roots)))}"
+    message = f"no {dataset} data for the real-data tests: {problem}"
+    if os.environ.get("CI"):
+        pytest.fail("CI must run the real-data tests: " + message, pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def data_root():
-    """Absolute path of the real data root ($LENET_NUMBA_DATA: usps/ and mnist/).
+    """Absolute path of a data root holding usps/zip.train.gz and usps/zip.test.gz."""
+    from lenet_numba.data.sources import USPS_FILES
 
-    Unset: the test skips on a developer machine but FAILS under CI (env CI set), so a CI
-    run without the data can never pass silently. Set but without the USPS files: fails.
-    """
-    value = os.environ.get(DATA_ENV, "")
-    if not value:
-        message = (f"{DATA_ENV} is not set; point it at a folder holding usps/zip.train.gz, "
-                   "usps/zip.test.gz and mnist/t10k-*")
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the real-data tests: " + message, pytrace=False)
-        pytest.skip(message)
-    root = Path(value).expanduser().absolute()  # CI gives a relative path: pin it before any chdir
-    missing = [p for p in ("usps/zip.train.gz", "usps/zip.test.gz") if not (root / p).is_file()]
-    if missing:
-        pytest.fail(f"{DATA_ENV}={value} lacks {', '.join(missing)}", pytrace=False)
-    return root
+    return _find_data("usps", list(USPS_FILES))
+
+
+@pytest.fixture(scope="session")
+def mnist_data_root():
+    """Absolute path of a data root holding the MNIST t10k files under mnist/."""
+    from lenet_numba.data.sources import MNIST_FILES
+
+    return _find_data("mnist", list(MNIST_FILES))
+
+
+@pytest.fixture(scope="session")
+def data_opts(data_root):
+    """The CLI options that point a command at the real data, offline."""
+    return ["--data-dir", str(data_root), "--no-download"]
+
+
+@pytest.fixture(scope="module")
+def private_cache(tmp_path_factory):
+    """For a module: the parsed-data cache and any download in a private folder (subprocesses
+    inherit it), and the thread variables a command sets restored afterwards."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        for key in THREAD_ENV:
+            if key in os.environ:
+                mp.setenv(key, os.environ[key])
+            else:
+                mp.delenv(key, raising=False)
+        yield
 
 
 @pytest.fixture
@@ -56,6 +119,11 @@ def small_data(data_root, monkeypatch):
     xtr, ytr = read_usps_file(data_root / "usps" / "zip.train.gz")
     xte, yte = read_usps_file(data_root / "usps" / "zip.test.gz")
     monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: (xtr[:600], ytr[:600], xte[:200], yte[:200]))
+
+
+def require(module, extra):
+    """Import an optional extra's module, or skip the test saying which extra it needs."""
+    return pytest.importorskip(module, reason=f"needs the optional extra: pip install 'lenet-numba[{extra}]'")
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ EPOCH_LINE = re.compile(r"^\s*(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+%\s+[\d.]+%\s+[\d.
 SUMMARY_KEYS = {"params", "epochs", "train_error", "test_error", "train_loss", "test_loss",
                 "train_seconds", "us_per_sample", "checkpoint"}
 
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: private parsed-data cache
+
 
 def assert_usage_error(res, *fragments):
     """click's own usage error: exit 2, 'Error: ...' naming the option."""
@@ -39,19 +41,6 @@ def assert_usage_error(res, *fragments):
 def file_bytes(path):
     with open(path, "rb") as f:
         return f.read()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    """Keep the parsed-data cache (and any download target) out of the user's cache."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-        yield
-
-
-@pytest.fixture(scope="module")
-def data_opts(data_root):
-    return ["--data-dir", str(data_root), "--no-download"]
 
 
 @pytest.fixture(scope="module")

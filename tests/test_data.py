@@ -1,7 +1,7 @@
 """Tests of the data layer: lookup, download, USPS/IDX parsing, resize, seeded split.
 
-Real-data tests read ``$LENET_NUMBA_DATA`` (a folder with usps/ and mnist/); without it
-they skip, except under CI where they fail so a missing data copy cannot pass silently.
+Real-data tests find the data as the program does (conftest.data_root); without it they
+skip, except under CI where they fail so a missing data copy cannot pass silently.
 Nothing here touches the network: downloads go to file:// URLs or a server on 127.0.0.1.
 """
 
@@ -41,7 +41,6 @@ from lenet_numba.data.locate import cache_root, find_file, search_roots
 from lenet_numba.data.mnist import split_indices
 from lenet_numba.data.sources import MNIST_FILES
 
-REAL_ROOT = os.environ.get("LENET_NUMBA_DATA")
 TRAIN_COUNTS = [1194, 1005, 731, 658, 652, 556, 664, 645, 542, 644]  # labels 0..9 in zip.train
 TEST_COUNTS = [359, 264, 198, 166, 200, 160, 170, 147, 166, 177]
 FIXTURE_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -49,16 +48,6 @@ FIXTURE_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_chec
 
 # every test here: no data env var, no real ~/.cache, no proxy (conftest.isolated_data_env)
 pytestmark = pytest.mark.usefixtures("isolated_data_env")
-
-
-@pytest.fixture
-def real_root():
-    if REAL_ROOT:
-        return Path(REAL_ROOT).absolute()  # CI passes a relative path
-    message = "LENET_NUMBA_DATA is not set; point it at a folder holding usps/zip.train.gz, usps/zip.test.gz and mnist/t10k-*"
-    if os.environ.get("CI"):
-        pytest.fail("CI must run the real-data tests: " + message)
-    pytest.skip(message)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -90,65 +79,68 @@ def assert_names(err, path, line=None):
     return message
 
 
-def real_train_lines(real_root):
-    return gzip.decompress((real_root / "usps" / "zip.train.gz").read_bytes()).split(b"\n")[:-1]
+def real_train_lines(data_root):
+    return gzip.decompress((data_root / "usps" / "zip.train.gz").read_bytes()).split(b"\n")[:-1]
 
 
 # --------------------------------------------------------------------------- real files
 
 
-def test_real_usps_shapes_values_and_label_counts(real_root):
+def test_real_usps_shapes_values_and_label_counts(data_root):
     for split, n, counts in (("train", 7291, TRAIN_COUNTS), ("test", 2007, TEST_COUNTS)):
-        x, y = load_usps(split, data_dir=real_root, download=False)
+        x, y = load_usps(split, data_dir=data_root, download=False)
         assert x.shape == (n, 16, 16) and x.dtype == np.float32
         assert y.shape == (n,) and y.dtype == np.int64
         assert x.min() == -1.0 and x.max() == 1.0
         assert np.bincount(y, minlength=10).tolist() == counts
-    x, y = load_usps("train", data_dir=real_root, download=False)
+    x, y = load_usps("train", data_dir=data_root, download=False)
     assert y[0] == 6 and x[0, 0, 7] == np.float32(-0.631)  # first line: "6.0000 -1 ... -0.6310"
 
 
-def test_real_usps_via_env_var(real_root, monkeypatch):
-    monkeypatch.setenv("LENET_NUMBA_DATA", str(real_root))
+def test_real_usps_via_env_var(data_root, monkeypatch):
+    monkeypatch.setenv("LENET_NUMBA_DATA", str(data_root))
     x, _ = load_usps("test", download=False)
     assert x.shape == (2007, 16, 16)
 
 
-def test_real_usps_parse_time_under_half_a_second(real_root):
-    load_usps("train", data_dir=real_root, download=False)  # warm the OS file cache and numpy
+def test_real_usps_parse_time_under_half_a_second(data_root):
+    load_usps("train", data_dir=data_root, download=False)  # warm the OS file cache and numpy
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        load_usps("train", data_dir=real_root, download=False)
+        load_usps("train", data_dir=data_root, download=False)
         best = min(best, time.perf_counter() - start)
     assert best < 0.5, f"parsing zip.train.gz took {best:.3f} s"
 
 
-def test_real_mnist16(real_root):
-    x_all, y_all = load_mnist16_all(data_dir=real_root, download=False)
+def test_real_mnist16(mnist_data_root):
+    data_root = mnist_data_root
+    x_all, y_all = load_mnist16_all(data_dir=data_root, download=False)
     assert x_all.shape == (10000, 16, 16) and x_all.dtype == np.float32
     assert x_all.min() >= -1.0 and x_all.max() <= 1.0 and x_all.min() == -1.0
     assert y_all.dtype == np.int64 and set(np.unique(y_all)) == set(range(10))
     train_idx, test_idx = split_indices(10000, seed=0)
-    xtr, ytr = load_mnist16(data_dir=real_root, split="train", download=False)
-    xte, yte = load_mnist16(data_dir=real_root, split="test", download=False)
+    xtr, ytr = load_mnist16(data_dir=data_root, split="train", download=False)
+    xte, yte = load_mnist16(data_dir=data_root, split="test", download=False)
     assert xtr.shape == (7291, 16, 16) and xte.shape == (2007, 16, 16)
     np.testing.assert_array_equal(xtr, x_all[train_idx])
     np.testing.assert_array_equal(yte, y_all[test_idx])
 
 
-def test_real_data_info_reports_all_files_ok(real_root):
-    info = data_info(real_root)
+def test_real_data_info_reports_all_files_ok(data_root, mnist_data_root):
+    if mnist_data_root != data_root:
+        pytest.skip("the USPS and MNIST files are in different data roots")
+    info = data_info(data_root)
     assert [s["from"] for s in info["searched"]] == ["--data-dir", "cache"]
     assert {f["name"] for f in info["files"]} == set(USPS_FILES) | set(MNIST_FILES)
-    assert all(f["ok"] and f["used"].startswith(str(real_root)) for f in info["files"])
+    assert all(f["ok"] and f["used"].startswith(str(data_root)) for f in info["files"])
 
 
 # --------------------------------------------------------------------------- corrupt copies of the real file
 
 
-def test_truncated_real_gzip_names_file_and_line(real_root, tmp_path):
-    raw = (real_root / "usps" / "zip.train.gz").read_bytes()
+def test_truncated_real_gzip_names_file_and_line(data_root, tmp_path):
+    raw = (data_root / "usps" / "zip.train.gz").read_bytes()
     cut = raw[: len(raw) // 2]
     path = tmp_path / "zip.train.gz"
     path.write_bytes(cut)
@@ -171,8 +163,8 @@ def first_changed_line(original_gz, damaged_gz):
 
 
 @pytest.mark.parametrize("where", [0.3, 0.5, 0.9])
-def test_flipped_bytes_in_real_gzip_point_at_the_damage(real_root, tmp_path, where):
-    raw = (real_root / "usps" / "zip.train.gz").read_bytes()
+def test_flipped_bytes_in_real_gzip_point_at_the_damage(data_root, tmp_path, where):
+    raw = (data_root / "usps" / "zip.train.gz").read_bytes()
     damaged = bytearray(raw)
     at = int(len(raw) * where)
     damaged[at : at + 4] = bytes(b ^ 0xFF for b in damaged[at : at + 4])
@@ -201,8 +193,8 @@ def test_flipped_bytes_in_real_gzip_point_at_the_damage(real_root, tmp_path, whe
         (1, lambda f: [], "found 0"),
     ],
 )
-def test_edited_real_file_names_file_and_line(real_root, tmp_path, line, edit, words):
-    lines = real_train_lines(real_root)
+def test_edited_real_file_names_file_and_line(data_root, tmp_path, line, edit, words):
+    lines = real_train_lines(data_root)
     lines[line - 1] = b" ".join(edit(lines[line - 1].split()))
     path = write(tmp_path / "zip.train.gz", b"\n".join(lines) + b"\n", compress=True)
     with pytest.raises(DataError) as err:
@@ -210,8 +202,8 @@ def test_edited_real_file_names_file_and_line(real_root, tmp_path, line, edit, w
     assert words in assert_names(err, path, line)
 
 
-def test_recompressed_real_file_fails_checksum_but_parses(real_root, tmp_path):
-    text = gzip.decompress((real_root / "usps" / "zip.train.gz").read_bytes())
+def test_recompressed_real_file_fails_checksum_but_parses(data_root, tmp_path):
+    text = gzip.decompress((data_root / "usps" / "zip.train.gz").read_bytes())
     root = tmp_path / "root"
     (root / "usps").mkdir(parents=True)
     path = write(root / "usps" / "zip.train.gz", text, compress=True)  # same digits, other bytes

@@ -17,6 +17,8 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from clitools import assert_ok, assert_user_error, invoke
 from lenet_numba.data import DataError, data_info, fetch, load_mnist16_all, load_usps
@@ -168,24 +170,24 @@ def mnist_root(data_root, tmp_path, raw=True, gz=False, name="root"):
     return root
 
 
-def test_raw_pins_match_the_decompressed_real_files(data_root):
+def test_raw_pins_match_the_decompressed_real_files(mnist_data_root):
     for gz_name, (raw_name, size, sha) in RAW_ALTERNATIVES.items():
         assert gz_name in MNIST_FILES and raw_name + ".gz" == gz_name
-        body = gzip.decompress((data_root / "mnist" / gz_name).read_bytes())
+        body = gzip.decompress((mnist_data_root / "mnist" / gz_name).read_bytes())
         assert len(body) == size and hashlib.sha256(body).hexdigest() == sha
 
 
-def test_raw_idx_root_loads_the_same_digits(data_root, tmp_path):
-    root = mnist_root(data_root, tmp_path)
+def test_raw_idx_root_loads_the_same_digits(mnist_data_root, tmp_path):
+    root = mnist_root(mnist_data_root, tmp_path)
     x, y = load_mnist16_all(data_dir=root, download=False)
-    x0, y0 = load_mnist16_all(data_dir=data_root, download=False)
+    x0, y0 = load_mnist16_all(data_dir=mnist_data_root, download=False)
     assert x.shape == (10000, 16, 16)
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(y, y0)
 
 
-def test_raw_idx_shown_by_data_info(data_root, tmp_path):
-    root = mnist_root(data_root, tmp_path)
+def test_raw_idx_shown_by_data_info(mnist_data_root, tmp_path):
+    root = mnist_root(mnist_data_root, tmp_path)
     rep = json.loads(assert_ok(invoke("data", "info", "--data-dir", root, "--json")).stdout)
     files = {f["name"]: f for f in rep["files"]}
     for gz_name in (IMAGES, LABELS):
@@ -200,27 +202,27 @@ def test_raw_idx_shown_by_data_info(data_root, tmp_path):
     assert f"or uncompressed {RAW_LABELS}: 10,008 bytes" in human
 
 
-def test_gz_preferred_in_a_root_with_both_and_roots_keep_their_order(data_root, tmp_path, monkeypatch):
-    both = mnist_root(data_root, tmp_path, raw=True, gz=True, name="both")
+def test_gz_preferred_in_a_root_with_both_and_roots_keep_their_order(mnist_data_root, tmp_path, monkeypatch):
+    both = mnist_root(mnist_data_root, tmp_path, raw=True, gz=True, name="both")
     info = {f["name"]: f for f in data_info(both)["files"]}
     assert info[IMAGES]["used"] == str(both / "mnist" / IMAGES)
     assert [c["compressed"] for c in info[IMAGES]["found"]] == [True, False]
     assert locate_mod.find_file("mnist", IMAGES, data_dir=both, download=False) == both / "mnist" / IMAGES
     # A raw copy in --data-dir comes before a .gz in $LENET_NUMBA_DATA.
-    raw_only = mnist_root(data_root, tmp_path, name="raw-only")
+    raw_only = mnist_root(mnist_data_root, tmp_path, name="raw-only")
     monkeypatch.setenv("LENET_NUMBA_DATA", str(both))
     assert locate_mod.find_file("mnist", LABELS, data_dir=raw_only, download=False) == raw_only / "mnist" / RAW_LABELS
 
 
-def test_damaged_raw_idx_is_checked_against_its_own_pin(data_root, tmp_path):
-    root = mnist_root(data_root, tmp_path)
+def test_damaged_raw_idx_is_checked_against_its_own_pin(mnist_data_root, tmp_path):
+    root = mnist_root(mnist_data_root, tmp_path)
     path = root / "mnist" / RAW_LABELS
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(DataError) as err:
         load_mnist16_all(data_dir=root, download=False)
     message = str(err.value)
     assert message.startswith(f"{path}: IDX header says 10000 uint8") and "checksum mismatch" in message
-    body = bytearray(gzip.decompress((data_root / "mnist" / LABELS).read_bytes()))
+    body = bytearray(gzip.decompress((mnist_data_root / "mnist" / LABELS).read_bytes()))
     body[100] ^= 1  # still a valid IDX file: the error is the mismatch against the raw pin
     path.write_bytes(bytes(body))
     with pytest.raises(DataError) as err:
@@ -324,3 +326,73 @@ def test_fetch_with_a_failing_fake_downloader_leaves_the_file(data_root, tmp_pat
                       "nothing was written")
     assert path.read_bytes() == before
     assert folder_files(root / "usps") == ["zip.test.gz", "zip.train.gz"]
+
+
+# --------------------------------------------------------------------------- memory bombs and fuzz
+
+
+def gzip_bomb(path, declared_bytes, member_bytes=64 << 20):
+    """A small file that inflates to ``declared_bytes`` zeros: one member repeated."""
+    member = gzip.compress(b"0" * member_bytes, compresslevel=9)
+    path.write_bytes(member * (declared_bytes // member_bytes))
+    return path
+
+
+def test_gzip_bomb_named_zip_train_is_refused_with_bounded_memory(tmp_path):
+    import tracemalloc
+
+    root = tmp_path / "root"
+    (root / "usps").mkdir(parents=True)
+    bomb = gzip_bomb(root / "usps" / "zip.train.gz", 1 << 30)   # 1 GiB inflated, ~1 MB on disk
+    assert bomb.stat().st_size < 2 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as err:
+            load_usps("train", data_dir=root, download=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(err.value).startswith(f"{bomb}: ") and "\n" not in str(err.value)
+    assert peak < 400 << 20, f"peak {peak >> 20} MiB while refusing a 1 GiB bomb"
+
+
+def test_a_bomb_of_any_name_is_refused_by_both_readers(tmp_path):
+    from lenet_numba.data import read_idx, read_usps_file
+
+    bomb = gzip_bomb(tmp_path / "digits.gz", 256 << 20)
+    for reader in (read_usps_file, read_idx):
+        with pytest.raises(DataError, match="decompresses to more than"):
+            reader(bomb)
+
+
+def test_a_plain_file_larger_than_any_digit_file_is_not_read_whole(tmp_path):
+    from lenet_numba.data import gzipped, read_usps_file
+
+    big = tmp_path / "zip.train"
+    with open(big, "wb") as f:
+        f.truncate(gzipped.MAX_BYTES + 10)  # sparse: no disk used
+    with pytest.raises(DataError, match="larger than"):
+        read_usps_file(big)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=3000), form=st.sampled_from(["raw", "gzip", "gzip-cut", "gzip-flip"]),
+       where=st.integers(0, 10_000))
+def test_fuzzed_data_files_end_in_data_error_or_digits(tmp_path, body, form, where):
+    """Whatever the bytes, reading a USPS or IDX file returns arrays or raises DataError."""
+    from lenet_numba.data import read_idx, read_usps_file
+
+    data = body if form == "raw" else gzip.compress(body)
+    if form == "gzip-cut":
+        data = data[: where % (len(data) + 1)]
+    elif form == "gzip-flip" and data:
+        flipped = bytearray(data)
+        flipped[where % len(data)] ^= 1 << (where % 8)
+        data = bytes(flipped)
+    path = tmp_path / "fuzz.gz"
+    path.write_bytes(data)
+    for reader in (read_usps_file, read_idx):
+        try:
+            reader(path)
+        except DataError as e:
+            assert "\n" not in str(e) and str(path) in str(e)

@@ -1,31 +1,189 @@
-"""The compiled-code cache is keyed by the package's whole source (see jit_cache.py)."""
+"""The compiled-code cache (jit_cache.py): keyed by the package's whole source, installed
+without touching numba's globals, damaged entries recompiled, unwritable folders survived."""
 
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
 from lenet_numba import jit_cache
-from lenet_numba.kernels.conv import conv2d_forward
+
+# A small package function: compiles in about a second, so each damaged-cache case is cheap.
+SNIPPET = textwrap.dedent("""
+    import numpy as np
+    from lenet_numba.optim import apply_update
+    p = np.ones(3)
+    apply_update(p, np.full(3, 0.5), np.arange(3.0))
+    print(p.tolist())
+""")
+EXPECTED = "[1.0, 0.5, 0.0]"
+
+
+def run_python(code, env, cwd=None):
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture
+def jit_env(tmp_path):
+    """A child-process environment with its own (empty) compiled-code cache."""
+    env = dict(os.environ, LENET_NUMBA_JIT_CACHE=str(tmp_path / "jit"), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    env.pop("NUMBA_CACHE_DIR", None)
+    return env
 
 
 def test_any_source_change_moves_the_cache(tmp_path, monkeypatch):
     copy = tmp_path / "lenet_numba"
     shutil.copytree(jit_cache.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(jit_cache, "PACKAGE_DIR", str(copy))
-    before = jit_cache.source_hash()
-    assert jit_cache.source_hash() == before                    # stable
-    conv = copy / "kernels" / "conv.py"
-    conv.write_text(conv.read_text() + "\n# a comment counts too\n")
-    assert jit_cache.source_hash() != before                    # a callee's edit changes every path
+    jit_cache.source_hash.cache_clear()
+    try:
+        before = jit_cache.source_hash()
+        jit_cache.source_hash.cache_clear()
+        assert jit_cache.source_hash() == before                    # stable
+        conv = copy / "kernels" / "conv.py"
+        conv.write_text(conv.read_text() + "\n# a comment counts too\n")
+        jit_cache.source_hash.cache_clear()
+        assert jit_cache.source_hash() != before                    # a callee's edit changes every path
+    finally:
+        jit_cache.source_hash.cache_clear()
 
 
 def test_package_functions_cache_under_the_source_hash():
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        pytest.skip("NUMBA_CACHE_DIR is set: the user's cache directory wins")
+    from lenet_numba.kernels.conv import conv2d_forward
+
+    path = conv2d_forward._cache.cache_path
+    assert path.startswith(jit_cache.cache_root() + os.sep), path
+    assert os.path.basename(jit_cache.cache_root()) == jit_cache.source_hash()
+
+
+def test_importing_patches_nothing_and_writes_nothing(jit_env, tmp_path):
+    code = textwrap.dedent("""
+        from numba.core import caching
+        before = list(caching.CacheImpl._locator_classes)
+        import lenet_numba, lenet_numba.train, lenet_numba.model
+        from lenet_numba_cli import main
+        assert caching.CacheImpl._locator_classes == before, caching.CacheImpl._locator_classes
+        print("ok")
+    """)
+    old = tmp_path / "jit" / ("0" * 16)
+    old.mkdir(parents=True)
+    os.utime(old, (0, 0))  # an old version's folder: pruning is a command's job, not an import's
+    r = run_python(code, jit_env)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+    assert sorted(p.name for p in (tmp_path / "jit").iterdir()) == ["0" * 16]
+
+
+def test_python_dash_m_is_the_cli(jit_env):
+    r = subprocess.run([sys.executable, "-m", "lenet_numba", "--help"], env=jit_env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "Usage:" in r.stdout and "train" in r.stdout, r.stderr
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _flip_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _random_bytes(path):
+    path.write_bytes(os.urandom(max(64, path.stat().st_size)))
+
+
+def _empty(path):
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize("damage, suffix", [(_truncate, ".nbc"), (_random_bytes, ".nbi"), (_flip_byte, ".nbc"),
+                                            (_empty, ".nbi"), (_flip_byte, ".nbi")],
+                         ids=["truncated-nbc", "random-nbi", "flipped-nbc", "empty-nbi", "flipped-nbi"])
+def test_a_damaged_entry_is_discarded_and_compiled_again(jit_env, tmp_path, damage, suffix):
+    first = run_python(SNIPPET, jit_env)
+    assert first.returncode == 0 and first.stdout.strip() == EXPECTED, first.stderr
+    (entry,) = (tmp_path / "jit").glob(f"*/*/optim.apply_update-*{suffix}")
+    damage(entry)
+    second = run_python(SNIPPET, jit_env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == EXPECTED
+    warnings = [line for line in second.stderr.splitlines() if line.strip()]
+    assert len(warnings) == 1 and "damaged compiled-code cache entry" in warnings[0], second.stderr
+    third = run_python(SNIPPET, jit_env)  # the entry was written again: silent
+    assert third.returncode == 0 and third.stdout.strip() == EXPECTED and not third.stderr.strip(), third.stderr
+
+
+def test_unwritable_cache_and_read_only_install_still_run(tmp_path):
+    """No writable place at all: the cache folder sits under a file and the installed
+    package's __pycache__ folders are files (a read-only install, even for root)."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    site = tmp_path / "site"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(jit_cache.PACKAGE_DIR, site / "lenet_numba", ignore=ignore)
+    cli_dir = os.path.join(os.path.dirname(jit_cache.PACKAGE_DIR), "cli", "lenet_numba_cli")
+    shutil.copytree(cli_dir, site / "lenet_numba_cli", ignore=ignore)
+    for folder in [site / "lenet_numba_cli", *[p for p in site.rglob("*") if p.is_dir()]]:
+        (folder / "__pycache__").write_text("")
+    env = dict(os.environ, PYTHONPATH=str(site), PYTHONDONTWRITEBYTECODE="1", HOME=str(blocker / "home"),
+               XDG_CACHE_HOME=str(blocker / "xdg"), LENET_NUMBA_JIT_CACHE=str(blocker / "jit"))
+    env.pop("NUMBA_CACHE_DIR", None)
+    version = subprocess.run([sys.executable, "-m", "lenet_numba_cli.main", "--version"], env=env,
+                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert version.returncode == 0 and "version" in version.stdout, version.stderr
+    r = run_python(SNIPPET, env, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == EXPECTED, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot write the compiled-code cache" in lines[0], r.stderr
+    assert "LENET_NUMBA_JIT_CACHE" in lines[0]
+
+
+def test_prepare_falls_back_to_a_temporary_folder_and_says_why(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("LENET_NUMBA_JIT_CACHE", str(blocker / "jit"))
+    monkeypatch.setattr(jit_cache, "_state", {"root": None, "temporary": False, "warned": set()})
+    jit_cache.prepare("train", announce=False)
+    jit_cache.prepare("train", announce=False)
     root = jit_cache.cache_root()
-    locator = conv2d_forward._cache._cache_path
-    assert locator.startswith(root), (locator, root)
+    assert os.path.isdir(root) and not root.startswith(str(blocker))
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "Not a directory" in err[0] and "temporary folder" in err[0]
+
+
+def test_prepare_reports_a_cold_cache_and_prunes(tmp_path, monkeypatch):
+    monkeypatch.setenv("LENET_NUMBA_JIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(jit_cache, "_state", {"root": None, "temporary": False, "warned": set()})
+    old = tmp_path / ("a" * 16)
+    for i, name in enumerate(["a", "b", "c", "d"]):
+        (tmp_path / (name * 16)).mkdir()
+        os.utime(tmp_path / (name * 16), (i, i))
+    assert jit_cache.prepare(announce=False) is True            # nothing compiled yet
+    assert not old.exists()                                      # the oldest beyond KEEP=3 is gone
+    sub = os.path.join(jit_cache.cache_root(), "kernels_x")
+    os.makedirs(sub)
+    open(os.path.join(sub, "f.nbi"), "wb").close()
+    assert jit_cache.prepare(announce=False) is False
+
+
+def test_the_compile_notice_says_what_and_how_long(capsys):
+    from lenet_numba.compile_notice import CompileNotice
+
+    notice = CompileNotice("eval", cold=True)
+    notice.on_start(None)
+    notice.on_start(None)   # a callee's compile inside the first: no second line
+    notice.on_end(None)
+    notice.on_end(None)
+    notice.on_start(None)   # a later compile in the same run: still one line
+    notice.on_end(None)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "`eval`" in err[0] and "10 s" in err[0] and "first run" in err[0]
 
 
 def test_prune_keeps_the_current_the_recent_and_the_young(tmp_path):

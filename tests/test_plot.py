@@ -19,6 +19,8 @@ from lenet_numba.experiment import load_test_set, model_from_checkpoint
 from lenet_numba.model import Model
 from clitools import assert_ok, assert_user_error, invoke
 
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: private parsed-data cache
+
 
 def png_size(path):
     """(width, height) from IHDR of a PNG whose structure and every CRC are valid."""
@@ -40,18 +42,6 @@ def png_size(path):
 
 def expected_pixels(figsize, dpi):
     return int(figsize[0] * dpi), int(figsize[1] * dpi)  # Agg truncates, as here
-
-
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-        yield
-
-
-@pytest.fixture(scope="module")
-def data_opts(data_root):
-    return ["--data-dir", str(data_root), "--no-download"]
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,8 @@ FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 EPOCH_LINE = re.compile(r"^\s*(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+%")
 
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: private parsed-data cache
+
 
 def one_line_error(res, code=1):
     no_crash(res)
@@ -67,19 +69,6 @@ def no_timing(records):
 
 def read_metrics(path):
     return [json.loads(line) for line in open(path)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    """The parsed-data cache goes to a private folder (subprocesses inherit it too)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-        yield
-
-
-@pytest.fixture(scope="module")
-def data_opts(data_root):
-    return ["--data-dir", str(data_root), "--no-download"]
 
 
 # The run every resumed run is compared with: recipe "modern" (shuffled, augmented, rate

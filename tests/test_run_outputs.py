@@ -19,11 +19,6 @@ from clitools import assert_ok, assert_user_error, invoke
 SEED_1 = ["--recipe", "article", "--epochs", 1]
 
 
-@pytest.fixture(scope="module")
-def data_opts(data_root):
-    return ["--data-dir", str(data_root), "--no-download"]
-
-
 def test_same_options_same_checkpoint_bytes_wherever_it_goes(data_opts, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -23,6 +23,14 @@ from .train_cmd import train_cmd
 
 
 class Group(click.Group):
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and not ctx.resilient_parsing:
+            from lenet_numba import jit_cache  # the cache folder, and a word when the engine compiles
+
+            jit_cache.prepare(command.name)
+        return name, command, rest
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)

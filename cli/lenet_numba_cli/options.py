@@ -60,18 +60,34 @@ def non_negative(ctx, param, value):
     return value
 
 
-def progress_bar(label):
-    """A download progress callback drawing a bar on stderr (only on a terminal)."""
-    state = {}
+class ProgressBar:
+    """A bar on stderr, drawn only on a terminal: ``update(done, total, label)``, ``close()``."""
 
-    def progress(done, total):
-        if "bar" not in state:
-            state["bar"] = click.progressbar(length=total or 0, label=label, file=sys.stderr)
-            state["bar"].__enter__()
-            state["done"] = 0
-        state["bar"].update(done - state["done"])
-        state["done"] = done
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.bar = None
+        self.done = 0
+
+    def update(self, done, total, label):
+        if not self.tty:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total or 0, label=label, file=self.stream)
+            self.bar.__enter__()
+            self.done = 0
+        self.bar.update(done - self.done)
+        self.done = done
         if total and done >= total:
-            state.pop("bar").__exit__(None, None, None)
+            self.close()
 
-    return progress
+    def close(self):
+        if self.bar is not None:
+            bar, self.bar = self.bar, None
+            bar.__exit__(None, None, None)
+
+
+def progress_bar(label):
+    """A download progress callback ``(done, total)`` drawing a bar on stderr (only on a terminal)."""
+    bar = ProgressBar()
+    return lambda done, total: bar.update(done, total, label)

@@ -61,13 +61,19 @@ def sweep_cmd(more_seeds, out_dir, arch, recipe, epochs, assignments, seed_token
         raise UsageError(f"unexpected argument {more_seeds[0]!r}: seed numbers go after --seeds")
     if dask_scheduler and jobs:
         raise UsageError("--jobs is for local processes; a Dask cluster runs as many as it has workers")
+    if dask_scheduler:
+        sweep.check_scheduler_address(dask_scheduler)  # the same answer with or without Dask installed
     spec = sweep.SweepSpec(arch=arch, recipe=recipe, epochs=epochs, grid=sweep.parse_grid(assignments),
                            seeds=sweep.parse_seeds(seed_tokens + more_seeds) if seed_tokens else (0,),
                            dataset=dataset, data_dir=data_dir and os.path.abspath(data_dir),
                            download=not no_download, chunk_size=chunk_size)
     spec.validate()  # every setting's recipe, as `train` checks it, before anything runs
     keys = {sweep.task_key(t) for t in spec.tasks()}
-    finished = sum(r["task_key"] in keys for r in sweep.check_out_dir(out_dir, resume))
+    skipped = []
+    finished = len({r["task_key"] for r in sweep.check_out_dir(out_dir, resume, skipped)} & keys)
+    if skipped:
+        click.echo(f"warning: {os.path.join(out_dir, sweep.RESULTS)}: {len(skipped)} line(s) are not whole results "
+                   f"(first: line {skipped[0]}); ignored, and their runs run again", err=True)
     # a Dask cluster is connected to (or refused, in seconds) before anything is printed or written
     with sweep.dask_executor(dask_scheduler) if dask_scheduler else contextlib.nullcontext() as dask_ex:
         _run(spec, out_dir, arch, recipe, jobs, dask_scheduler, dask_ex, resume, finished, as_json)

@@ -10,7 +10,7 @@ import click
 
 from lenet_numba.experiment import TrainConfig, run
 
-from .options import data_dir_option, field_options, json_option, no_download_option, progress_bar
+from .options import ProgressBar, data_dir_option, field_options, json_option, no_download_option, progress_bar
 
 STALLED_ERROR = 0.8  # training error after 2+ passes that means the run is not learning
 
@@ -52,19 +52,10 @@ def train_cmd(data_dir, no_download, as_json, **options):
         click.echo("\nstopping after the current chunk...", err=True)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    bar = {}
+    bar = ProgressBar(err)
 
     def on_chunk(epoch, done, total):
-        if not tty:
-            return
-        if "bar" not in bar:
-            bar["bar"] = click.progressbar(length=total, label=f"epoch {epoch + 1}", file=err)
-            bar["bar"].__enter__()
-            bar["done"] = 0
-        bar["bar"].update(done - bar["done"])
-        bar["done"] = done
-        if done >= total:
-            bar.pop("bar").__exit__(None, None, None)
+        bar.update(done, total, f"epoch {epoch + 1}")
 
     warned = []
 
@@ -85,8 +76,7 @@ def train_cmd(data_dir, no_download, as_json, **options):
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        if "bar" in bar:
-            bar.pop("bar").__exit__(None, None, None)
+        bar.close()
     summary.pop("model")
     summary.pop("history")
     if as_json:

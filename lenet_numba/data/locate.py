@@ -10,6 +10,7 @@ to point the program at a copy, in one line.
 import os
 from pathlib import Path
 
+from lenet_numba.cache_dir import user_cache_root
 from lenet_numba.data.download import download as _download
 from lenet_numba.data.sources import DATASETS, variants
 from lenet_numba.errors import DataError
@@ -17,11 +18,7 @@ from lenet_numba.errors import DataError
 ENV_VAR = "LENET_NUMBA_DATA"
 
 
-def cache_root():
-    """``$XDG_CACHE_HOME/lenet-numba``, else ``~/.cache/lenet-numba`` (XDG ignores relative paths)."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "lenet-numba"
+cache_root = user_cache_root  # the data cache root: downloads land in <root>/usps, <root>/mnist
 
 
 def search_roots(data_dir=None):

@@ -54,8 +54,9 @@ def load_mnist16_all(data_dir=None, download=True, progress=None):
     return resize_to_16(images), labels
 
 
-def load_mnist16(data_dir=None, split="train", seed=0, n_train=7291, n_test=2007, download=True, progress=None):
-    """The seeded ``split`` ("train" or "test") of the 16x16 MNIST digits: ``(x, y)``."""
+def load_mnist16(split="train", data_dir=None, seed=0, n_train=7291, n_test=2007, download=True, progress=None):
+    """The seeded ``split`` ("train" or "test") of the 16x16 MNIST digits: ``(x, y)``
+    (arguments in load_usps's order: split, then data_dir)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     x, y = load_mnist16_all(data_dir=data_dir, download=download, progress=progress)

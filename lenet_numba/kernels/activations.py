@@ -7,8 +7,7 @@
 Expressing f' through y lets the backward run without storing pre-activations.
 """
 
-from numba import njit
-
+from ..jit_cache import njit
 from .elementary import tanh, tanh64
 
 IDENTITY = 0

@@ -20,7 +20,8 @@ are background (-1), sampled bilinearly (so the output stays in [-1, 1]).
 """
 
 import numpy as np
-from numba import njit
+
+from ..jit_cache import njit
 
 BACKGROUND = -1.0
 

@@ -19,8 +19,9 @@ at the end of each function compute the same sums. See the comments on each path
 """
 
 import numpy as np
-from numba import carray, njit
+from numba import carray
 
+from ..jit_cache import njit
 from .simd import (LANES, stack_ptr, vgather_n, vhsum, vload, vload_even_n, vload_n, vload_range, vsplat, vstore,
                    vstore_n)
 

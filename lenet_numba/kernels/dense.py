@@ -4,8 +4,7 @@ Shapes (one sample):
   x (n_in,)   w (n_out, n_in)  (torch's Linear layout)   b (n_out,)   y (n_out,)
 """
 
-from numba import njit
-
+from ..jit_cache import njit
 from .simd import LANES, vhsum, vload_n, vsplat
 
 

@@ -21,8 +21,10 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic, overload
+
+from ..jit_cache import njit
 
 _SHIFT = 6755399441055744.0  # 1.5 * 2**52: adding it rounds a float64 to an integer
 _INV_LN2 = 1.4426950408889634

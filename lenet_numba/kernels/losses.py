@@ -10,7 +10,8 @@
 """
 
 import numpy as np
-from numba import njit
+
+from ..jit_cache import njit
 
 MSE = 0
 CE = 1

@@ -32,9 +32,11 @@ count, for the engine's plan walk) and ``all_finite`` (a vectorized finiteness c
 import operator
 
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
+
+from ..jit_cache import njit
 
 LANES = 16
 

@@ -10,7 +10,7 @@ Shapes (one sample):
   y      (C, H // 2, W // 2)    an odd last row/column is dropped, like avg_pool2d
 """
 
-from numba import njit
+from ..jit_cache import njit
 
 
 @njit(cache=True)
