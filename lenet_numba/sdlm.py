@@ -84,7 +84,7 @@ class SDLM:
             recipes.check_number("eta", float(eta), 0, 1e6, lo_open=True)
         if not callable(eta) and np.ndim(eta) == 1 and (len(eta) == 0 or not np.all(np.asarray(eta) > 0)):
             raise UsageError("eta schedule must be a non-empty list of rates > 0")
-        recipes.check_number("mu", float(mu), 0, 1e6, lo_open=True)
+        recipes.check_number("mu", float(mu), 0, recipes.MAX_MU, lo_open=True)
         recipes.check_int("n_estimate", int(n_estimate), 1, 10 ** 9)
         recipes.check_seed(int(seed))
         self.eta = eta
