@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from lenet_numba.experiment import TIMING_KEYS
 from lenet_numba import sweep
 from lenet_numba.errors import UsageError
 from clitools import invoke
@@ -130,7 +131,7 @@ def test_dask_cluster_gives_identical_results(pool_sweep, data_root, tmp_path):
         assert {k: r[k] for k in RESULT_KEYS} == {k: pool[key][k] for k in RESULT_KEYS}, key
         a = read_jsonl(tmp_path / r["metrics"])
         b = read_jsonl(pool_sweep["out"] / pool[key]["metrics"])
-        strip = lambda epochs: [{k: v for k, v in e.items() if k not in sweep.TIMING_KEYS} for e in epochs]
+        strip = lambda epochs: [{k: v for k, v in e.items() if k not in TIMING_KEYS} for e in epochs]
         assert strip(a) == strip(b), key
     assert summary["settings"] == pool_sweep["summary"]["settings"]
     assert res.stderr.count("] lr=") == 4   # one progress line per run
