@@ -254,8 +254,6 @@ def build(arch, hidden_activation="tanh", output_activation="identity"):
 
 
 def get(name):
-    try:
-        return ARCHITECTURES[name]
-    except KeyError:
-        from .errors import UsageError
-        raise UsageError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}") from None
+    from .recipes import check_name
+
+    return ARCHITECTURES[check_name("architecture", name)]

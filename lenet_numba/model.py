@@ -25,25 +25,21 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def loss_kind(name):
-    if name not in LOSS_NAMES:
-        raise UsageError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")
-    return LOSS_NAMES[name]
+    from .recipes import check_name
+
+    return LOSS_NAMES[check_name("loss", name)]
 
 
 class Model:
     def __init__(self, arch="lenet1", activation="tanh", output_activation="identity",
                  dtype="float32", seed=0, init=True):
+        from .recipes import check_name
+
         if isinstance(dtype, str):
-            if dtype not in DTYPES:
-                raise UsageError(f"unknown dtype {dtype!r}; choose float32 or float64")
-            dtype = DTYPES[dtype]
+            dtype = DTYPES[check_name("dtype", dtype)]
         self.dtype = np.dtype(dtype)
-        self.activation = activation
-        self.output_activation = output_activation
-        for a in (activation, output_activation):
-            if a not in architectures.activations.NAMES:
-                raise UsageError(f"unknown activation {a!r}; choose one of "
-                                 f"{', '.join(architectures.activations.NAMES)}")
+        self.activation = check_name("activation", activation)
+        self.output_activation = check_name("activation", output_activation, "output_activation")
         self.plan = architectures.build(arch, activation, output_activation)
         self.arch = self.plan.arch
         self.params = np.zeros(self.plan.n_params, self.dtype)

@@ -93,7 +93,7 @@ class Recipe:
         check_int("augment_epochs", self.augment_epochs, 0, MAX_EPOCHS)
         check_number("lr", self.lr, 0, 1e6, lo_open=True, allow_none=True)
         check_number("lr_decay", self.lr_decay, 0, 1, lo_open=True, allow_none=True)
-        check_number("mu", self.mu, 0, 1e6, lo_open=True, allow_none=True)
+        check_number("mu", self.mu, 0, MAX_MU, lo_open=True, allow_none=True)
         check_number("weight_decay", self.weight_decay, 0, 1)
         check_number("label_smoothing", self.label_smoothing, 0, 0.999)
         if self.label_smoothing and self.loss != "ce":
@@ -122,6 +122,7 @@ class Recipe:
 SEED_LIMIT = 2 ** 63   # seeds are stored as int64 (checkpoint, SDLM state) and fed to splitmix64
 MAX_EPOCHS = 100_000
 MAX_CHUNK = 2 ** 31
+MAX_MU = 1e12          # SDLM's damping: a huge mu makes it SGD at rate eta / mu
 
 
 def names(kind):
