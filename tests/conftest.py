@@ -31,7 +31,7 @@ def _pin_compiled_code_cache():
     compiled-code cache, so no test pays a cold compile for a moved cache folder."""
     from lenet_numba import jit_cache
 
-    os.environ.setdefault(jit_cache.ENV_VAR, jit_cache.cache_base())
+    os.environ.setdefault("LENET_NUMBA_JIT_CACHE", jit_cache.cache_base())
 
 
 _pin_compiled_code_cache()

@@ -91,7 +91,7 @@ def _run(spec, out_dir, arch, recipe, jobs, dask_scheduler, dask_ex, resume, fin
         f"of {arch}, recipe {recipe}, on {where}; results in {out_dir}")
     if resume:
         log(f"resuming: {finished} finished, {n_tasks - finished} to run")
-    if not dask_scheduler:  # workers read the data; find or download it once, here
+    if not dask_scheduler and finished < n_tasks:  # workers read the data; find or download it once, here
         spec.prefetch_data()
 
     def on_result(r, done, total):
