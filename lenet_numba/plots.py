@@ -486,14 +486,16 @@ def checkpoint_figures(checkpoint, out_dir, *, prefix=None, digit=0, dataset="us
     chosen exactly as ``lenet-numba eval`` chooses them, so the numbers match its output.
     """
     from .evaluate import evaluation_report
-    from .experiment import load_test_set, model_from_checkpoint
+    from .experiment import load_test_set
+    from .run_checkpoint import evaluation_settings, model_from_checkpoint
 
     require_matplotlib()
     check_dpi(dpi)
     check_out_dir(out_dir)
     model, meta = model_from_checkpoint(checkpoint)
-    loss = loss or meta.get("recipe", {}).get("loss", "mse")
-    x, y = load_test_set(dataset, data_dir, download, int(meta.get("seed", 0)))
+    saved_loss, seed = evaluation_settings(meta, checkpoint)
+    loss = loss or saved_loss
+    x, y = load_test_set(dataset, data_dir, download, seed)
     if not 0 <= digit < len(y):
         raise UsageError(f"--digit must be in 0..{len(y) - 1} (the {dataset} test set has {len(y)} digits), "
                          f"got {digit}")

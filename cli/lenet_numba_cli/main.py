@@ -48,8 +48,8 @@ class Group(click.Group):
 def cli():
     """LeNet-1 (1989) and the 1989 zip-code network: a small, exact, fast Numba engine.
 
-    Start with `lenet-numba train` (the 1989 recipe on the real USPS digits),
-    then `lenet-numba eval m.npz`.
+    Start with `lenet-numba train --out m.npz` (the 1989 recipe on the real USPS
+    digits, saved to m.npz), then `lenet-numba eval m.npz`.
     """
 
 
