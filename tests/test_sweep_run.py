@@ -19,12 +19,12 @@ import pytest
 
 from clitools import assert_user_error, invoke
 from lenet_numba import sweep
+from lenet_numba.experiment import TIMING_KEYS
 from sweeptools import read_jsonl, table_rows
 
 GRID = {"lr": [0.01, 0.03]}
 SEEDS = (0, 1)
 RESULT_KEYS = ("status", "epochs", "train_error", "test_error", "train_loss", "test_loss", "params")
-TIMING_KEYS = ("seconds", "samples_per_s")  # per-epoch keys that depend on the machine, not the run
 
 pytestmark = pytest.mark.usefixtures("private_cache")
 
