@@ -186,13 +186,15 @@ def check_outputs(config):
     check_output_path(config.metrics, "--metrics")
 
 
-def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, on_start=None):
+def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, on_start=None, on_model=None):
     """Train as configured; returns the summary dict ``lenet-numba train --json`` prints.
 
     ``on_start(config, recipe, start_epoch)`` is called once the data, the checkpoints and the
     options have all been checked, just before the first pass (with the run's arch, seed,
-    dataset filled in: a resumed run's from its checkpoint). A resumed run reads its
-    checkpoint once and continues with its options, weights and optimizer state."""
+    dataset filled in: a resumed run's from its checkpoint); then ``on_model(model, test_set)``
+    with the model training goes on to change in place and the (images, labels) it is tested
+    on. A resumed run reads its checkpoint once and continues with its options, weights and
+    optimizer state."""
     config.validate()
     ckpt = read_run_checkpoint(config.resume) if config.resume else None
     if ckpt is not None:
@@ -227,6 +229,8 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
         optimizer.load_state(saved_state)
     if on_start is not None:
         on_start(config, recipe, start.epoch if start else 0)
+    if on_model is not None:
+        on_model(model, (xte, yte))
     run_defining = {"arch": arch, "recipe": recipe.name, "seed": seed, "dataset": dataset, "init_from": init_from}
 
     def save(epoch, position=0, totals=(0.0, 0.0), step=None):

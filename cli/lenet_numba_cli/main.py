@@ -15,9 +15,11 @@ from lenet_numba.errors import LenetError
 
 from .data_cmd import data
 from .eval_cmd import eval_cmd
+from .export_cmd import export_cmd
 from .gradcheck_cmd import gradcheck_cmd
 from .plot_cmd import plot
 from .predict_cmd import predict_cmd
+from .serve_cmd import serve_cmd
 from .sweep_cmd import sweep_cmd
 from .train_cmd import train_cmd
 
@@ -60,6 +62,8 @@ cli.add_command(gradcheck_cmd)
 cli.add_command(data)
 cli.add_command(plot)
 cli.add_command(sweep_cmd)
+cli.add_command(serve_cmd)
+cli.add_command(export_cmd)
 
 
 def main():
