@@ -121,11 +121,6 @@ def small_data(data_root, monkeypatch):
     monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: (xtr[:600], ytr[:600], xte[:200], yte[:200]))
 
 
-def require(module, extra):
-    """Import an optional extra's module, or skip the test saying which extra it needs."""
-    return pytest.importorskip(module, reason=f"needs the optional extra: pip install 'lenet-numba[{extra}]'")
-
-
 @pytest.fixture
 def run_checkpoint(tmp_path):
     """Write a valid, resumable training checkpoint of a fresh network (no data, no

@@ -251,3 +251,20 @@ def test_commands_announce_the_compile_on_stderr(tmp_path):
     again = subprocess.run([sys.executable, "-m", "lenet_numba", "gradcheck", "--samples", "1"], env=env,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "compiling" not in again.stderr, again.stderr
+
+
+def test_every_compiled_function_of_the_package_uses_its_cache():
+    """numba's own njit/jit in the package would cache by one file's stamp (stale callees)
+    or not at all: every compiled function comes from jit_cache.njit."""
+    import re
+
+    offenders = []
+    for dirpath, _, names in os.walk(jit_cache.PACKAGE_DIR):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            if not name.endswith(".py") or path == jit_cache.__file__:
+                continue
+            text = open(path).read()
+            if re.search(r"from numba import [^\n]*\b(njit|jit)\b|numba\.n?jit\(|@(numba\.)?jit\b", text):
+                offenders.append(os.path.relpath(path, jit_cache.PACKAGE_DIR))
+    assert not offenders, f"use `from lenet_numba.jit_cache import njit` in {offenders}"
