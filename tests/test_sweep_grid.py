@@ -40,7 +40,12 @@ def test_parsing_of_grid_and_seeds():
     (["--set", "max_shift=-1"], 2, ["setting max_shift=-1.0: max_shift must be a number in [0"]),
     (["--set", "max_shift=9"], 2, ["setting max_shift=9.0: max_shift must be a number in [0, 8]"]),
     (["--set", "elastic_sigma=-1"], 2, ["setting elastic_sigma=-1.0: elastic_sigma must be a number in [0"]),
-    (["--set", "augment_epochs=-5"], 2, ["setting augment_epochs=-5: augment_epochs must be an integer in [0,"]),
+    (["--recipe", "modern", "--set", "augment_epochs=-5"], 2,
+     ["setting augment_epochs=-5: augment_epochs must be an integer in [0,"]),
+    # settings that would do nothing
+    (["--set", "augment_epochs=3"], 2, ["setting augment_epochs=3: augment_epochs has no effect without augment"]),
+    (["--recipe", "article", "--set", "mu=0.1,0.2"], 2, ["setting mu=0.1: mu has no effect with optimizer sgd"]),
+    (["--set", "max_shift=2"], 2, ["setting max_shift=2.0: max_shift has no effect without augment"]),
     (["--set", "epochs=-1"], 2, ["setting epochs=-1: epochs must be an integer in [0,"]),
     (["--recipe", "article", "--set", "elastic_alpha=4"], 2, ["setting elastic_alpha=4.0: ", "elastic_sigma"]),
     (["--recipe", "article", "--set", "augment=true"], 2, ["setting augment=true: augmentation is on"]),
