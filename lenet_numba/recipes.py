@@ -54,17 +54,19 @@ class Recipe:
 
     def with_overrides(self, **overrides):
         """A copy with every non-None override applied (unknown names are an error). A
-        distortion size set to non-zero in a recipe that does not augment would do nothing:
-        refused."""
+        setting that would do nothing is refused: a distortion size or augment_epochs in a
+        recipe that does not augment, mu (SDLM's damping) with another optimizer."""
         names = {f.name for f in fields(self)}
         bad = [k for k in overrides if k not in names]
         if bad:
             raise UsageError(f"unknown recipe field(s): {', '.join(bad)}")
         given = {k: v for k, v in overrides.items() if v is not None}
         out = replace(self, **given).validate()
-        idle = [k for k in DISTORTION_LIMITS if given.get(k) and not out.augment]
+        idle = [k for k in (*DISTORTION_LIMITS, "augment_epochs") if given.get(k) and not out.augment]
         if idle:
             raise UsageError(f"{idle[0]} has no effect without augment (recipe {self.name} does not augment)")
+        if given.get("mu") is not None and out.optimizer != "sdlm":
+            raise UsageError(f"mu has no effect with optimizer {out.optimizer} (it is SDLM's damping)")
         return out
 
     def for_arch(self, arch):

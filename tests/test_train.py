@@ -24,15 +24,7 @@ from lenet_numba.model import Model
 from lenet_numba.train import presentation_order, train
 
 import naive
-
-
-def synthetic(n, seed):
-    """n images in [-1, 1] with labels; digit-like enough for a loss to have somewhere to go."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n)
-    protos = rng.uniform(-1, 1, (10, 16, 16))
-    x = np.clip(protos[labels] + 0.5 * rng.standard_normal((n, 16, 16)), -1, 1)
-    return x, labels
+from digits import synthetic
 
 
 def naive_sgd(model, x, y, rates, loss, epochs, seed=0, shuffle=False, track_error=True):
