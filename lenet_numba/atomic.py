@@ -7,6 +7,7 @@ the process named in the temp file's name (host and pid) is gone.
 """
 
 import contextlib
+import errno
 import os
 import re
 import socket
@@ -49,16 +50,40 @@ def remove_stale_temps(path):
     return removed
 
 
+def _temp_prefix(path):
+    return f".{os.path.basename(path)}.{_owner_tag()}."
+
+
+def _replace_forbidden(path):
+    """True if ``path`` is marked immutable or append-only (Linux file attributes): a rename
+    onto it fails. False where the file system has no such attributes."""
+    try:
+        import fcntl
+        import struct
+
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            flags = struct.unpack("i", fcntl.ioctl(fd, 0x80086601, b"\0" * 4))[0]  # FS_IOC_GETFLAGS
+        finally:
+            os.close(fd)
+    except (ImportError, OSError):
+        return False
+    return bool(flags & (0x10 | 0x20))  # FS_IMMUTABLE_FL, FS_APPEND_FL
+
+
 def check_output_path(path, what="output"):
-    """Raise UsageError unless ``path`` can be written by atomic_open: its folder exists and
-    is writable, and the path is not a folder, device or other non-regular file (a rename
-    would replace a device such as /dev/null with a plain file). ``what`` names the option
-    in the message; None is accepted (no output asked for). Called before work starts, so
-    a bad path fails at once instead of after the work."""
+    """Raise UsageError unless ``path`` can be written by atomic_open, tried as the final
+    write will need it: its folder exists and takes the temp file (created and removed here,
+    so a name too long for the file system fails now), and the target is a regular file that
+    a rename may replace (not a folder, device, immutable or append-only file). ``what``
+    names the option in the message; None is accepted (no output asked for). Called before
+    work starts, so a bad path fails at once instead of after the work."""
     from .errors import UsageError
 
     if path is None:
         return
+    if not os.fspath(path):
+        raise UsageError(f"{what}: empty file name")
     path = os.path.realpath(os.fspath(path))
     directory = os.path.dirname(path)
     if os.path.lexists(path) and not os.path.isfile(path):
@@ -67,6 +92,36 @@ def check_output_path(path, what="output"):
         raise UsageError(f"{what} {path}: folder {directory} does not exist")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UsageError(f"{what} {path}: folder {directory} is not writable")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(path), suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        why = "the name is too long for the file system (with its temporary file's suffix)" \
+            if e.errno == errno.ENAMETOOLONG else (e.strerror or str(e))
+        raise UsageError(f"{what} {path}: cannot write there: {why}") from None
+    if os.path.exists(path) and _replace_forbidden(path):
+        raise UsageError(f"{what} {path}: the file is immutable or append-only, it cannot be replaced")
+
+
+def same_file(a, b):
+    """Whether two paths name one file: by device and inode when both exist, else by the
+    fully resolved path (symbolic links, '..', './' spelled out)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_distinct_paths(outputs, others):
+    """UsageError if an output path (option -> path) names the same file as another path
+    given (an output or an input): writing it would destroy the other."""
+    from .errors import UsageError
+
+    for what, path in outputs.items():
+        for other, other_path in {**others, **outputs}.items():
+            if other != what and path and other_path and same_file(path, other_path):
+                raise UsageError(f"{what} {path} is the same file as {other} {other_path}: give another name")
 
 
 def check_output_dir(path, what="--out-dir"):
@@ -103,17 +158,22 @@ def atomic_open(path, mode="wb"):
             else OSError(f"{path}: exists and is not a regular file")
     directory = os.path.dirname(os.path.abspath(path))
     remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.{_owner_tag()}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(path), suffix=".tmp")
     try:
         # mkstemp makes the file 0600; give it the permissions an ordinary open() would
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, mode) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:  # disk full, quota, I/O error: say which file could not be written
+            if e.filename is not None or e.errno is None:
+                raise
+            raise OSError(e.errno, e.strerror, path) from None
         tmp = None
         with contextlib.suppress(OSError):  # make the rename itself durable
             dfd = os.open(directory, os.O_RDONLY)

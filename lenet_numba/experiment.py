@@ -8,39 +8,101 @@ This is what ``lenet-numba train`` runs; it is plain Python a user can call too:
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import InitVar, field, fields, make_dataclass
 
 import numpy as np
 
 from . import __version__, recipes
-from .atomic import atomic_open, check_output_path
-from .checkpoint import load_checkpoint, save_checkpoint
+from .atomic import atomic_open, check_distinct_paths, check_output_path
+from .checkpoint import save_checkpoint
 from .errors import CheckpointError, UsageError
 from .model import Model
 from .optim import SGD
-from .train import train
+from .run_checkpoint import model_from_checkpoint, read_run_checkpoint, resume_rules  # noqa: F401 (API)
+from .train import Start, TrainOptions, train
 
-DATASETS = ("usps", "mnist16", "mnist16-all")
+DATASETS = recipes.DATASETS
+RUN_DEFAULTS = {"arch": "lenet1", "recipe": recipes.DEFAULT_RECIPE, "seed": 0, "dataset": "usps"}
 
 
-@dataclass
-class TrainConfig:
-    arch: str = "lenet1"
-    recipe: str = recipes.DEFAULT_RECIPE
-    overrides: dict = field(default_factory=dict)  # recipe fields set one by one (None = keep)
-    seed: int = 0
-    dataset: str = "usps"
-    data_dir: str = None
-    download: bool = True
-    init_from: str = None       # start from a checkpoint's weights (training in stages)
-    out: str = None             # checkpoint path
-    metrics: str = None         # JSON-lines path, one object per epoch
-    chunk_size: int = 512
-    checkpoint_every: int = 0   # rewrite `out` after every N epochs (0: only at the end)
-    resume: str = None          # continue the run saved in this checkpoint
+def _run_field(name, default, help, **cli):
+    return name, object, field(default=default, metadata={"help": help, **cli})
 
-    def resolved_recipe(self):
-        return recipes.get(self.recipe).with_overrides(**self.overrides).for_arch(self.arch).validate()
+
+# A run's options: where and what to train, then every recipe field by its own name (None:
+# the recipe's value). The CLI makes one option of each field, from the same metadata.
+_RUN_FIELDS = [
+    _run_field("arch", None, "lenet1: the LeNet-1 of the article (3,128 params); zipcode1989: the 1989 "
+               "zip-code net (9,760)", choices="architecture", default_text="lenet1"),
+    _run_field("recipe", None, "1989 (the most faithful): scaled tanh everywhere, MSE to ±1, SDLM, fixed order, "
+               "23 passes. article: tanh, linear outputs, cross-entropy, SGD. modern: cross-entropy, "
+               "shuffling, augmentation, decaying rate", choices="recipe", default_text=recipes.DEFAULT_RECIPE),
+    _run_field("seed", None, "Initial weights, shuffling, augmentation (0 <= seed < 2**63)", type=int,
+               default_text="0"),
+    _run_field("dataset", None, "usps; mnist16 (seeded 7,291/2,007 split of MNIST t10k at 16x16); mnist16-all "
+               "(all 10,000, tested on USPS: a pre-training stage)", choices="dataset", default_text="usps"),
+    _run_field("data_dir", None, "Data root", cli=False),
+    _run_field("download", True, "Download missing data", cli=False),
+    _run_field("init_from", None, "Start from this checkpoint's weights (training in stages)", path=True),
+    _run_field("out", None, "Write the checkpoint (.npz) here (without it nothing is saved)", path=True),
+    _run_field("metrics", None, "Write one JSON object per epoch to this file", path=True),
+    _run_field("chunk_size", 512, "Samples per compiled chunk (progress granularity; never changes results)",
+               type=int),
+    _run_field("checkpoint_every", 0, "Rewrite --out after every N epochs (0: at the end only)", type=int),
+    _run_field("resume", None, "Continue the run saved in this checkpoint (its options) up to --epochs in total",
+               path=True),
+]
+RECIPE_FIELDS = [f for f in fields(recipes.Recipe) if f.name not in ("name", "description")]
+
+
+def _post_init(self, overrides):
+    for name, value in (overrides or {}).items():  # the older spelling: TrainConfig(overrides={...})
+        if name not in RECIPE_FIELD_NAMES:
+            raise UsageError(f"unknown recipe field(s): {name}")
+        if value is not None:
+            setattr(self, name, value)
+
+
+def _recipe_overrides(self):
+    return {f.name: getattr(self, f.name) for f in RECIPE_FIELDS}
+
+
+def _resolved_recipe(self):
+    """The recipe with every given field applied and SDLM's open values filled, checked."""
+    arch = self.arch or RUN_DEFAULTS["arch"]
+    return recipes.get(self.recipe or RUN_DEFAULTS["recipe"]).with_overrides(**self.recipe_overrides()) \
+        .for_arch(arch).validate()
+
+
+def _validate(self):
+    """Every run option by the rules of recipes.py (UsageError); returns self."""
+    for name, kind in (("arch", "architecture"), ("recipe", "recipe"), ("dataset", "dataset")):
+        if getattr(self, name) is not None:
+            recipes.check_name(kind, getattr(self, name), name)
+    if self.seed is not None:
+        recipes.check_seed(self.seed)
+    recipes.check_int("chunk_size", self.chunk_size, 1, recipes.MAX_CHUNK)
+    recipes.check_int("checkpoint_every", self.checkpoint_every, 0, recipes.MAX_EPOCHS)
+    for name in ("init_from", "out", "metrics", "resume", "data_dir"):
+        recipes.check_path(f"--{name.replace('_', '-')}", getattr(self, name))
+    if self.checkpoint_every and not self.out:
+        raise UsageError("--checkpoint-every needs --out: where should the checkpoints go?")
+    if not self.resume:
+        self.resolved_recipe()
+    return self
+
+
+TrainConfig = make_dataclass(
+    "TrainConfig",
+    _RUN_FIELDS + [(f.name, f.type, field(default=None, metadata=f.metadata)) for f in RECIPE_FIELDS]
+    + [("overrides", InitVar[dict], None)],
+    namespace={"__post_init__": _post_init, "recipe_overrides": _recipe_overrides,
+               "resolved_recipe": _resolved_recipe, "validate": _validate,
+               "__doc__": "A training run's options, by the names the CLI uses (None: the default "
+                          "or the recipe's value)."},
+)
+TrainConfig.__module__ = __name__
+RECIPE_FIELD_NAMES = {f.name for f in RECIPE_FIELDS}
 
 
 def load_dataset(name, data_dir=None, download=True, seed=0, progress=None):
@@ -62,7 +124,7 @@ def load_dataset(name, data_dir=None, download=True, seed=0, progress=None):
         xtr, ytr = data.load_mnist16_all(data_dir, download, progress)
         xte, yte = data.load_usps("test", data_dir, download, progress)
     else:
-        raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        recipes.check_name("dataset", name)
     return xtr, ytr, xte, yte
 
 
@@ -74,26 +136,19 @@ def load_test_set(name, data_dir=None, download=True, seed=0, progress=None):
         return data.load_usps("test", data_dir, download, progress)
     if name == "mnist16":
         return data.load_mnist16("test", data_dir, seed, download=download, progress=progress)
-    raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    recipes.check_name("dataset", name)
 
 
 def make_optimizer(recipe, seed=0):
-    """SGD or SDLM with the recipe's rate, times lr_decay**epoch."""
-    if not recipe.lr > 0:
-        raise UsageError(f"learning rate must be > 0, got {recipe.lr}")
+    """SGD or SDLM with the recipe's (checked, resolved) rate, times lr_decay**epoch."""
     lr, decay = recipe.lr, recipe.lr_decay
     rate = lr if decay == 1.0 else (lambda e: lr * decay ** e)
-    if recipe.optimizer == "sgd":
+    if recipes.check_name("optimizer", recipe.optimizer) == "sgd":
         return SGD(rate)
-    if recipe.optimizer == "sdlm":
-        from .sdlm import SDLM
-        if not recipe.mu > 0:
-            raise UsageError(f"SDLM's mu must be > 0, got {recipe.mu}")
-        return SDLM(eta=rate, mu=recipe.mu, seed=seed)
-    raise UsageError(f"unknown optimizer {recipe.optimizer!r}; choose sgd or sdlm")
+    from .sdlm import SDLM
+    return SDLM(eta=rate, mu=recipe.mu, seed=seed)
 
 
-RUN_DEFINING = ("arch", "recipe", "seed", "dataset", "init_from")
 TIMING_KEYS = ("seconds", "samples_per_s")
 
 
@@ -101,7 +156,7 @@ def build_model(arch, recipe, seed):
     return Model(arch, recipe.activation, recipe.output_activation, recipe.dtype, seed=seed)
 
 
-def checkpoint_meta(config, recipe, model, epoch, history, position=0, totals=(0.0, 0.0)):
+def checkpoint_meta(run_defining, recipe, model, epoch, history, position=0, totals=(0.0, 0.0)):
     return {
         "arch": model.arch.name,
         "activation": model.activation,
@@ -110,82 +165,77 @@ def checkpoint_meta(config, recipe, model, epoch, history, position=0, totals=(0
         "epoch": epoch,          # completed passes
         "position": position,    # samples done in the next pass (an interrupted run)
         "totals": list(totals),  # running loss/mistake sums of that partial pass
-        "seed": config.seed,
-        "dataset": config.dataset,
+        "seed": run_defining["seed"],
+        "dataset": run_defining["dataset"],
         "recipe": recipe.as_dict(),
         # only what decides the weights: where files go, the chunk size and timings do not,
-        # so the same seed and options give a byte-identical checkpoint (README: Determinism)
-        "config": {k: v for k, v in asdict(config).items() if k in RUN_DEFINING},
+        # so the same seed and options give a byte-identical checkpoint (README: Determinism);
+        # a starting checkpoint is named by its content, not by how its path was spelled
+        "config": run_defining,
         "history": [{k: v for k, v in record.items() if k not in TIMING_KEYS} for record in history],
         "package_version": __version__,
     }
 
 
-def model_from_checkpoint(path, dtype=None):
-    """Rebuild a Model (architecture, activations, weights) from a checkpoint file."""
-    params, meta, _ = load_checkpoint(path)
-    try:
-        m = Model(meta["arch"], meta["activation"], meta["output_activation"],
-                  dtype or meta.get("dtype", "float32"), init=False)
-    except (KeyError, UsageError) as e:
-        raise CheckpointError(f"{path}: metadata does not describe a known network ({e})") from None
-    params, meta, _ = load_checkpoint(path, expected_arch=m.arch.name,
-                                      expected_shapes={n: v.shape for n, v in m.named_parameters().items()})
-    m.load_state_dict(params)
-    return m, meta
+def check_outputs(config):
+    """Before any work: --metrics may not be the same file as another path (by identity), and
+    each output is tried as its final write will need (folder, temp name, replaceable target)."""
+    check_distinct_paths({"--metrics": config.metrics},
+                         {"--out": config.out, "--resume": config.resume, "--init-from": config.init_from})
+    check_output_path(config.out, "--out")
+    check_output_path(config.metrics, "--metrics")
 
 
-def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, on_start=None):
+def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, on_start=None, on_model=None):
     """Train as configured; returns the summary dict ``lenet-numba train --json`` prints.
 
     ``on_start(config, recipe, start_epoch)`` is called once the data, the checkpoints and the
-    options have all been checked, just before the first pass (a resumed run: with the
-    checkpoint's arch, seed and recipe)."""
-    recipe = config.resolved_recipe()
-    if config.resume:  # continue *that* run: its recipe, seed and data; only --epochs may change
-        _, meta, _ = load_checkpoint(config.resume)
-        try:
-            recipe = recipes.Recipe(**meta["recipe"]).with_overrides(epochs=config.overrides.get("epochs"))
-            config = replace(config, arch=meta["arch"], seed=int(meta["seed"]), dataset=meta["dataset"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{config.resume}: not a resumable training checkpoint ({e})") from None
-        try:
-            recipe.validate()
-        except UsageError as e:
-            raise CheckpointError(f"{config.resume}: its recipe is not usable ({e})") from None
-        done = meta.get("epoch", 0)
-        if isinstance(done, int) and recipe.epochs < done:
-            raise UsageError(f"{config.resume} has already trained {done} epochs: --epochs {recipe.epochs} "
-                             f"would not continue it (give --epochs > {done} to train more)")
-    check_output_path(config.out, "--out")
-    check_output_path(config.metrics, "--metrics")
-    recipe.validate()
-    xtr, ytr, xte, yte = load_dataset(config.dataset, config.data_dir, config.download, config.seed, progress)
-    model = build_model(config.arch, recipe, config.seed)
-    history, start_epoch, start_position, start_totals, start_step = [], 0, 0, (0.0, 0.0), None
-    if config.resume:
-        resumed, meta = model_from_checkpoint(config.resume, recipe.dtype)
-        if resumed.arch.name != model.arch.name:
-            raise CheckpointError(f"{config.resume}: checkpoint is for {resumed.arch.name!r}, "
-                                  f"not {model.arch.name!r}")
-        model = resumed
-        _, _, state = load_checkpoint(config.resume)
-        start_step = state.get("step_sizes")
-        history, start_epoch = list(meta.get("history", [])), int(meta.get("epoch", 0))
-        start_position, start_totals = int(meta.get("position", 0)), tuple(meta.get("totals", (0.0, 0.0)))
-    elif config.init_from:
-        init, _ = model_from_checkpoint(config.init_from, recipe.dtype)
-        if init.arch.name != model.arch.name:
-            raise CheckpointError(f"{config.init_from}: checkpoint is for {init.arch.name!r}, "
-                                  f"not {model.arch.name!r}")
-        model.load_state_dict(init.state_dict())
-    optimizer = make_optimizer(recipe, config.seed)
+    options have all been checked, just before the first pass (with the run's arch, seed,
+    dataset filled in: a resumed run's from its checkpoint); then ``on_model(model, test_set)``
+    with the model training goes on to change in place and the (images, labels) it is tested
+    on. A resumed run reads its checkpoint once and continues with its options, weights and
+    optimizer state."""
+    config.validate()
+    ckpt = read_run_checkpoint(config.resume) if config.resume else None
+    if ckpt is not None:
+        arch, seed, dataset, recipe = resume_rules(config, ckpt)
+        init_from = ckpt.meta.get("config", {}).get("init_from")
+    else:
+        arch, seed, dataset = (RUN_DEFAULTS[k] if getattr(config, k) is None else getattr(config, k)
+                               for k in ("arch", "seed", "dataset"))
+        recipe = config.resolved_recipe()
+        init = read_run_checkpoint(config.init_from, recipe.dtype) if config.init_from else None
+        if init is not None and init.model.arch.name != arch:
+            raise CheckpointError(f"{config.init_from}: checkpoint is for {init.model.arch.name!r}, not {arch!r}")
+        init_from = init.digest if init is not None else None
+    config = replace_config(config, arch=arch, seed=seed, dataset=dataset, recipe=recipe.name)
+    check_outputs(config)
+    xtr, ytr, xte, yte = load_dataset(dataset, config.data_dir, config.download, seed, progress)
+    history, start = [], None
+    if ckpt is not None:
+        model, meta = ckpt.model, ckpt.meta
+        if meta.get("position", 0) >= max(len(ytr), 1):
+            raise CheckpointError(f"{ckpt.path}: position {meta['position']} is past the {len(ytr)} training digits")
+        history = list(meta["history"])
+        start = Start(meta["epoch"], meta.get("position", 0), tuple(meta.get("totals", (0.0, 0.0))),
+                      ckpt.state.get("step_sizes"))
+    else:
+        model = build_model(arch, recipe, seed)
+        if init is not None:
+            model.load_state_dict(init.model.state_dict())
+    optimizer = make_optimizer(recipe, seed)
+    saved_state = {k: v for k, v in (ckpt.state if ckpt else {}).items() if k != "step_sizes"}
+    if saved_state:  # SDLM's h and the pass it was estimated for: a finished run's file stays byte-identical
+        optimizer.load_state(saved_state)
     if on_start is not None:
-        on_start(config, recipe, start_epoch)
+        on_start(config, recipe, start.epoch if start else 0)
+    if on_model is not None:
+        on_model(model, (xte, yte))
+    run_defining = {"arch": arch, "recipe": recipe.name, "seed": seed, "dataset": dataset, "init_from": init_from}
 
     def save(epoch, position=0, totals=(0.0, 0.0), step=None):
         if config.out:
-            meta = checkpoint_meta(config, recipe, model, epoch, history, position, totals)
+            meta = checkpoint_meta(run_defining, recipe, model, epoch, history, position, totals)
             state = dict(optimizer.state())
             if step is not None:
                 state["step_sizes"] = step
@@ -202,12 +252,10 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
         if on_epoch is not None:
             on_epoch(stats)
 
-    result = train(model, xtr, ytr, epochs=recipe.epochs, optimizer=optimizer, loss=recipe.loss,
-                   shuffle=recipe.shuffle, seed=config.seed, test_images=xte, test_labels=yte,
-                   chunk_size=config.chunk_size, start_epoch=start_epoch, start_position=start_position,
-                   start_totals=start_totals, start_step=start_step, augment=recipe,
-                   weight_decay=recipe.weight_decay, label_smoothing=recipe.label_smoothing,
+    options = TrainOptions.from_recipe(recipe, seed=seed, chunk_size=config.chunk_size)
+    result = train(model, xtr, ytr, options, optimizer=optimizer, test_images=xte, test_labels=yte, start=start,
                    on_chunk=on_chunk, on_epoch=epoch_done, should_stop=should_stop)
+    start_epoch = start.epoch if start else 0
     epochs_done = start_epoch + len(result.history)
     if result.interrupted and result.position:
         save(result.epoch, result.position, result.totals, result.step)
@@ -235,3 +283,9 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
         "model": model,
         "history": history,
     }
+
+
+def replace_config(config, **changes):
+    """A copy of a TrainConfig with some fields changed (its recipe fields kept as given)."""
+    values = {f.name: getattr(config, f.name) for f in fields(config)}
+    return TrainConfig(**{**values, **changes})

@@ -97,15 +97,25 @@ def bilinear_resize(img, out_h, out_w):
     return top * (1 - fy) + bottom * fy
 
 
+def ink_box(ink, threshold=0.2):
+    """(top, bottom, left, right), bottom/right exclusive: the bounding box of the pixels
+    with ink above ``threshold``; None when there are none."""
+    rows = np.flatnonzero((ink > threshold).any(axis=1))
+    cols = np.flatnonzero((ink > threshold).any(axis=0))
+    if rows.size == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
 def preprocess(grey, threshold=0.2):
     """(H, W) grey levels in [0, 1] -> (16, 16) float32 in [-1, 1]."""
     ink = ink_map(np.asarray(grey, np.float64))
-    rows = np.flatnonzero((ink > threshold).any(axis=1))
-    cols = np.flatnonzero((ink > threshold).any(axis=0))
+    box = ink_box(ink, threshold)
     out = np.full((SIZE, SIZE), -1.0, np.float32)
-    if rows.size == 0:
+    if box is None:
         return out  # a blank picture stays blank
-    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    top, bottom, left, right = box
+    ink = ink[top:bottom, left:right]
     h, w = ink.shape
     scale = SIZE / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))

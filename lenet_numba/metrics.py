@@ -114,3 +114,19 @@ def reject_for_error(scores, labels, target=0.01) -> float:
     wrong_after = np.count_nonzero(wrong) - np.concatenate(([0], np.cumsum(wrong)[:-1]))
     ok = np.flatnonzero(wrong_after / (n - k) <= target)
     return float(ok[0] / n) if ok.size else 1.0
+
+
+def reject_threshold(scores, labels, target=0.01) -> float:
+    """The confidence gap below which a sample is rejected so the kept ones err <= target.
+
+    Rejecting the least confident ``k = reject_for_error(...) * N`` samples is the same as
+    rejecting every gap below the gap of the (k+1)-th least confident one; 0.0 rejects
+    nothing. (Samples tied with that gap are kept, so a tie can keep an extra sample.)
+    """
+    scores, labels = _scores_labels(scores, labels)
+    n = labels.size
+    k = round(reject_for_error(scores, labels, target) * n)
+    if n == 0 or k == 0:
+        return 0.0
+    gaps = np.sort(confidence_gap(scores), kind="stable")
+    return float(gaps[k]) if k < n else float("inf")

@@ -18,6 +18,7 @@ from . import architectures
 from .errors import UsageError
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.losses import loss_forward_backward
+from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
 from .network import forward, load_input, output_view, sample_loss_and_grad
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -46,12 +47,18 @@ class Model:
         self.plan = architectures.build(arch, activation, output_activation)
         self.arch = self.plan.arch
         self.params = np.zeros(self.plan.n_params, self.dtype)
-        # the compiled code reads these, keep them contiguous and typed once
-        self._table = np.ascontiguousarray(self.plan.table)
-        self._pad_values = self.plan.pad_values.astype(self.dtype)
-        self._conn = self.plan.conn
+        # what the compiled engine reads beside params (network.forward(table, pad_values,
+        # conn, params, acts), the training loop, SDLM): contiguous and typed once
+        self.table = np.ascontiguousarray(self.plan.table)
+        self.pad_values = self.plan.pad_values.astype(self.dtype)
+        self.conn = self.plan.conn
         if init:
             self.init(seed)
+
+    # the names code written before the public ones used
+    _table = property(lambda self: self.table)
+    _pad_values = property(lambda self: self.pad_values)
+    _conn = property(lambda self: self.conn)
 
     # ---- parameters -------------------------------------------------------------
     @property
@@ -76,6 +83,23 @@ class Model:
     def state_dict(self):
         """name -> copy (safe to keep while training goes on)."""
         return {n: v.copy() for n, v in self.named_parameters().items()}
+
+    def full_kernels(self, layer):
+        """Conv ``layer``'s weights as (out maps, in maps, k, k), zero where an output map
+        does not read an input map (its connection table), and the (out, in) 0/1 mask."""
+        from .architectures import CONN_OFF, IN_C, N_CONN, OUT_C
+
+        row = self.plan.table[[layer_.name for layer_ in self.arch.layers].index(layer)]
+        n_in, n_out, n_conn = int(row[IN_C]), int(row[OUT_C]), int(row[N_CONN])
+        conn = self.plan.conn[int(row[CONN_OFF]):int(row[CONN_OFF]) + n_out * n_conn].reshape(n_out, n_conn)
+        w = self[f"{layer}.weight"]
+        full = np.zeros((n_out, n_in) + w.shape[2:], np.float64)
+        connected = np.zeros((n_out, n_in), np.int64)
+        for o in range(n_out):
+            for j in range(n_conn):
+                full[o, conn[o, j]] += w[o, j]
+                connected[o, conn[o, j]] = 1
+        return full, connected
 
     def load_state_dict(self, state):
         missing = [n for n in self.plan.params if n not in state]
@@ -126,7 +150,22 @@ class Model:
         x = self.as_images(x)
         out = np.zeros((x.shape[0], self.plan.n_outputs), self.dtype)
         acts = np.zeros(self.plan.n_acts, self.dtype)
-        forward_batch(self._table, self._pad_values, self._conn, self.params, acts, x, out)
+        forward_batch(self.table, self.pad_values, self.conn, self.params, acts, x, out)
+        return out
+
+    def layer_outputs(self, image):
+        """[(layer name, output array (maps, H, W), post-activation)] for one 16x16 image,
+        from the compiled forward pass."""
+        x = self.as_images(image)
+        if x.shape[0] != 1:
+            raise UsageError(f"layer_outputs takes one image, got {x.shape[0]}")
+        acts = np.zeros(self.plan.n_acts, self.dtype)
+        load_input(x[0], acts)
+        forward(self.table, self.pad_values, self.conn, self.params, acts)
+        out = []
+        for layer, row in zip(self.arch.layers, self.table):
+            c, h, w, off = int(row[OUT_C]), int(row[OUT_H]), int(row[OUT_W]), int(row[OUT_OFF])
+            out.append((layer.name, acts[off:off + c * h * w].reshape(c, h, w).copy()))
         return out
 
     def as_labels(self, labels, n):
@@ -144,7 +183,7 @@ class Model:
         label = self.as_labels([label], 1)[0]
         acts, dacts, grads = self.buffers()
         img = self.as_images(image)[0]
-        loss_value = sample_loss_and_grad(self._table, self._pad_values, self._conn, self.params, acts,
+        loss_value = sample_loss_and_grad(self.table, self.pad_values, self.conn, self.params, acts,
                                           dacts, grads, img, int(label), loss_kind(loss), float(label_smoothing))
         return float(loss_value), grads
 

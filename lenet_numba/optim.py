@@ -14,6 +14,8 @@ import numpy as np
 from .jit_cache import njit
 from .errors import UsageError
 
+OPTIMIZERS = ("sgd", "sdlm")  # SGD here, SDLM in sdlm.py
+
 
 def schedule_value(schedule, epoch):
     """A rate for ``epoch`` (0-based) from a number, a list (last value repeats) or a callable."""

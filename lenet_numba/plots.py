@@ -263,27 +263,6 @@ def plot_kernels(model, layer, path, *, dpi=DPI):
 # --------------------------------------------------------------------------- feature maps
 
 
-def layer_outputs(model, image):
-    """Every layer's output for one image, from the compiled forward pass.
-
-    [(name, array (OUT_C, OUT_H, OUT_W))], read out of the activation buffer at each
-    layer's OUT_OFF after ``load_input`` + ``forward``.
-    """
-    from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
-    from .network import forward, load_input
-
-    x = model.as_images(image)[0]
-    acts = model.buffers()[0]
-    load_input(x, acts)
-    forward(np.ascontiguousarray(model.plan.table), model.plan.pad_values.astype(model.dtype),
-            model.plan.conn, model.params, acts)
-    out = []
-    for layer, row in zip(model.arch.layers, model.plan.table):
-        c, h, w, off = int(row[OUT_C]), int(row[OUT_H]), int(row[OUT_W]), int(row[OUT_OFF])
-        out.append((layer.name, acts[off:off + c * h * w].reshape(c, h, w).copy()))
-    return out
-
-
 def _activation_range(name, values):
     if name == "scaled-tanh":
         return 1.7159
@@ -308,7 +287,7 @@ def plot_feature_maps(model, image, path, *, label=None, index=None, dpi=DPI):
     units. Returns ``input``, ``layers`` [(name, drawn array)], ``scores``,
     ``prediction``, ``label`` and file info.
     """
-    outputs = layer_outputs(model, image)
+    outputs = model.layer_outputs(image)
     x = model.as_images(image)[0].astype(float)
     n_rows = len(outputs) + 1
     n_cols = max(12, max(a.shape[0] for _, a in outputs if a.shape[1] > 1))
@@ -486,14 +465,16 @@ def checkpoint_figures(checkpoint, out_dir, *, prefix=None, digit=0, dataset="us
     chosen exactly as ``lenet-numba eval`` chooses them, so the numbers match its output.
     """
     from .evaluate import evaluation_report
-    from .experiment import load_test_set, model_from_checkpoint
+    from .experiment import load_test_set
+    from .run_checkpoint import evaluation_settings, model_from_checkpoint
 
     require_matplotlib()
     check_dpi(dpi)
     check_out_dir(out_dir)
     model, meta = model_from_checkpoint(checkpoint)
-    loss = loss or meta.get("recipe", {}).get("loss", "mse")
-    x, y = load_test_set(dataset, data_dir, download, int(meta.get("seed", 0)))
+    saved_loss, seed = evaluation_settings(meta, checkpoint)
+    loss = loss or saved_loss
+    x, y = load_test_set(dataset, data_dir, download, seed)
     if not 0 <= digit < len(y):
         raise UsageError(f"--digit must be in 0..{len(y) - 1} (the {dataset} test set has {len(y)} digits), "
                          f"got {digit}")

@@ -15,44 +15,57 @@
 """
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from .errors import UsageError
+
+
+def _opt(default, help, **cli):
+    """A recipe field: its default, the --help text of its option, and how the CLI spells it
+    (``flag``: "--on/--off" for a bool; ``choices``: the name of a registry in NAMES)."""
+    return field(default=default, metadata={"help": help, **cli})
 
 
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    activation: str = "scaled-tanh"          # hidden layers
-    output_activation: str = "scaled-tanh"   # the 10 outputs
-    loss: str = "mse"
-    optimizer: str = "sdlm"                  # "sgd" or "sdlm"
-    lr: float = None                         # SGD rate, or SDLM's eta; None: tuned per network
-    lr_decay: float = 1.0                    # rate x lr_decay**epoch; None: tuned per network (SDLM)
-    mu: float = None                         # SDLM damping; None: tuned per network
-    epochs: int = 23
-    shuffle: bool = False
-    augment: bool = False
-    max_shift: float = 0.0                   # augmentation: pixels
-    max_rotate: float = 0.0                  # augmentation: degrees
-    max_scale: float = 0.0                   # augmentation: relative, e.g. 0.1 = ±10%
-    max_shear: float = 0.0                   # augmentation: x += shear * y, |shear| <= this
-    max_stretch: float = 0.0                 # augmentation: independent x and y scaling, relative
-    elastic_alpha: float = 0.0               # augmentation: elastic field scale (Simard 2003), 0 = off
-    elastic_sigma: float = 0.0               # augmentation: elastic field smoothing, pixels
-    augment_epochs: int = 0                  # augment only the first N passes (0: all of them)
-    weight_decay: float = 0.0                # L2 in every update: params -= step * (grads + wd * params)
-    label_smoothing: float = 0.0             # CE target (1 - eps) one-hot + eps / 10 (0: plain CE)
-    dtype: str = "float32"
+    activation: str = _opt("scaled-tanh", "Hidden-layer activation", choices="activation")
+    output_activation: str = _opt("scaled-tanh", "Activation of the 10 outputs", choices="activation")
+    loss: str = _opt("mse", "Training loss", choices="loss")
+    optimizer: str = _opt("sdlm", "Per-sample SGD or the 1989 SDLM", choices="optimizer")
+    lr: float = _opt(None, "SGD learning rate, or SDLM's eta (SDLM: tuned per network)")
+    lr_decay: float = _opt(1.0, "The rate is lr x lr_decay**epoch (SDLM: tuned per network)")
+    mu: float = _opt(None, "SDLM damping mu (tuned per network)")
+    epochs: int = _opt(23, "Passes over the data")
+    shuffle: bool = _opt(False, "Presentation order", flag="--shuffle/--fixed-order")
+    augment: bool = _opt(False, "Seeded distortions of each sample (the sizes below)", flag="--augment/--no-augment")
+    max_shift: float = _opt(0.0, "Augmentation: largest shift in pixels")
+    max_rotate: float = _opt(0.0, "Augmentation: largest rotation in degrees")
+    max_scale: float = _opt(0.0, "Augmentation: largest relative scaling, e.g. 0.1 = ±10%")
+    max_shear: float = _opt(0.0, "Augmentation: largest shear (x += shear * y)")
+    max_stretch: float = _opt(0.0, "Augmentation: largest independent x/y scaling, relative")
+    elastic_alpha: float = _opt(0.0, "Augmentation: elastic distortion strength (Simard et al. 2003), 0 = off")
+    elastic_sigma: float = _opt(0.0, "Augmentation: elastic field smoothing in pixels")
+    augment_epochs: int = _opt(0, "Augment only the first N passes, 0 = all")
+    weight_decay: float = _opt(0.0, "L2 in every update: params -= step x (grads + wd x params), 0 = off")
+    label_smoothing: float = _opt(0.0, "Cross-entropy target (1 - eps) one-hot + eps/10, 0 = off")
+    dtype: str = _opt("float32", "Floating-point type of the parameters", choices="dtype")
     description: str = ""
 
     def with_overrides(self, **overrides):
-        """A copy with every non-None override applied (unknown names are an error)."""
+        """A copy with every non-None override applied (unknown names are an error). A
+        distortion size set to non-zero in a recipe that does not augment would do nothing:
+        refused."""
         names = {f.name for f in fields(self)}
         bad = [k for k in overrides if k not in names]
         if bad:
             raise UsageError(f"unknown recipe field(s): {', '.join(bad)}")
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        out = replace(self, **given).validate()
+        idle = [k for k in DISTORTION_LIMITS if given.get(k) and not out.augment]
+        if idle:
+            raise UsageError(f"{idle[0]} has no effect without augment (recipe {self.name} does not augment)")
+        return out
 
     def for_arch(self, arch):
         """Fill SDLM's eta, mu and lr_decay left open (None) with the values tuned for ``arch``
@@ -68,28 +81,23 @@ class Recipe:
 
     def validate(self):
         """Refuse values no run can use (or that would silently do nothing); returns self."""
-        def number(name, lo, hi, lo_open=False, allow_none=False):
-            v = getattr(self, name)
-            if v is None and allow_none:
-                return
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
-                and (v > lo if lo_open else v >= lo) and v <= hi
-            if not ok:
-                raise UsageError(f"{name} must be a number in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {v!r}")
-
-        for name in ("epochs", "augment_epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise UsageError(f"{name} must be an integer >= 0, got {v!r}")
-        number("lr", 0, 1e6, lo_open=True, allow_none=True)
-        number("lr_decay", 0, 1, lo_open=True, allow_none=True)
-        number("mu", 0, 1e6, lo_open=True, allow_none=True)
-        number("weight_decay", 0, 1)
-        number("label_smoothing", 0, 0.999)
+        for f in fields(self):
+            if "choices" in f.metadata:
+                check_name(f.metadata["choices"], getattr(self, f.name), f.name)
+        for name in ("shuffle", "augment"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        check_int("epochs", self.epochs, 0, MAX_EPOCHS)
+        check_int("augment_epochs", self.augment_epochs, 0, MAX_EPOCHS)
+        check_number("lr", self.lr, 0, 1e6, lo_open=True, allow_none=True)
+        check_number("lr_decay", self.lr_decay, 0, 1, lo_open=True, allow_none=True)
+        check_number("mu", self.mu, 0, 1e6, lo_open=True, allow_none=True)
+        check_number("weight_decay", self.weight_decay, 0, 1)
+        check_number("label_smoothing", self.label_smoothing, 0, 0.999)
         if self.label_smoothing and self.loss != "ce":
             raise UsageError("label_smoothing needs the cross-entropy loss (loss ce)")
         for name, hi in DISTORTION_LIMITS.items():
-            number(name, 0, hi)
+            check_number(name, getattr(self, name), 0, hi)
         if 0 < self.elastic_sigma < MIN_ELASTIC_SIGMA:
             raise UsageError(f"elastic_sigma must be 0 (off) or >= {MIN_ELASTIC_SIGMA} px, got {self.elastic_sigma}")
         if (self.elastic_alpha > 0) != (self.elastic_sigma > 0):
@@ -97,11 +105,82 @@ class Recipe:
                              f"(got alpha {self.elastic_alpha}, sigma {self.elastic_sigma})")
         if self.augment and not any(getattr(self, n) for n in DISTORTION_LIMITS):
             raise UsageError("augmentation is on but every distortion size is 0: set one of "
-                             + ", ".join("--" + n.replace("_", "-") for n in DISTORTION_LIMITS))
+                             + ", ".join(DISTORTION_LIMITS))
         return self
 
     def as_dict(self):
         return asdict(self)
+
+
+# ---------------------------------------------------------------------------- the rules
+# Every "is this value allowed" check of a run lives here; the CLI, TrainConfig/run, train(),
+# the sweep and the checkpoint reader all call these (a checkpoint's values are checked by
+# the same rules as the options that made them).
+
+SEED_LIMIT = 2 ** 63   # seeds are stored as int64 (checkpoint, SDLM state) and fed to splitmix64
+MAX_EPOCHS = 100_000
+MAX_CHUNK = 2 ** 31
+
+
+def names(kind):
+    """The registry of valid names for ``kind``: loss, activation, optimizer, dtype,
+    architecture, recipe, dataset (each lives with the code it names)."""
+    if kind == "loss":
+        from .kernels.losses import NAMES
+    elif kind == "activation":
+        from .kernels.activations import NAMES
+    elif kind == "optimizer":
+        from .optim import OPTIMIZERS as NAMES
+    elif kind == "dtype":
+        from .model import DTYPES as NAMES
+    elif kind == "architecture":
+        from .architectures import ARCHITECTURES as NAMES
+    elif kind == "recipe":
+        NAMES = RECIPES
+    elif kind == "dataset":
+        NAMES = DATASETS
+    else:
+        raise KeyError(kind)
+    return list(NAMES)
+
+
+def check_name(kind, value, what=None):
+    """``value`` must be one of ``names(kind)``."""
+    valid = names(kind)
+    if not isinstance(value, str) or value not in valid:
+        raise UsageError(f"unknown {what or kind} {value!r}; choose one of {', '.join(valid)}")
+    return value
+
+
+def check_seed(seed, what="seed"):
+    """A random seed: an integer in [0, 2**63)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT:
+        raise UsageError(f"{what} must be an integer in [0, 2**63), got {seed!r}")
+    return seed
+
+
+def check_int(what, value, lo, hi):
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise UsageError(f"{what} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def check_number(what, value, lo, hi, lo_open=False, allow_none=False):
+    """A finite real number in [lo, hi] (or (lo, hi] with lo_open)."""
+    if value is None and allow_none:
+        return value
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and (value > lo if lo_open else value >= lo) and value <= hi
+    if not ok:
+        raise UsageError(f"{what} must be a number in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {value!r}")
+    return value
+
+
+def check_path(what, path):
+    """A file name option: None (not asked for) or a non-empty string."""
+    if path is not None and (not isinstance(path, str) or not path or "\0" in path):
+        raise UsageError(f"{what}: expected a file name, got {path!r}")
+    return path
 
 
 # The distortion sizes and the largest value each may take: beyond these a 16x16 digit is
@@ -130,10 +209,8 @@ RECIPES = {
                     "L2 weight decay"),
 }
 DEFAULT_RECIPE = "1989"
+DATASETS = ("usps", "mnist16", "mnist16-all")
 
 
 def get(name):
-    try:
-        return RECIPES[name]
-    except KeyError:
-        raise UsageError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}") from None
+    return RECIPES[check_name("recipe", name)]

@@ -7,7 +7,7 @@ never changes the result, because the sequence of updates is the same.
 """
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -125,36 +125,84 @@ def augmentation_vector(augment):
     return np.array([1.0] + [float(getattr(augment, n, 0.0)) for n in names], np.float64)
 
 
-def train(model, images, labels, *, epochs=23, optimizer=None, lr=None, loss="mse", shuffle=False,
-          seed=0, test_images=None, test_labels=None, chunk_size=512, start_epoch=0, start_position=0,
-          start_totals=(0.0, 0.0), start_step=None, augment=None, weight_decay=0.0, label_smoothing=0.0,
-          on_chunk=None, on_epoch=None, should_stop=None):
+@dataclass(frozen=True)
+class TrainOptions:
+    """How train() trains: passes, loss, order, seed, regularization and augmentation.
+
+    ``augment``: an object with the Recipe's augmentation fields (``augment``,
+    ``max_shift``, ...; e.g. the Recipe itself) or None. ``weight_decay``: L2 added to every
+    per-sample update (params -= step * (grads + weight_decay * params));
+    ``label_smoothing``: eps of the smoothed CE target (loss "ce" only)."""
+    epochs: int = 23
+    loss: str = "mse"
+    shuffle: bool = False
+    seed: int = 0
+    chunk_size: int = 512
+    augment: object = None
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+
+    @classmethod
+    def from_recipe(cls, recipe, seed=0, chunk_size=512):
+        return cls(recipe.epochs, recipe.loss, recipe.shuffle, seed, chunk_size, recipe,
+                   recipe.weight_decay, recipe.label_smoothing)
+
+    def validate(self):
+        """The same rules (recipes.py) as a run's options; returns self."""
+        from . import recipes
+
+        recipes.check_name("loss", self.loss)
+        recipes.check_int("epochs", self.epochs, 0, recipes.MAX_EPOCHS)
+        recipes.check_seed(self.seed)
+        recipes.check_int("chunk_size", self.chunk_size, 1, recipes.MAX_CHUNK)
+        recipes.check_number("weight_decay", self.weight_decay, 0, 1)
+        recipes.check_number("label_smoothing", self.label_smoothing, 0, 0.999)
+        if self.label_smoothing and self.loss != "ce":
+            raise UsageError("label_smoothing needs the cross-entropy loss (loss ce)")
+        if self.augment is not None and getattr(self.augment, "augment", False):  # a Recipe, or alike
+            sizes = {n: getattr(self.augment, n, 0.0) for n in (*recipes.DISTORTION_LIMITS, "augment_epochs")}
+            recipes.Recipe("augment", augment=True, **sizes).validate()
+        return self
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a resumed run starts: passes done, samples done in the next pass, the running
+    loss/mistake sums of that partial pass, and its step sizes (None: estimate them)."""
+    epoch: int = 0
+    position: int = 0
+    totals: tuple = (0.0, 0.0)
+    step: np.ndarray = None
+
+
+_START_NAMES = {"start_epoch": "epoch", "start_position": "position", "start_totals": "totals",
+                "start_step": "step"}
+
+
+def train(model, images, labels, options=None, *, optimizer=None, test_images=None, test_labels=None,
+          start=None, on_chunk=None, on_epoch=None, should_stop=None, lr=None, **option_values):
     """Train ``model`` in place by per-sample SGD (one update after every sample).
 
-    images (N, 16, 16) in [-1, 1], labels (N,) ints 0-9; ``epochs`` counts passes in
-    total (a resumed run starts at ``start_epoch``/``start_position``). ``optimizer``
-    defaults to ``SGD(lr)``. ``augment``: an object with ``augment``, ``max_shift``,
-    ``max_rotate``, ``max_scale`` (e.g. a Recipe). ``weight_decay``: L2 coefficient added to
-    every per-sample update (params -= step * (grads + weight_decay * params));
-    ``label_smoothing``: eps of the smoothed CE target (loss "ce" only). ``on_chunk(epoch, done, total)`` is
-    called between compiled chunks, ``on_epoch(EpochStats)`` after each pass;
-    ``should_stop()`` returning True ends training after the current chunk, with
-    ``result.interrupted`` set and the stopping point recorded for resuming (with
-    ``result.step``, the per-parameter step sizes of that pass, to pass back as
-    ``start_step``: re-estimating them mid-pass would change the run).
+    images (N, 16, 16) in [-1, 1], labels (N,) ints 0-9. ``options``: a TrainOptions (or
+    its fields as keywords, e.g. ``epochs=2, loss="ce"``); ``epochs`` counts passes in total
+    (a resumed run starts at ``start``, a Start). ``optimizer`` defaults to ``SGD(lr)``.
+    ``on_chunk(epoch, done, total)`` is called between compiled chunks,
+    ``on_epoch(EpochStats)`` after each pass; ``should_stop()`` returning True ends training
+    after the current chunk, with ``result.interrupted`` set and the stopping point recorded
+    for resuming (with ``result.step``, the per-parameter step sizes of that pass, to pass
+    back as ``Start.step``: re-estimating them mid-pass would change the run).
     """
-    if loss not in LOSS_NAMES:
-        raise UsageError(f"unknown loss {loss!r}; choose one of {', '.join(LOSS_NAMES)}")
-    if epochs < 0:
-        raise UsageError(f"epochs must be >= 0, got {epochs}")
-    if chunk_size < 1:
-        raise UsageError(f"chunk size must be >= 1, got {chunk_size}")
-    if not weight_decay >= 0:
-        raise UsageError(f"weight decay must be >= 0, got {weight_decay}")
-    if not 0 <= label_smoothing < 1:
-        raise UsageError(f"label smoothing must be in [0, 1), got {label_smoothing}")
-    if label_smoothing and loss != "ce":
-        raise UsageError("label smoothing needs the cross-entropy loss (--loss ce)")
+    starts = {_START_NAMES[k]: option_values.pop(k) for k in list(option_values) if k in _START_NAMES}
+    start = replace(start or Start(), **starts)
+    try:
+        options = replace(options or TrainOptions(), **option_values)
+    except TypeError as e:
+        raise UsageError(f"train(): {e}") from None
+    options.validate()
+    epochs, loss, shuffle, seed, chunk_size = (options.epochs, options.loss, options.shuffle, options.seed,
+                                               options.chunk_size)
+    augment, weight_decay, label_smoothing = options.augment, options.weight_decay, options.label_smoothing
+    start_epoch, start_position, start_totals, start_step = start.epoch, start.position, start.totals, start.step
     if optimizer is None:
         optimizer = SGD(0.01 if lr is None else lr)
     x = model.as_images(images)

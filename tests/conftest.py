@@ -124,3 +124,23 @@ def small_data(data_root, monkeypatch):
 def require(module, extra):
     """Import an optional extra's module, or skip the test saying which extra it needs."""
     return pytest.importorskip(module, reason=f"needs the optional extra: pip install 'lenet-numba[{extra}]'")
+
+
+@pytest.fixture
+def run_checkpoint(tmp_path):
+    """Write a valid, resumable training checkpoint of a fresh network (no data, no
+    training): ``run_checkpoint(recipe="1989", epochs=1, **meta_changes)`` -> path."""
+    from lenet_numba import recipes
+    from lenet_numba.checkpoint import save_checkpoint
+    from lenet_numba.experiment import build_model, checkpoint_meta, make_optimizer
+
+    def write(recipe="1989", name="run.npz", epochs=1, **changes):
+        r = recipes.get(recipe).with_overrides(epochs=epochs).for_arch("lenet1").validate()
+        model = build_model("lenet1", r, 3)
+        defining = {"arch": "lenet1", "recipe": r.name, "seed": 3, "dataset": "usps", "init_from": None}
+        meta = {**checkpoint_meta(defining, r, model, 0, []), **changes}
+        path = tmp_path / name
+        save_checkpoint(path, model.state_dict(), meta, make_optimizer(r, 3).state())
+        return path
+
+    return write

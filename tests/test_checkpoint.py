@@ -162,7 +162,7 @@ def test_foreign_zip(tmp_path):
     path = tmp_path / "docs.npz"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("__meta__.npy", "not an npy member")
-    expect_error(path, "__meta__ is not a 1-D uint8 array")
+    expect_error(path, "corrupt", "magic string")
 
 
 @pytest.mark.parametrize("raw, problem", [
@@ -172,7 +172,7 @@ def test_foreign_zip(tmp_path):
     (meta_bytes({"arch": "lenet1"}), "no integer format_version"),
     (meta_bytes({"format_version": "1"}), "no integer format_version"),
     (meta_bytes({"format_version": 2}), "unknown checkpoint format_version 2"),
-    (np.array([1.0, 2.0]), "not a 1-D uint8 array"),
+    (np.array([1.0, 2.0]), "'__meta__' has dtype float64, expected uint8"),
 ])
 def test_bad_meta(tmp_path, raw, problem):
     path = write_npz(tmp_path / "badmeta.npz", __meta__=raw, **make_params())
@@ -213,14 +213,14 @@ def test_missing_parameter(tmp_path):
 
 def test_wrong_shape(ckpt):
     shapes = {**SHAPES, "conv1.weight": (12, 1, 5, 5)}
-    expect_error(ckpt, "parameter 'conv1.weight' has shape (4, 1, 5, 5), expected (12, 1, 5, 5)",
+    expect_error(ckpt, "entry 'conv1.weight' has shape (4, 1, 5, 5), expected (12, 1, 5, 5)",
                  expected_shapes=shapes)
 
 
 def test_unexpected_parameter(ckpt):
     shapes = dict(SHAPES)
     del shapes["out.weight"]
-    expect_error(ckpt, "unexpected parameter(s) 'out.weight'", expected_shapes=shapes)
+    expect_error(ckpt, "unexpected parameter 'out.weight'", expected_shapes=shapes)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

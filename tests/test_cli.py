@@ -370,7 +370,7 @@ def test_checkpoint_for_the_other_architecture_exits_1_like_other_checkpoint_err
 def test_resume_of_a_checkpoint_that_is_not_a_training_run(tmp_path, data_opts):
     foreign = tmp_path / "foreign.npz"
     save_checkpoint(foreign, {"w": np.zeros(3, np.float32)}, {"arch": "lenet1"})
-    assert_user_error(invoke("train", "--resume", foreign, *data_opts), 1, str(foreign), "not a resumable")
+    assert_user_error(invoke("train", "--resume", foreign, *data_opts), 1, str(foreign), "does not describe a known network")
     assert_user_error(invoke("eval", foreign, *data_opts), 1, str(foreign))
 
 
@@ -413,7 +413,7 @@ def test_pickled_object_array_is_refused_and_never_unpickled(trained, tmp_path):
     np.load(path, allow_pickle=True)  # sanity: loaded with pickles allowed, it does run code
     assert marker.exists()
     marker.unlink()
-    assert_user_error(invoke("predict", trained["out"], path), 1, str(path), "not a readable .npy")
+    assert_user_error(invoke("predict", trained["out"], path), 1, str(path), "expected numbers", "object")
     assert not marker.exists()
 
 
@@ -425,7 +425,7 @@ def test_missing_and_garbage_npy(trained, tmp_path):
     short = tmp_path / "short.npy"
     np.save(short, np.zeros((40, 16, 16), np.float32))
     short.write_bytes(file_bytes(short)[:3000])
-    assert_user_error(invoke("predict", trained["out"], short), 1, str(short), "not a readable .npy")
+    assert_user_error(invoke("predict", trained["out"], short), 1, str(short), "truncated")
 
 
 def test_empty_npy_is_a_one_line_error(trained, tmp_path):
@@ -456,42 +456,49 @@ def test_complex_npy_is_refused(trained, tmp_path):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["train", "--epochs", "-1"], ["'--epochs'", "must be >= 0"]),
     (["train", "--epochs", "two"], ["'--epochs'"]),
-    (["train", "--lr", "0"], ["'--lr'", "must be > 0"]),
-    (["train", "--lr", "-0.5"], ["'--lr'", "must be > 0"]),
-    (["train", "--mu", "0"], ["'--mu'", "must be > 0"]),
     (["train", "--arch", "lenet5"], ["'--arch'", "lenet5"]),
     (["train", "--recipe", "2024"], ["'--recipe'", "2024"]),
     (["train", "--dtype", "float16"], ["'--dtype'"]),
-    (["train", "--chunk-size", "0"], ["'--chunk-size'", "must be > 0"]),
-    (["train", "--checkpoint-every", "-1"], ["'--checkpoint-every'", "must be >= 0"]),
     (["train", "--dataset", "cifar"], ["'--dataset'"]),
     (["train", "--bogus"], ["--bogus"]),
     (["eval"], ["CHECKPOINT"]),
     (["eval", "m.npz", "--dataset", "cifar"], ["'--dataset'"]),
     (["predict", "m.npz"], ["INPUTS"]),
     (["gradcheck", "--arch", "lenet5"], ["'--arch'"]),
-    (["gradcheck", "--samples", "0"], ["'--samples'"]),
 ])
 def test_bad_option_values_exit_2(args, words):
     assert_usage_error(invoke(*args), *words)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "--epochs", "-1"], ["epochs must be an integer in [0,"]),
+    (["train", "--lr", "0"], ["lr must be a number in (0,"]),
+    (["train", "--lr", "-0.5"], ["lr must be a number in (0,"]),
+    (["train", "--mu", "0"], ["mu must be a number in (0,"]),
+    (["train", "--chunk-size", "0"], ["chunk_size must be an integer in [1,"]),
+    (["train", "--checkpoint-every", "-1"], ["checkpoint_every must be an integer in [0,"]),
+    (["gradcheck", "--samples", "0"], ["samples must be an integer in [1, 1000]"]),
+])
+def test_out_of_range_option_values_exit_2_naming_the_value(args, words):
+    """Checked by the library's rules (the same ones a Python caller meets), before any work."""
+    assert_user_error(invoke(*args), 2, *words)
 
 
 @pytest.mark.parametrize("option, value", [("--lr", "nan"), ("--lr", "inf"), ("--mu", "inf"),
                                            ("--lr-decay", "nan"), ("--max-shift", "nan"),
                                            ("--max-rotate", "inf"), ("--elastic-sigma", "-inf")])
 def test_non_finite_option_values_are_refused_with_exit_2(data_opts, option, value):
-    res = invoke("train", "--recipe", "article", option, value, "--epochs", 1, *data_opts)
+    res = invoke("train", "--recipe", "article", "--augment", option, value, "--epochs", 1, *data_opts)
     no_crash(res)
-    assert res.exit_code == 2 and f"'{option}'" in res.stderr and "finite" in res.stderr, res.stderr
+    assert res.exit_code == 2 and f"{option[2:].replace('-', '_')} must be a number in" in res.stderr, res.stderr
 
 
 @pytest.mark.parametrize("args, words", [
     (["--augment", "--elastic-alpha", "4"], ["elastic_alpha and elastic_sigma"]),   # sigma 0: a no-op
     (["--augment", "--elastic-alpha", "4", "--elastic-sigma", "1e9"], ["elastic_sigma", "[0, 8]"]),
     (["--augment", "--max-scale", "1.5"], ["max_scale", "[0, 0.9]"]),
-    (["--max-shift", "1"], ["--max-shift has no effect without --augment"]),
+    (["--max-shift", "1"], ["max_shift has no effect without augment"]),
     (["--lr-decay", "2"], ["lr_decay", "(0, 1]"]),
 ])
 def test_recipe_values_no_run_can_use_are_refused_with_exit_2(data_opts, args, words):

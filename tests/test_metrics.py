@@ -222,3 +222,23 @@ def test_reject_for_error_is_fast_on_a_large_set():
     labels = rng.integers(0, 10, size=200_000)
     frac = reject_for_error(scores, labels, 0.5)
     assert 0.0 < frac < 1.0
+
+
+@given(st.integers(2, 60), st.integers(0, 2 ** 16), st.sampled_from([0.0, 0.01, 0.05, 0.2]))
+@settings(max_examples=200, deadline=None)
+def test_reject_threshold_keeps_the_error_at_target(n, seed, target):
+    """Rejecting gaps below the threshold = rejecting reject_for_error's k least confident
+    (ties aside), and the kept samples err <= target."""
+    from lenet_numba.metrics import reject_for_error, reject_threshold
+
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.normal(size=(n, 4)), 1)  # rounding makes ties in the gap
+    labels = rng.integers(0, 4, n)
+    t = reject_threshold(scores, labels, target)
+    kept = confidence_gap(scores) >= t
+    k = round(reject_for_error(scores, labels, target) * n)
+    if kept.any():
+        assert np.mean(scores[kept].argmax(axis=1) != labels[kept]) <= target + 1e-12 or n - kept.sum() < k
+    assert n - kept.sum() <= k  # never rejects more than needed
+    if k == 0:
+        assert t == 0.0 and kept.all()

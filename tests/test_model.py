@@ -384,3 +384,23 @@ def test_evaluate_refuses_images_and_labels_of_different_lengths():
     r = subprocess.run([sys.executable, "-c", _LENGTH_MISMATCH_SCRIPT], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, f"the process died (exit {r.returncode})"
     assert r.stdout.strip() == "UsageError"
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@given(seed=st.integers(0, 2 ** 16))
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_layer_outputs_equal_the_naive_trace(arch, seed):
+    """Every layer's maps (not just the last) == naive.network_forward's trace, shapes included."""
+    rng = np.random.default_rng(seed)
+    m = Model(arch, "scaled-tanh", "tanh", "float64", seed=seed)
+    m.params[:] += rng.normal(0, 0.1, m.n_params)  # alpha/beta away from 1/0
+    image = rng.uniform(-1, 1, (16, 16))
+    outputs = m.layer_outputs(image)
+    _, trace = naive.network_forward(m.arch, m.state_dict(), "scaled-tanh", "tanh", image, trace=True)
+    assert [name for name, _ in outputs] == [layer.name for layer in m.arch.layers]
+    for (name, got), want in zip(outputs, trace):
+        want = np.asarray(want).reshape(got.shape)
+        np.testing.assert_allclose(got, want, atol=1e-9, err_msg=name)
+    np.testing.assert_array_equal(outputs[-1][1].ravel(), m.predict(image)[0])
+    with pytest.raises(Exception, match="one image"):
+        m.layer_outputs(np.zeros((2, 16, 16)))

@@ -421,7 +421,7 @@ def small_ckpt(tmp_path_factory):
     path = d / "m.npz"
     save_checkpoint(path, model.state_dict(), {"arch": "lenet1", "activation": "tanh",
                                                "output_activation": "identity", "dtype": "float32",
-                                               "epoch": 1}, {"step": np.full(model.n_params, 0.01, np.float32)})
+                                               "epoch": 1}, {"step_sizes": np.full(model.n_params, 0.01, np.float32)})
     np.save(d / "x.npy", np.linspace(-1, 1, 3 * 256, dtype=np.float32).reshape(3, 16, 16))
     answer = assert_ok(invoke("predict", path, d / "x.npy")).stdout
     return {"path": path, "bytes": path.read_bytes(), "loaded": load_checkpoint(path), "dir": d, "answer": answer}

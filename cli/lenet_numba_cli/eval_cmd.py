@@ -5,16 +5,17 @@ import json
 import click
 
 from lenet_numba.evaluate import evaluation_report
-from lenet_numba.experiment import DATASETS, load_test_set, model_from_checkpoint
+from lenet_numba.experiment import load_test_set
+from lenet_numba.run_checkpoint import evaluation_settings, model_from_checkpoint
 
-from .options import data_dir_option, json_option, no_download_option
+from .options import choice, data_dir_option, json_option, no_download_option
 
 
 @click.command("eval")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--dataset", type=click.Choice(list(DATASETS)), default="usps", show_default=True,
+@click.option("--dataset", type=choice("dataset"), default="usps", show_default=True,
               help="Evaluate on this data set's test split.")
-@click.option("--loss", type=click.Choice(["mse", "ce"]), default=None,
+@click.option("--loss", type=choice("loss"), default=None,
               help="Loss to report [the checkpoint's training loss].")
 @data_dir_option
 @no_download_option
@@ -22,8 +23,9 @@ from .options import data_dir_option, json_option, no_download_option
 def eval_cmd(checkpoint, dataset, loss, data_dir, no_download, as_json):
     """Evaluate a checkpoint on the test set, with the 1989 paper's reject curve."""
     model, meta = model_from_checkpoint(checkpoint)
-    loss = loss or meta.get("recipe", {}).get("loss", "mse")
-    x, y = load_test_set(dataset, data_dir, not no_download, int(meta.get("seed", 0)))
+    saved_loss, seed = evaluation_settings(meta, checkpoint)
+    loss = loss or saved_loss
+    x, y = load_test_set(dataset, data_dir, not no_download, seed)
     rep = evaluation_report(model, x, y, loss)
     rep["checkpoint"] = checkpoint
     if as_json:

@@ -5,21 +5,20 @@ import sys
 
 import click
 
-from lenet_numba import architectures
 from lenet_numba.gradcheck import gradcheck
 
-from .options import json_option
+from .options import choice, json_option
 
 
 @click.command("gradcheck")
-@click.option("--arch", type=click.Choice(list(architectures.ARCHITECTURES)), default="lenet1", show_default=True)
-@click.option("--activation", type=click.Choice(["tanh", "scaled-tanh"]), default="scaled-tanh", show_default=True)
-@click.option("--output-activation", type=click.Choice(["identity", "tanh", "scaled-tanh"]),
+@click.option("--arch", type=choice("architecture"), default="lenet1", show_default=True)
+@click.option("--activation", type=choice("activation"), default="scaled-tanh", show_default=True)
+@click.option("--output-activation", type=choice("activation"),
               default="scaled-tanh", show_default=True)
-@click.option("--loss", type=click.Choice(["mse", "ce"]), default="mse", show_default=True)
-@click.option("--samples", type=click.IntRange(1, 1000), default=3, show_default=True)
-@click.option("--tolerance", type=float, default=1e-6, show_default=True, help="Max relative error allowed.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--loss", type=choice("loss"), default="mse", show_default=True)
+@click.option("--samples", type=int, default=3, show_default=True)
+@click.option("--tolerance", type=float, default=1e-6, show_default=True, help="Max relative error allowed (finite, > 0).")
+@click.option("--seed", type=int, default=0, show_default=True, help="0 <= seed < 2**63.")
 @json_option
 def gradcheck_cmd(arch, activation, output_activation, loss, samples, tolerance, seed, as_json):
     """Check the whole network's gradient (float64) by central differences, per parameter block.

@@ -15,9 +15,11 @@ from lenet_numba.errors import LenetError
 
 from .data_cmd import data
 from .eval_cmd import eval_cmd
+from .export_cmd import export_cmd
 from .gradcheck_cmd import gradcheck_cmd
 from .plot_cmd import plot
 from .predict_cmd import predict_cmd
+from .serve_cmd import serve_cmd
 from .sweep_cmd import sweep_cmd
 from .train_cmd import train_cmd
 
@@ -48,8 +50,8 @@ class Group(click.Group):
 def cli():
     """LeNet-1 (1989) and the 1989 zip-code network: a small, exact, fast Numba engine.
 
-    Start with `lenet-numba train` (the 1989 recipe on the real USPS digits),
-    then `lenet-numba eval m.npz`.
+    Start with `lenet-numba train --out m.npz` (the 1989 recipe on the real USPS
+    digits, saved to m.npz), then `lenet-numba eval m.npz`.
     """
 
 
@@ -60,6 +62,8 @@ cli.add_command(gradcheck_cmd)
 cli.add_command(data)
 cli.add_command(plot)
 cli.add_command(sweep_cmd)
+cli.add_command(serve_cmd)
+cli.add_command(export_cmd)
 
 
 def main():

@@ -13,6 +13,39 @@ no_download_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 
 
+def choice(kind):
+    """click.Choice of the library's registry of ``kind`` names (loss, activation, ...)."""
+    from lenet_numba import recipes
+
+    return click.Choice(recipes.names(kind))
+
+
+def field_options(dataclass_fields, recipe_note="[recipe]"):
+    """One click option per dataclass field that has ``help`` metadata, named after the field
+    (--max-shift for max_shift), typed by it (``choices``: a registry of names; ``flag``:
+    "--on/--off"; ``path``: a file name; else the field's type) and defaulting to the
+    field's default, None meaning "the recipe's" (shown as ``recipe_note``) or the
+    ``default_text`` of the metadata."""
+    def decorate(command):
+        for f in reversed(list(dataclass_fields)):
+            meta = f.metadata
+            if "help" not in meta or meta.get("cli", True) is False:
+                continue
+            names = [meta.get("flag", "--" + f.name.replace("_", "-")), f.name]
+            if "choices" in meta:
+                kind = choice(meta["choices"])
+            elif meta.get("path"):
+                kind = click.Path(dir_okay=False)
+            else:
+                kind = meta.get("type", f.type if f.type in (int, float, str, bool) else str)
+            note = f" [default: {meta['default_text']}]" if "default_text" in meta else \
+                (f" {recipe_note}" if f.default is None and not meta.get("path") else "")
+            command = click.option(*names, type=None if "flag" in meta else kind, default=f.default,
+                                   show_default=f.default is not None, help=meta["help"] + "." + note)(command)
+        return command
+    return decorate
+
+
 def positive(ctx, param, value):
     """click callback: the option's value must be finite and > 0."""
     if value is not None and not (math.isfinite(value) and value > 0):

@@ -9,9 +9,7 @@ import json
 
 import click
 
-from lenet_numba.experiment import DATASETS
-
-from .options import data_dir_option, json_option, no_download_option
+from .options import choice, data_dir_option, json_option, no_download_option
 
 
 def _dpi(ctx, param, value):
@@ -73,9 +71,9 @@ def plot_metrics_cmd(metrics_file, out_dir, prefix, title, no_reference, dpi, as
 @prefix_option
 @click.option("--digit", type=int, default=0, show_default=True,
               help="Index of the test digit whose feature maps are drawn.")
-@click.option("--dataset", type=click.Choice(list(DATASETS)), default="usps", show_default=True,
+@click.option("--dataset", type=choice("dataset"), default="usps", show_default=True,
               help="Test split for the feature maps, confusion matrix and reject curve (as `eval`).")
-@click.option("--loss", type=click.Choice(["mse", "ce"]), default=None,
+@click.option("--loss", type=choice("loss"), default=None,
               help="Loss for the scores [the checkpoint's training loss].")
 @dpi_option
 @data_dir_option

@@ -168,8 +168,7 @@ class SweepSpec:
     def validate(self):
         """Refuse a bad grid before anything runs (one-line UsageError)."""
         from ..architectures import get as get_arch
-        from ..experiment import DATASETS, TrainConfig, build_model, make_optimizer
-        from ..kernels.losses import NAMES as LOSS_NAMES
+        from ..experiment import DATASETS, TrainConfig
 
         get_arch(self.arch)
         recipes.get(self.recipe)
@@ -179,18 +178,14 @@ class SweepSpec:
             raise UsageError("no seeds to run")
         if self.epochs is not None and "epochs" in self.grid:
             raise UsageError("epochs is both --epochs and a --set field; use one of them")
+        for seed in (min(self.seeds), max(self.seeds)):
+            recipes.check_seed(seed, "--seeds")
         n_settings = math.prod(len(v) for v in self.grid.values())
         if n_settings * len(self.seeds) > MAX_RUNS:
             raise UsageError(f"{n_settings:,} settings x {len(self.seeds):,} seeds is more than {MAX_RUNS:,} runs")
         for setting in self.settings():
             try:
-                r = TrainConfig(arch=self.arch, recipe=self.recipe, overrides=self.overrides(setting)).resolved_recipe()
-                if r.epochs < 0:
-                    raise UsageError(f"epochs must be >= 0, got {r.epochs}")
-                if r.loss not in LOSS_NAMES:
-                    raise UsageError(f"unknown loss {r.loss!r}; choose one of {', '.join(LOSS_NAMES)}")
-                make_optimizer(r)
-                build_model(self.arch, r, 0)
+                TrainConfig(arch=self.arch, recipe=self.recipe, overrides=self.overrides(setting)).validate()
             except UsageError as e:
                 raise UsageError(f"setting {setting_label(setting)}: {e}") from None
 

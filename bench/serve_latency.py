@@ -1,0 +1,149 @@
+"""Round trip of one prediction through `lenet-numba serve` on localhost.
+
+    python bench/serve_latency.py [--out bench/results/serve.json] [--repeats 300]
+    python bench/serve_latency.py --render bench/results/serve.json    # README table
+
+The server runs as the real command (`lenet-numba serve CHECKPOINT --port 0`, uvicorn) in
+its own process; this process is the client: one kept-alive HTTP connection (stdlib
+http.client), a JSON body encoded once beforehand, and per request the time from sending it
+to having the answer parsed (json.loads): digit, scores, reject, the 16x16 input and every
+layer's maps. Images: a drawn 7 at 140x140 (what the page sends) and at 512x512 (the
+largest the API takes). Networks: lenet1 and zipcode1989 (random weights: the work per
+request does not depend on them). 30 warm-up requests, then ``--repeats``; median, 90th
+percentile and max in milliseconds (wall clock: a round trip is wall time).
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+from provenance import git_rev  # noqa: E402
+
+ARCHS = ("lenet1", "zipcode1989")
+SIDES = (140, 512)
+LIMIT_MS = 20.0
+WARMUP = 30
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = dict(map(str.strip, line.split(":", 1)) for line in f.read().split("\n\n")[0].splitlines()
+                          if ":" in line)
+        return f"{fields['model name']} (family {fields['cpu family']})"
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def start_server(checkpoint, data_dir):
+    cmd = [sys.executable, "-c", "from lenet_numba_cli.main import main; main()", "serve", checkpoint, "--port", "0"]
+    if data_dir:
+        cmd += ["--data-dir", data_dir]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    line = proc.stdout.readline()
+    m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"server did not start: {line!r}")
+    return proc, int(m.group(1))
+
+
+def measure(port, body, repeats):
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request("GET", "/")
+    token = re.search(r'name="lenet-token" content="([^"]+)"', conn.getresponse().read().decode()).group(1)
+    headers = {"Content-Type": "application/json", "X-Lenet-Token": token}
+    times, answer = [], None
+    for i in range(WARMUP + repeats):
+        t0 = time.perf_counter()
+        conn.request("POST", "/api/predict", body, headers)
+        res = conn.getresponse()
+        answer = json.loads(res.read())
+        dt = time.perf_counter() - t0
+        if res.status != 200:
+            raise SystemExit(f"predict answered {res.status}: {answer}")
+        if i >= WARMUP:
+            times.append(dt * 1e3)
+    conn.close()
+    times.sort()
+    return {"median_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))],
+            "max_ms": times[-1], "repeats": repeats, "request_bytes": len(body),
+            "maps": sum(len(layer["maps"]) for layer in answer["layers"]), "digit": answer["digit"]}
+
+
+def run(out, repeats, data_dir):
+    from lenet_numba.checkpoint import save_checkpoint
+    from lenet_numba.model import Model
+    from lenet_numba.serve.strokes import draw_strokes
+
+    results, load = [], [round(v, 1) for v in os.getloadavg()]  # the machine is shared: say how busy
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in ARCHS:
+            m = Model(arch, seed=0)
+            path = os.path.join(tmp, f"{arch}.npz")
+            save_checkpoint(path, m.state_dict(), {"arch": arch, "activation": m.activation,
+                                                   "output_activation": m.output_activation, "dtype": "float32"})
+            proc, port = start_server(path, data_dir)
+            try:
+                for side in SIDES:
+                    image = draw_strokes(side=side, width=side // 14)
+                    body = json.dumps({"image": image.tolist()}).encode()
+                    r = measure(port, body, repeats)
+                    results.append({"arch": arch, "side": side, **r})
+                    print(f"{arch} {side}x{side}: median {r['median_ms']:.2f} ms, p90 {r['p90_ms']:.2f}, "
+                          f"max {r['max_ms']:.2f} ({r['request_bytes']} bytes)", flush=True)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+    doc = {"results": results, "cpu": cpu_name(), "python": sys.version.split()[0], "commit": git_rev(),
+           "load_average": load, "cpus": os.cpu_count(),
+           "limit_ms": LIMIT_MS, "date": time.strftime("%Y-%m-%d")}
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print(render(doc))
+
+
+def render(doc):
+    lines = ["| network | image sent | request | median | 90th pct. | max |", "|---|---|---|---|---|---|"]
+    for r in doc["results"]:
+        lines.append(f"| {r['arch']} | {r['side']}x{r['side']} | {r['request_bytes'] / 1024:.0f} KiB | "
+                     f"{r['median_ms']:.2f} ms | {r['p90_ms']:.2f} ms | {r['max_ms']:.2f} ms |")
+    lines.append("")
+    lines.append(f"Round trip of `POST /api/predict` (request -> parsed JSON with every layer's maps) on "
+                 f"localhost, {doc['results'][0]['repeats']} requests after {WARMUP} warm-up, one kept-alive "
+                 f"connection; {doc['cpu']}, Python {doc['python']}, commit {doc['commit']}, load average "
+                 f"{doc['load_average'][0]} on {doc['cpus']} CPUs (shared machine). The page sends 140x140; a 512x512 "
+                 f"request is 262,144 numbers of JSON, and parsing them dominates its time.")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join("bench", "results", "serve.json"))
+    ap.add_argument("--repeats", type=int, default=300)
+    ap.add_argument("--data-dir", default=None, help="data root (for the reject threshold; not timed)")
+    ap.add_argument("--render", metavar="FILE", help="print the README table from a results file and stop")
+    a = ap.parse_args(argv)
+    if a.render:
+        with open(a.render) as f:
+            print(render(json.load(f)))
+        return
+    run(a.out, a.repeats, a.data_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""What the web API accepts: every request body is checked here, nowhere else.
+
+Each check raises :class:`BadRequest` (an HTTP status and a one-line message); the app turns
+it into ``{"error": message}``. Nothing here imports the web framework, so the rules can be
+tested, and reused, without it.
+"""
+
+import json
+import math
+
+import numpy as np
+
+from ..architectures import ARCHITECTURES
+from ..recipes import RECIPES
+
+MAX_BODY_BYTES = 8 * 1024 * 1024   # a 512x512 image written as "255.0000, " per pixel fits
+MAX_IMAGE_SIDE = 512
+MAX_SEED = 2 ** 32 - 1
+MAX_EPOCHS = 200
+
+
+class BadRequest(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _reject_constant(name):
+    raise BadRequest(400, f"body: {name} is not a number JSON allows")
+
+
+def parse_json(body):
+    """The body (bytes) as a JSON object; NaN/Infinity and deep nesting are refused."""
+    try:
+        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise BadRequest(400, "body: not UTF-8 text") from None
+    except RecursionError:
+        raise BadRequest(400, "body: JSON nested too deeply") from None
+    except ValueError as e:  # json.JSONDecodeError is a ValueError
+        raise BadRequest(400, f"body: malformed JSON ({str(e).splitlines()[0]})") from None
+    if not isinstance(value, dict):
+        raise BadRequest(400, f"body: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _fields(body, required, optional=()):
+    unknown = sorted(set(body) - set(required) - set(optional))
+    if unknown:
+        raise BadRequest(400, f"unknown field(s) {', '.join(map(repr, unknown))}; "
+                              f"allowed: {', '.join(map(repr, (*required, *optional)))}")
+    missing = [k for k in required if k not in body]
+    if missing:
+        raise BadRequest(400, f"missing field(s) {', '.join(map(repr, missing))}")
+
+
+def predict_image(body):
+    """{"image": 2-D list of grey levels 0-255} -> (H, W) float64 grey levels in [0, 1]."""
+    _fields(body, ("image",))
+    rows = body["image"]
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, list) for r in rows):
+        raise BadRequest(400, "image: expected a non-empty 2-D list (a list of rows of grey levels)")
+    h, w = len(rows), len(rows[0])
+    if h > MAX_IMAGE_SIDE or w > MAX_IMAGE_SIDE:
+        raise BadRequest(413, f"image: {h}x{w} is larger than {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE}")
+    if w == 0 or any(len(r) != w for r in rows):
+        raise BadRequest(400, "image: rows must be non-empty and all of the same length")
+    try:
+        grey = np.array(rows)
+    except ValueError:  # a row holding lists instead of numbers
+        raise BadRequest(400, "image: expected numbers, one per pixel") from None
+    # strings, booleans, null or nested lists give another dtype (or more dimensions)
+    if grey.ndim != 2 or grey.dtype.kind not in "iuf":
+        raise BadRequest(400, "image: expected numbers, one per pixel")
+    grey = grey.astype(np.float64)
+    if not np.all(np.isfinite(grey)):
+        raise BadRequest(400, "image: holds a non-finite value")
+    lo, hi = float(grey.min()), float(grey.max())
+    if lo < 0 or hi > 255:
+        raise BadRequest(400, f"image: grey levels must be in 0..255, got {lo:g}..{hi:g}")
+    return grey / 255.0
+
+
+def _integer(body, name, lo, hi, default):
+    v = body.get(name, default)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise BadRequest(400, f"{name}: expected an integer in {lo}..{hi}, got {json.dumps(v)[:40]}")
+    return v
+
+
+def _choice(body, name, choices, default):
+    v = body.get(name, default)
+    if v not in choices:
+        raise BadRequest(400, f"{name}: unknown {json.dumps(v)[:40]}; choose one of {', '.join(choices)}")
+    return v
+
+
+def train_request(body):
+    """{"arch", "recipe", "seed", "epochs"} (all optional) -> a checked dict of the four;
+    epochs None (absent or null): the recipe's number of passes for that network."""
+    _fields(body, (), ("arch", "recipe", "seed", "epochs"))
+    epochs = body.get("epochs")
+    return {"arch": _choice(body, "arch", list(ARCHITECTURES), "lenet1"),
+            "recipe": _choice(body, "recipe", list(RECIPES), "1989"),
+            "seed": _integer(body, "seed", 0, MAX_SEED, 0),
+            "epochs": None if epochs is None else _integer(body, "epochs", 1, MAX_EPOCHS, None)}
+
+
+def empty_request(body):
+    """Bodies of commands that take no options: {} only."""
+    _fields(body, ())
+    return body
+
+
+def finite_or_none(x):
+    """JSON has no inf/NaN: those become null."""
+    return float(x) if x is not None and math.isfinite(x) else None
