@@ -48,14 +48,11 @@ def load_data(data_dir):
 
 
 def plan_arrays(model):
-    """(table, pad_values, conn) the compiled engine reads: the public accessor when the
-    engine has one, else the private attributes of v0.1.0."""
-    for name in ("engine", "plan_arrays"):
-        get = getattr(model, name, None)
-        if callable(get):
-            t = get()
-            return t.table, t.pad_values, t.conn
-    return model.table, model.pad_values, model.conn
+    """(table, pad_values, conn) the compiled engine reads: public attributes where the
+    engine has them, else v0.1.0's private ones."""
+    if hasattr(model, "table"):
+        return model.table, model.pad_values, model.conn
+    return model._table, model._pad_values, model._conn
 
 
 def sgd_pass(model, x, y):

@@ -110,7 +110,7 @@ def load_data(data_dir):
 def numba_trainer(model, x, y, n):
     """A callable running one per-sample SGD pass over x[:n] in the compiled loop, as train() does."""
     from lenet_numba.kernels.losses import NAMES
-    from lenet_numba.train import augmentation_vector, train_chunk
+    from lenet_numba.train import train_chunk
 
     xs = model.as_images(x)
     ys = np.ascontiguousarray(y, np.int64)
@@ -118,13 +118,12 @@ def numba_trainer(model, x, y, n):
     step = np.full(model.n_params, LR, model.dtype)
     totals = np.zeros(2, np.float64)
     order = np.arange(len(ys), dtype=np.int64)
-    aug = augmentation_vector(None)
     image_buf = np.zeros(xs.shape[1:], model.dtype)
     aug_work = np.zeros(0, np.float64)  # no augmentation here
 
     def run():
         bad = train_chunk(model.table, model.pad_values, model.conn, model.params, acts, dacts, grads, step,
-                          xs, ys, order, 0, n, NAMES["ce"], totals, aug, 0, 0, image_buf, aug_work)
+                          xs, ys, order, 0, n, NAMES["ce"], totals, None, 0, 0, image_buf, aug_work)
         assert bad < 0, "diverged"
     return run
 
