@@ -141,10 +141,6 @@ class Plan:
         return int(self.free.sum())
 
     @property
-    def out_offset(self):
-        return int(self.table[-1, OUT_OFF])
-
-    @property
     def n_outputs(self):
         return int(self.table[-1, OUT_C] * self.table[-1, OUT_H] * self.table[-1, OUT_W])
 
@@ -258,8 +254,6 @@ def build(arch, hidden_activation="tanh", output_activation="identity"):
 
 
 def get(name):
-    try:
-        return ARCHITECTURES[name]
-    except KeyError:
-        from .errors import UsageError
-        raise UsageError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}") from None
+    from .recipes import check_name
+
+    return ARCHITECTURES[check_name("architecture", name)]

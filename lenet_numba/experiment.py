@@ -18,10 +18,11 @@ from .checkpoint import save_checkpoint
 from .errors import CheckpointError, UsageError
 from .model import Model
 from .optim import SGD
-from .run_checkpoint import model_from_checkpoint, read_run_checkpoint, resume_rules  # noqa: F401 (API)
+from .run_checkpoint import model_from_checkpoint, read_run_checkpoint, resume_rules
 from .train import Start, TrainOptions, train
 
 DATASETS = recipes.DATASETS
+__all__ = ["TrainConfig", "run", "load_dataset", "load_test_set", "model_from_checkpoint", "DATASETS"]
 RUN_DEFAULTS = {"arch": "lenet1", "recipe": recipes.DEFAULT_RECIPE, "seed": 0, "dataset": "usps"}
 
 

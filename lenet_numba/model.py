@@ -19,31 +19,27 @@ from .errors import UsageError
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.losses import loss_forward_backward
 from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
-from .network import forward, load_input, sample_loss_and_grad
+from .network import forward, load_input, output_view, sample_loss_and_grad
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def loss_kind(name):
-    if name not in LOSS_NAMES:
-        raise UsageError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")
-    return LOSS_NAMES[name]
+    from .recipes import check_name
+
+    return LOSS_NAMES[check_name("loss", name)]
 
 
 class Model:
     def __init__(self, arch="lenet1", activation="tanh", output_activation="identity",
                  dtype="float32", seed=0, init=True):
+        from .recipes import check_name
+
         if isinstance(dtype, str):
-            if dtype not in DTYPES:
-                raise UsageError(f"unknown dtype {dtype!r}; choose float32 or float64")
-            dtype = DTYPES[dtype]
+            dtype = DTYPES[check_name("dtype", dtype)]
         self.dtype = np.dtype(dtype)
-        self.activation = activation
-        self.output_activation = output_activation
-        for a in (activation, output_activation):
-            if a not in architectures.activations.NAMES:
-                raise UsageError(f"unknown activation {a!r}; choose one of "
-                                 f"{', '.join(architectures.activations.NAMES)}")
+        self.activation = check_name("activation", activation)
+        self.output_activation = check_name("activation", output_activation, "output_activation")
         self.plan = architectures.build(arch, activation, output_activation)
         self.arch = self.plan.arch
         self.params = np.zeros(self.plan.n_params, self.dtype)
@@ -54,11 +50,6 @@ class Model:
         self.conn = self.plan.conn
         if init:
             self.init(seed)
-
-    # the names code written before the public ones used
-    _table = property(lambda self: self.table)
-    _pad_values = property(lambda self: self.pad_values)
-    _conn = property(lambda self: self.conn)
 
     # ---- parameters -------------------------------------------------------------
     @property
@@ -225,14 +216,12 @@ class Model:
 @njit(cache=True)
 def forward_batch(table, pad_values, conn, params, acts, images, out):
     """out[n] = network(images[n]) for every image, in one compiled loop."""
-    last = table[table.shape[0] - 1]
-    n_out = out.shape[1]
-    off = last[OUT_OFF]
+    y = output_view(table, acts)
     for n in range(images.shape[0]):
         load_input(images[n], acts)
         forward(table, pad_values, conn, params, acts)
-        for k in range(n_out):
-            out[n, k] = acts[off + k]
+        for k in range(y.shape[0]):
+            out[n, k] = y[k]
 
 
 @njit(cache=True)

@@ -54,17 +54,19 @@ class Recipe:
 
     def with_overrides(self, **overrides):
         """A copy with every non-None override applied (unknown names are an error). A
-        distortion size set to non-zero in a recipe that does not augment would do nothing:
-        refused."""
+        setting that would do nothing is refused: a distortion size or augment_epochs in a
+        recipe that does not augment, mu (SDLM's damping) with another optimizer."""
         names = {f.name for f in fields(self)}
         bad = [k for k in overrides if k not in names]
         if bad:
             raise UsageError(f"unknown recipe field(s): {', '.join(bad)}")
         given = {k: v for k, v in overrides.items() if v is not None}
         out = replace(self, **given).validate()
-        idle = [k for k in DISTORTION_LIMITS if given.get(k) and not out.augment]
+        idle = [k for k in (*DISTORTION_LIMITS, "augment_epochs") if given.get(k) and not out.augment]
         if idle:
             raise UsageError(f"{idle[0]} has no effect without augment (recipe {self.name} does not augment)")
+        if given.get("mu") is not None and out.optimizer != "sdlm":
+            raise UsageError(f"mu has no effect with optimizer {out.optimizer} (it is SDLM's damping)")
         return out
 
     def for_arch(self, arch):
@@ -93,7 +95,7 @@ class Recipe:
         check_int("augment_epochs", self.augment_epochs, 0, MAX_EPOCHS)
         check_number("lr", self.lr, 0, 1e6, lo_open=True, allow_none=True)
         check_number("lr_decay", self.lr_decay, 0, 1, lo_open=True, allow_none=True)
-        check_number("mu", self.mu, 0, 1e6, lo_open=True, allow_none=True)
+        check_number("mu", self.mu, 0, MAX_MU, lo_open=True, allow_none=True)
         check_number("weight_decay", self.weight_decay, 0, 1)
         check_number("label_smoothing", self.label_smoothing, 0, 0.999)
         if self.label_smoothing and self.loss != "ce":
@@ -122,6 +124,7 @@ class Recipe:
 SEED_LIMIT = 2 ** 63   # seeds are stored as int64 (checkpoint, SDLM state) and fed to splitmix64
 MAX_EPOCHS = 100_000
 MAX_CHUNK = 2 ** 31
+MAX_MU = 1e12          # SDLM's damping: a huge mu makes it SGD at rate eta / mu
 
 
 def names(kind):

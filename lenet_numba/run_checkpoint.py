@@ -94,7 +94,8 @@ def saved_recipe(ckpt):
     try:
         recipe = recipes.Recipe(**raw).validate()
         for name in ("lr", "lr_decay", "mu"):  # a saved run's recipe is resolved: no open values
-            recipes.check_number(name, getattr(recipe, name), 0, 1e6, lo_open=True)
+            if getattr(recipe, name) is None:
+                raise UsageError(f"{name} is not set")
     except UsageError as e:
         raise CheckpointError(f"{ckpt.path}: its recipe is not usable ({e})") from None
     if (recipe.activation, recipe.output_activation, recipe.dtype) != \

@@ -79,14 +79,15 @@ class SDLM:
     name = "sdlm"
 
     def __init__(self, eta=LENET5_ETA, mu=0.02, n_estimate=500, seed=0):
-        if np.ndim(eta) == 0 and not callable(eta) and not float(eta) > 0:
-            raise UsageError(f"eta must be > 0, got {eta}")
+        from . import recipes
+
+        if np.ndim(eta) == 0 and not callable(eta):
+            recipes.check_number("eta", float(eta), 0, 1e6, lo_open=True)
         if not callable(eta) and np.ndim(eta) == 1 and (len(eta) == 0 or not np.all(np.asarray(eta) > 0)):
             raise UsageError("eta schedule must be a non-empty list of rates > 0")
-        if not float(mu) > 0:
-            raise UsageError(f"mu must be > 0, got {mu}")
-        if int(n_estimate) < 1:
-            raise UsageError(f"n_estimate must be >= 1, got {n_estimate}")
+        recipes.check_number("mu", float(mu), 0, recipes.MAX_MU, lo_open=True)
+        recipes.check_int("n_estimate", int(n_estimate), 1, 10 ** 9)
+        recipes.check_seed(int(seed))
         self.eta = eta
         self.mu = float(mu)
         self.n_estimate = int(n_estimate)
@@ -101,16 +102,16 @@ class SDLM:
         return np.ascontiguousarray(perm[:min(self.n_estimate, n)], dtype=np.int64)
 
     def curvature(self, model, images, labels, loss_kind):
-        """h (float64, n_params) averaged over the estimation subset, at the current weights."""
+        """h (float64, n_params) averaged over the estimation subset, at the current weights
+        (``labels`` come with the optimizer interface; neither curvature depends on them)."""
         if isinstance(loss_kind, str):
             loss_kind = LOSS_NAMES[loss_kind]
         x = model.as_images(images)
-        y = np.ascontiguousarray(labels, dtype=np.int64)
         acts = np.zeros(model.plan.n_acts, model.dtype)
         d2acts = np.zeros(model.plan.n_acts, np.float64)
         h = np.zeros(model.n_params, np.float64)
         estimate_curvature(model.table, model.pad_values, model.conn, model.params, acts, d2acts, h,
-                           x, y, self.estimation_indices(len(x)), int(loss_kind))
+                           x, self.estimation_indices(len(x)), int(loss_kind))
         return h
 
     def warm_up(self, model, images, labels, loss_kind, step):

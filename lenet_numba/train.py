@@ -12,16 +12,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .jit_cache import njit
-from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
 from .errors import DivergenceError, UsageError
 from .kernels.augment import AUG_ELASTIC_SIGMA, AUG_SIZE, augment_from_vector, work_size
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.simd import all_finite
-from .network import sample_loss_and_grad
+from .network import output_view, sample_loss_and_grad
 from .optim import SGD, apply_update, apply_update_decay
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def tally(acts, off, n_out, loss, label, totals):
     """totals[0] += loss; totals[1] += 1 if the outputs acts[off:off + n_out] (the first
     largest wins) do not pick ``label``. The running loss/error of a pass, before the update."""
@@ -44,29 +43,27 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
     (optim.apply_update_decay; 0 = the plain update). smoothing: CE label smoothing
     (kernels/losses.py; 0 = plain CE). Both are stateless: nothing to checkpoint.
 
-    aug = [enabled, max_shift px, max_rotate deg, max_scale, max_shear, max_stretch,
-    elastic_alpha, elastic_sigma, augment_epochs] (layout: kernels/augment.py AUG_*): when
-    enabled each sample is distorted (into image_buf) as a pure function of (seed, epoch,
-    sample index).
+    aug = None (no augmentation: then none of its code is compiled), or [enabled, max_shift
+    px, max_rotate deg, max_scale, max_shear, max_stretch, elastic_alpha, elastic_sigma,
+    augment_epochs] (layout: kernels/augment.py AUG_*): each sample is distorted (into
+    image_buf) as a pure function of (seed, epoch, sample index).
 
     totals[0] += sum of losses, totals[1] += mistakes (both measured before each update).
     Returns -1, or the position n of the first sample whose loss or update is not finite
     (params are then left as they were before that sample's update).
     """
-    last = table[table.shape[0] - 1]
-    off = last[OUT_OFF]
-    n_out = last[OUT_C] * last[OUT_H] * last[OUT_W]
+    y = output_view(table, acts)
     for n in range(start, stop):
         i = order[n]
         image = images[i]
-        if aug[0] != 0.0:
+        if aug is not None:
             augment_from_vector(images[i], seed, epoch, i, aug, image_buf, aug_work)
             image = image_buf
         loss = sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads,
                                     image, labels[i], loss_kind, smoothing)
         if not np.isfinite(loss):
             return n
-        tally(acts, off, n_out, loss, labels[i], totals)
+        tally(y, 0, y.shape[0], loss, labels[i], totals)
         if not all_finite(grads):  # vectorized: the per-element early exit ran scalar
             return n
         if weight_decay != 0.0:
@@ -224,14 +221,15 @@ def train(model, images, labels, options=None, *, optimizer=None, test_images=No
     step = np.zeros(model.n_params, model.dtype)
     totals = np.zeros(2, np.float64)
     aug = augmentation_vector(augment)
+    aug_or_none = aug if aug[0] != 0.0 else None
     image_buf = np.zeros(x.shape[1:], model.dtype)
     aug_work = np.zeros(work_size(x.shape[1], x.shape[2], aug[AUG_ELASTIC_SIGMA]), np.float64)
     result = TrainResult()
     result.step = step
 
     def chunk(order, start, stop, epoch):
-        return train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads,
-                           step, x, y, order, start, stop, loss_kind, totals, aug, seed, epoch, image_buf,
+        return train_chunk(model.table, model.pad_values, model.conn, model.params, acts, dacts, grads,
+                           step, x, y, order, start, stop, loss_kind, totals, aug_or_none, seed, epoch, image_buf,
                            aug_work, float(weight_decay), float(label_smoothing))
 
     t0 = time.perf_counter()  # compile (or load from cache) before any timing starts

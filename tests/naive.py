@@ -95,6 +95,24 @@ def conv2d_backward(x, w, conn, stride, bias_per_unit, dy):
     return dx, dw, db
 
 
+def conv2d_backward_gn(x, w, conn, stride, bias_per_unit, d2a):
+    """(d2x, hw, hb) of the diagonal Gauss-Newton backward (LeCun et al. 1998, App. C): a
+    weight sums d2a * (its input)^2 over the windows, a bias d2a, and each input
+    w^2 * d2a over the (unit, tap) pairs that read it."""
+    x, w, d2a = _f64(x, w, d2a)
+    conn = np.asarray(conn)
+    C_out, n_conn, K, _ = w.shape
+    _, H_out, W_out = d2a.shape
+    squares = sliding_window_view(x ** 2, (K, K), axis=(1, 2))[:, ::stride, ::stride][:, :H_out, :W_out]
+    hw = np.array([[np.einsum("yxab,yx->ab", squares[conn[o, j]], d2a[o]) for j in range(n_conn)]
+                   for o in range(C_out)]).reshape(w.shape)
+    d2x = np.zeros_like(x)
+    for o, j, oy, ox in np.ndindex(C_out, n_conn, H_out, W_out):
+        d2x[conn[o, j], oy * stride:oy * stride + K, ox * stride:ox * stride + K] += w[o, j] ** 2 * d2a[o, oy, ox]
+    hb = d2a.ravel().copy() if bias_per_unit else d2a.sum(axis=(1, 2))
+    return d2x, hw, hb
+
+
 def full_connections(C_in, C_out):
     return np.tile(np.arange(C_in, dtype=np.int64), (C_out, 1))
 

@@ -453,7 +453,8 @@ def test_layer_outputs_equal_the_naive_trace(arch, seed):
     """Every layer's maps (not just the last) == naive.network_forward's trace, shapes included."""
     rng = np.random.default_rng(seed)
     m = Model(arch, "scaled-tanh", "tanh", "float64", seed=seed)
-    m.params[:] += rng.normal(0, 0.1, m.n_params)  # alpha/beta away from 1/0
+    # alpha/beta away from 1/0; through load_state_dict, which keeps what must stay fixed
+    m.load_state_dict({n: v + rng.normal(0, 0.1, v.shape) for n, v in m.state_dict().items()})
     image = rng.uniform(-1, 1, (16, 16))
     outputs = m.layer_outputs(image)
     _, trace = naive.network_forward(m.arch, m.state_dict(), "scaled-tanh", "tanh", image, trace=True)
