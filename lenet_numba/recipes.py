@@ -91,7 +91,8 @@ class Recipe:
         for name in ("shuffle", "augment"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        check_int("epochs", self.epochs, 0, MAX_EPOCHS)
+        if self.epochs is not None:  # None: the network's number (for_arch)
+            check_int("epochs", self.epochs, 0, MAX_EPOCHS)
         check_int("augment_epochs", self.augment_epochs, 0, MAX_EPOCHS)
         check_number("lr", self.lr, 0, 1e6, lo_open=True, allow_none=True)
         check_number("lr_decay", self.lr_decay, 0, 1, lo_open=True, allow_none=True)
