@@ -53,7 +53,8 @@ _RUN_FIELDS = [
     _run_field("checkpoint_every", 0, "Rewrite --out after every N epochs (0: at the end only)", type=int),
     _run_field("validation", None, "Hold out N of the training digits (seeded by --seed, stratified by class): "
                "report valid_error/valid_loss after each pass, train on the rest", type=int, default_text="0"),
-    _run_field("test", True, "Evaluate on the test set; False: never read it (tuning)", cli=False),
+    _run_field("test", True, "Evaluate on the test set after each pass; --no-test never reads the test file "
+               "(choosing settings with --validation)", flag="--test/--no-test"),
     _run_field("resume", None, "Continue the run saved in this checkpoint (its options) up to --epochs in total",
                path=True),
 ]
