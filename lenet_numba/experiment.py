@@ -3,7 +3,10 @@
 This is what ``lenet-numba train`` runs; it is plain Python a user can call too:
 
     >>> from lenet_numba.experiment import TrainConfig, run
-    >>> summary = run(TrainConfig(arch="lenet1", recipe="1989", out="m.npz"))
+    >>> summary = run(TrainConfig(arch="lenet1", recipe="1989", epochs=5, out="m.npz"))
+
+TrainConfig takes the options of ``lenet-numba train`` by their names; None means the
+recipe's value (or the default), and a resumed run takes the checkpoint's.
 """
 
 import json
