@@ -6,6 +6,7 @@ keeping the aspect ratio, centred -> map to [-1, 1] with background -1 and ink +
 Reading image files needs Pillow (the optional ``image`` extra); arrays need nothing.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -24,6 +25,8 @@ def read_image(path):
     ones), so a digit drawn on a transparent background reads as ink. Anything Pillow
     refuses (not an image, truncated, a decompression bomb, too large) is a DataError.
     """
+    if not os.path.isfile(path):  # refused the same way with or without Pillow
+        raise DataError(f"{path}: {'no such file' if not os.path.lexists(path) else 'not a regular file'}")
     try:
         from PIL import Image
     except ImportError:

@@ -36,7 +36,7 @@ class Recipe:
     lr: float = _opt(None, "SGD learning rate, or SDLM's eta (SDLM: tuned per network)")
     lr_decay: float = _opt(1.0, "The rate is lr x lr_decay**epoch (SDLM: tuned per network)")
     mu: float = _opt(None, "SDLM damping mu (tuned per network)")
-    epochs: int = _opt(23, "Passes over the data")
+    epochs: int = _opt(23, "Passes over the data (1989 recipe: 23, 30 for lenet1-nips1989)")
     shuffle: bool = _opt(False, "Presentation order", flag="--shuffle/--fixed-order")
     augment: bool = _opt(False, "Seeded distortions of each sample (the sizes below)", flag="--augment/--no-augment")
     max_shift: float = _opt(0.0, "Augmentation: largest shift in pixels")
@@ -54,17 +54,19 @@ class Recipe:
 
     def with_overrides(self, **overrides):
         """A copy with every non-None override applied (unknown names are an error). A
-        distortion size set to non-zero in a recipe that does not augment would do nothing:
-        refused."""
+        setting that would do nothing is refused: a distortion size or augment_epochs in a
+        recipe that does not augment, mu (SDLM's damping) with another optimizer."""
         names = {f.name for f in fields(self)}
         bad = [k for k in overrides if k not in names]
         if bad:
             raise UsageError(f"unknown recipe field(s): {', '.join(bad)}")
         given = {k: v for k, v in overrides.items() if v is not None}
         out = replace(self, **given).validate()
-        idle = [k for k in DISTORTION_LIMITS if given.get(k) and not out.augment]
+        idle = [k for k in (*DISTORTION_LIMITS, "augment_epochs") if given.get(k) and not out.augment]
         if idle:
             raise UsageError(f"{idle[0]} has no effect without augment (recipe {self.name} does not augment)")
+        if given.get("mu") is not None and out.optimizer != "sdlm":
+            raise UsageError(f"mu has no effect with optimizer {out.optimizer} (it is SDLM's damping)")
         return out
 
     def for_arch(self, arch):
@@ -73,10 +75,12 @@ class Recipe:
         if self.optimizer == "sdlm":
             from .sdlm import TUNED
             tuned = TUNED.get(arch, TUNED["lenet1"])
-            return replace(self, lr=tuned["eta"] if self.lr is None else self.lr,
+            return replace(self, epochs=tuned.get("epochs", 23) if self.epochs is None else self.epochs,
+                           lr=tuned["eta"] if self.lr is None else self.lr,
                            mu=tuned["mu"] if self.mu is None else self.mu,
                            lr_decay=tuned.get("lr_decay", 1.0) if self.lr_decay is None else self.lr_decay)
-        return replace(self, lr=0.01 if self.lr is None else self.lr, mu=0.02 if self.mu is None else self.mu,
+        return replace(self, epochs=23 if self.epochs is None else self.epochs,
+                       lr=0.01 if self.lr is None else self.lr, mu=0.02 if self.mu is None else self.mu,
                        lr_decay=1.0 if self.lr_decay is None else self.lr_decay)
 
     def validate(self):
@@ -193,8 +197,9 @@ MIN_ELASTIC_SIGMA = 0.1  # px; a narrower Gaussian is a no-op smoothing (and ~1e
 
 RECIPES = {
     "1989": Recipe(
-        "1989", lr_decay=None,  # eta, its per-pass decay and mu: sdlm.TUNED
-        description="LeCun et al. 1989: scaled tanh everywhere, MSE to ±1, SDLM, fixed order, 23 passes"),
+        "1989", lr_decay=None, epochs=None,  # eta, its per-pass decay, mu and passes: sdlm.TUNED
+        description="LeCun et al. 1989: scaled tanh everywhere, MSE to ±1, SDLM, fixed order, 23 passes "
+                    "(30 for lenet1-nips1989)"),
     "article": Recipe(
         "article", activation="tanh", output_activation="identity", loss="ce", optimizer="sgd", lr=0.01,
         description="the LeNet-1 article: tanh, linear outputs, softmax cross-entropy, per-sample SGD"),

@@ -164,6 +164,7 @@ def resume_rules(config, ckpt):
     check_training_fields(ckpt, recipe)
     meta = ckpt.meta
     saved = {"arch": meta["arch"], "recipe": recipe.name, "seed": meta["seed"], "dataset": meta["dataset"],
+             "validation": meta.get("config", {}).get("validation", 0),
              **{f.name: getattr(recipe, f.name) for f in fields(recipes.Recipe) if f.name != "name"}}
     if config.init_from is not None:
         raise UsageError("--init-from starts a run; --resume continues one with its own weights: give one")

@@ -21,9 +21,10 @@ USER_ENV = {k: os.environ.get(k) for k in (DATA_ENV, "XDG_CACHE_HOME", "HOME")}
 # Under CI the property tests draw the same examples every run (derandomize): a red CI is then
 # a regression of the code, not the luck of one draw. Developer runs keep exploring new
 # examples (and hypothesis's database replays the failures they find).
-settings.register_profile("ci", derandomize=True, database=None)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# No deadline in either: an example's first call may compile, and a loaded machine is slow.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def _pin_compiled_code_cache():
@@ -31,7 +32,7 @@ def _pin_compiled_code_cache():
     compiled-code cache, so no test pays a cold compile for a moved cache folder."""
     from lenet_numba import jit_cache
 
-    os.environ.setdefault(jit_cache.ENV_VAR, jit_cache.cache_base())
+    os.environ.setdefault("LENET_NUMBA_JIT_CACHE", jit_cache.cache_base())
 
 
 _pin_compiled_code_cache()
@@ -119,11 +120,6 @@ def small_data(data_root, monkeypatch):
     xtr, ytr = read_usps_file(data_root / "usps" / "zip.train.gz")
     xte, yte = read_usps_file(data_root / "usps" / "zip.test.gz")
     monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: (xtr[:600], ytr[:600], xte[:200], yte[:200]))
-
-
-def require(module, extra):
-    """Import an optional extra's module, or skip the test saying which extra it needs."""
-    return pytest.importorskip(module, reason=f"needs the optional extra: pip install 'lenet-numba[{extra}]'")
 
 
 @pytest.fixture

@@ -207,3 +207,64 @@ def test_prune_keeps_the_current_the_recent_and_the_young(tmp_path):
     assert prune(str(tmp_path), "0" * 16, keep=0, min_age_days=1, now=now) == ["e" * 16, "d" * 16]
     assert (tmp_path / ("c" * 16)).exists() and (tmp_path / ("0" * 16)).exists()
     assert prune(str(tmp_path / "missing"), "0" * 16) == []
+
+
+class FakeTerminal:
+    def __init__(self):
+        self.parts = []
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def flush(self):
+        pass
+
+
+def test_on_a_terminal_a_ticker_counts_the_seconds_and_clears_its_line():
+    import time
+
+    from lenet_numba.compile_notice import CompileNotice
+
+    term = FakeTerminal()
+    notice = CompileNotice("train", cold=True, stream=term, tick=0.01)
+    notice.on_start(None)
+    deadline = time.time() + 5
+    while not any(p.startswith("\rcompiling...") for p in term.parts) and time.time() < deadline:
+        time.sleep(0.01)
+    notice.on_end(None)
+    text = "".join(term.parts)
+    assert "compiling the engine for `train`" in text and "40 s" in text
+    assert "\rcompiling... " in text and text.endswith("\r\033[K")   # the ticker line is gone at the end
+
+
+def test_commands_announce_the_compile_on_stderr(tmp_path):
+    """A cold cache: `gradcheck` says what it is doing before the silent compile."""
+    env = dict(os.environ, LENET_NUMBA_JIT_CACHE=str(tmp_path / "jit"))
+    r = subprocess.run([sys.executable, "-m", "lenet_numba", "gradcheck", "--samples", "1"], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    first = r.stderr.splitlines()[0]
+    assert first.startswith("compiling the engine for `gradcheck` (first run of this version): up to about")
+    again = subprocess.run([sys.executable, "-m", "lenet_numba", "gradcheck", "--samples", "1"], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "compiling" not in again.stderr, again.stderr
+
+
+def test_every_compiled_function_of_the_package_uses_its_cache():
+    """numba's own njit/jit in the package would cache by one file's stamp (stale callees)
+    or not at all: every compiled function comes from jit_cache.njit."""
+    import re
+
+    offenders = []
+    for dirpath, _, names in os.walk(jit_cache.PACKAGE_DIR):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            if not name.endswith(".py") or path == jit_cache.__file__:
+                continue
+            text = open(path).read()
+            if re.search(r"from numba import [^\n]*\b(njit|jit)\b|numba\.n?jit\(|@(numba\.)?jit\b", text):
+                offenders.append(os.path.relpath(path, jit_cache.PACKAGE_DIR))
+    assert not offenders, f"use `from lenet_numba.jit_cache import njit` in {offenders}"

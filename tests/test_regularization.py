@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import naive
+from digits import synthetic
 from clitools import assert_ok, assert_user_error, invoke
 from lenet_numba.checkpoint import load_checkpoint
 from lenet_numba.errors import UsageError
@@ -189,13 +190,6 @@ def test_network_smoothed_gradient_is_the_mixture_and_matches_finite_differences
 
 
 # --------------------------------------------------------------------------- train() against its twin
-
-
-def synthetic(n, seed):
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n)
-    protos = rng.uniform(-1, 1, (10, 16, 16))
-    return np.clip(protos[labels] + 0.5 * rng.standard_normal((n, 16, 16)), -1, 1), labels
 
 
 def naive_sgd(model, x, y, rates, epochs, seed, wd, eps):

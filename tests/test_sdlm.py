@@ -336,10 +336,10 @@ def engine_curvature(model, images, loss_kind, indices=None):
     x = model.as_images(images)
     if indices is None:
         for n in range(len(x)):
-            sample_curvature(model._table, model._pad_values, model._conn, model.params, acts, d2, h, x[n],
+            sample_curvature(model.table, model.pad_values, model.conn, model.params, acts, d2, h, x[n],
                              loss_kind)
     else:
-        estimate_curvature(model._table, model._pad_values, model._conn, model.params, acts, d2, h, x,
+        estimate_curvature(model.table, model.pad_values, model.conn, model.params, acts, d2, h, x,
                            np.asarray(indices, np.int64), loss_kind)
     return h
 
@@ -406,11 +406,7 @@ from lenet_numba.kernels.losses import NAMES as LOSS_NAMES  # noqa: E402
 from lenet_numba.optim import SGD, schedule_value  # noqa: E402
 from lenet_numba.sdlm import LENET5_ETA, SDLM, scaled_schedule  # noqa: E402
 from lenet_numba.train import train  # noqa: E402
-
-
-def synthetic(n, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.uniform(-1, 1, (n, 16, 16)).astype(np.float32), rng.integers(0, 10, n)
+from digits import uniform_noise  # noqa: E402
 
 
 def test_lenet5_schedule():
@@ -423,7 +419,7 @@ def test_lenet5_schedule():
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 def test_steps_are_eta_over_mu_plus_h(eta, loss):
     m = Model("lenet1", "scaled-tanh", "scaled-tanh", seed=1)
-    x, y = synthetic(40)
+    x, y = uniform_noise(40)
     opt = SDLM(eta=eta, mu=0.003, n_estimate=25, seed=4)
     idx = opt.estimation_indices(len(x))
     np.testing.assert_array_equal(idx, np.random.default_rng(4).permutation(40)[:25])
@@ -453,7 +449,7 @@ def test_bad_hyperparameters_are_usage_errors(kwargs):
 
 
 def _run(opt, epochs, start_epoch=0, model=None):
-    x, y = synthetic(150, seed=2)
+    x, y = uniform_noise(150, seed=2)
     m = model or Model("zipcode1989", "scaled-tanh", "scaled-tanh", seed=3)
     train(m, x, y, epochs=epochs, optimizer=opt, loss="mse", start_epoch=start_epoch, chunk_size=64)
     return m

@@ -59,8 +59,9 @@ def plot_metrics_cmd(metrics_file, out_dir, prefix, title, no_reference, dpi, as
     """
     from lenet_numba import plots
 
+    out_dir = plots.check_out_dir(out_dir)  # values first: refused the same way with or without matplotlib
     plots.require_matplotlib()
-    drawn = plots.metrics_figure(metrics_file, plots.check_out_dir(out_dir), prefix=prefix, title=title,
+    drawn = plots.metrics_figure(metrics_file, out_dir, prefix=prefix, title=title,
                                  reference_error=None if no_reference else plots.PAPER_TEST_ERROR, dpi=dpi)
     _report({"metrics": drawn["path"]}, as_json, {"epochs": len(drawn["epoch"])})
 
@@ -89,8 +90,9 @@ def plot_checkpoint_cmd(checkpoint, out_dir, prefix, digit, dataset, loss, dpi, 
     """
     from lenet_numba import plots
 
+    out_dir = plots.check_out_dir(out_dir)  # values first: refused the same way with or without matplotlib
     plots.require_matplotlib()
-    figures = plots.checkpoint_figures(checkpoint, plots.check_out_dir(out_dir), prefix=prefix, digit=digit,
+    figures = plots.checkpoint_figures(checkpoint, out_dir, prefix=prefix, digit=digit,
                                        dataset=dataset, data_dir=data_dir, download=not no_download,
                                        loss=loss, dpi=dpi)
     report = figures.pop("report")

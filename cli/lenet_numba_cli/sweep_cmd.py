@@ -91,8 +91,14 @@ def _run(spec, out_dir, arch, recipe, jobs, dask_scheduler, dask_ex, resume, fin
         f"of {arch}, recipe {recipe}, on {where}; results in {out_dir}")
     if resume:
         log(f"resuming: {finished} finished, {n_tasks - finished} to run")
-    if not dask_scheduler:  # workers read the data; find or download it once, here
+    if not dask_scheduler and finished < n_tasks:  # workers read the data; find or download it once, here
         spec.prefetch_data()
+        from lenet_numba import jit_cache
+        from lenet_numba.compile_notice import ESTIMATES
+
+        if jit_cache.is_cold():  # the workers compile, silently: say so here
+            log(f"first run of this version: each worker compiles the engine before its first run "
+                f"(about {ESTIMATES['sweep']} s), later runs load it from the cache")
 
     def on_result(r, done, total):
         what = (f"test {100 * r['test_error']:.2f}%  train {100 * r['train_error']:.2f}%"
