@@ -91,7 +91,8 @@ class Recipe:
         for name in ("shuffle", "augment"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        check_int("epochs", self.epochs, 0, MAX_EPOCHS)
+        if self.epochs is not None:  # None: the number tuned for the network (for_arch)
+            check_int("epochs", self.epochs, 0, MAX_EPOCHS)
         check_int("augment_epochs", self.augment_epochs, 0, MAX_EPOCHS)
         check_number("lr", self.lr, 0, 1e6, lo_open=True, allow_none=True)
         check_number("lr_decay", self.lr_decay, 0, 1, lo_open=True, allow_none=True)
@@ -124,6 +125,7 @@ class Recipe:
 SEED_LIMIT = 2 ** 63   # seeds are stored as int64 (checkpoint, SDLM state) and fed to splitmix64
 MAX_EPOCHS = 100_000
 MAX_CHUNK = 2 ** 31
+MAX_HELD_OUT = 10 ** 6  # validation digits held out (fewer than the training set: data.split checks)
 MAX_MU = 1e12          # SDLM's damping: a huge mu makes it SGD at rate eta / mu
 
 
