@@ -10,7 +10,6 @@
 
 import functools
 import gzip
-import os
 import re
 from pathlib import Path
 
@@ -193,21 +192,6 @@ def test_absurd_rate_raises_divergence_error(dtype, rates, shuffle):
 # ---------------------------------------------------------------- real data
 
 
-def usps_dir():
-    root = os.environ.get("LENET_NUMBA_DATA")
-    if not root:
-        message = ("LENET_NUMBA_DATA is not set: point it at a data root holding usps/zip.train.gz "
-                   "and usps/zip.test.gz to run the USPS integration test")
-        if "CI" in os.environ:
-            pytest.fail(message)
-        pytest.skip(message)
-    folder = Path(root).expanduser().absolute() / "usps"  # a relative root must survive a chdir
-    missing = [n for n in ("zip.train.gz", "zip.test.gz") if not (folder / n).is_file()]
-    if missing:
-        pytest.fail(f"LENET_NUMBA_DATA={root}: missing {', '.join(str(folder / n) for n in missing)}")
-    return folder
-
-
 def read_esl(path):
     """ESL text format: a label, then 256 grey values in [-1, 1], per line."""
     with gzip.open(path, "rt") as f:
@@ -220,20 +204,21 @@ def _read_usps(folder):
     return read_esl(Path(folder) / "zip.train.gz"), read_esl(Path(folder) / "zip.test.gz")
 
 
-def usps():
-    """((x, y), (x_test, y_test)); called inside the tests so a missing root FAILs (or skips)."""
-    return _read_usps(str(usps_dir()))
+@pytest.fixture
+def usps(data_root):
+    """((x, y), (x_test, y_test)) of the real data (conftest's data_root: skips without it, fails in CI)."""
+    return _read_usps(str(data_root / "usps"))
 
 
-def test_usps_data_as_expected():
-    (x, y), (xt, yt) = usps()
+def test_usps_data_as_expected(usps):
+    (x, y), (xt, yt) = usps
     assert x.shape == (7291, 16, 16) and xt.shape == (2007, 16, 16)
     assert set(np.unique(y)) == set(range(10)) == set(np.unique(yt))
     assert x.min() >= -1 and x.max() <= 1
 
 
-def test_lenet1_learns_usps():
-    (x, y), (xt, yt) = usps()
+def test_lenet1_learns_usps(usps):
+    (x, y), (xt, yt) = usps
     m = Model("lenet1", activation="tanh", output_activation="identity", seed=0)
     before = m.evaluate(xt, yt, "ce")["error"]
     result = train(m, x, y, epochs=2, lr=0.01, loss="ce", test_images=xt, test_labels=yt)
