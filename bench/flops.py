@@ -27,45 +27,22 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lenet_numba import architectures as A  # noqa: E402
+from lenet_numba.summary import summarize  # noqa: E402
 
 
 def count(arch):
     """{'layers': [(name, kind, forward, backward)], 'forward', 'backward', 'update',
-    'train' (forward + backward + update), 'macs_forward'} in FLOPs per sample."""
+    'train' (forward + backward + update), 'macs_forward'} in FLOPs per sample; the layer
+    counts are lenet_numba.summary's (one convention, one place)."""
+    s = summarize(arch)
     plan = A.build(arch)
-    rows = []
-    macs_forward = 0
-    for li, row in enumerate(plan.table):
-        name = plan.arch.layers[li].name
-        Co, Ho, Wo = int(row[A.OUT_C]), int(row[A.OUT_H]), int(row[A.OUT_W])
-        C, H, W = int(row[A.IN_C]), int(row[A.IN_H]), int(row[A.IN_W])
-        n_out = Co * Ho * Wo
-        dx = bool(row[A.COMPUTE_DX])
-        kind = int(row[A.KIND])
-        if kind == A.CONV:
-            macs = n_out * int(row[A.N_CONN]) * int(row[A.K]) ** 2
-            fwd = 2 * macs + n_out
-            bwd = 2 * macs + (0 if row[A.BIAS_PER_UNIT] else n_out) + (2 * macs if dx else 0)
-            label = "conv"
-        elif kind == A.SUBSAMPLE:
-            macs = 0
-            fwd = 5 * n_out
-            bwd = 5 * n_out + (C * H * W if dx else 0)
-            label = "subsample"
-        else:
-            n_in = C * H * W
-            macs = Co * n_in
-            fwd = 2 * macs + Co
-            bwd = macs + (2 * macs if dx else 0)
-            label = "dense"
-        macs_forward += macs
-        rows.append((name, label, fwd, bwd))
-    forward = sum(r[2] for r in rows)
-    backward = sum(r[3] for r in rows)
-    update = 2 * plan.n_params
-    return {"arch": plan.arch.name, "layers": rows, "forward": forward, "backward": backward,
-            "update": update, "train": forward + backward + update, "macs_forward": macs_forward,
-            "params": plan.n_params}
+    rows = [(r["name"], r["kind"], r["flops_forward"], r["flops_backward"]) for r in s["layers"]]
+    # weighted connections = multiply-adds (conv: all but the bias; dense: n_out * n_in)
+    macs_forward = sum(r["connections"] - r["units"] for r in s["layers"] if r["kind"] in ("conv", "dense"))
+    update = 2 * plan.free_params
+    return {"arch": s["arch"], "layers": rows, "forward": s["flops_forward"], "backward": s["flops_backward"],
+            "update": update, "train": s["flops_forward"] + s["flops_backward"] + update,
+            "macs_forward": macs_forward, "params": plan.free_params}
 
 
 def describe(c):

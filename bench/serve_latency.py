@@ -9,8 +9,11 @@ http.client), a JSON body encoded once beforehand, and per request the time from
 to having the answer parsed (json.loads): digit, scores, reject, the 16x16 input and every
 layer's maps. Images: a drawn 7 at 140x140 (what the page sends) and at 512x512 (the
 largest the API takes). Networks: lenet1 and zipcode1989 (random weights: the work per
-request does not depend on them). 30 warm-up requests, then ``--repeats``; median, 90th
-percentile and max in milliseconds (wall clock: a round trip is wall time).
+request does not depend on them); with ``--data-dir``, also the page's request while the
+server trains zipcode1989 in its worker process (the page then reads with those weights).
+30 warm-up requests, then ``--repeats``; median, 90th percentile and max in milliseconds
+(wall clock: a round trip is wall time), and the median of the server's own Server-Timing
+(arrival to answer) beside them.
 """
 
 import argparse
@@ -60,12 +63,45 @@ def start_server(checkpoint, data_dir):
     return proc, int(m.group(1))
 
 
-def measure(port, body, repeats):
+def connect(port):
+    """(kept-alive connection, API headers with the page's token)."""
     conn = http.client.HTTPConnection("127.0.0.1", port)
     conn.request("GET", "/")
     token = re.search(r'name="lenet-token" content="([^"]+)"', conn.getresponse().read().decode()).group(1)
-    headers = {"Content-Type": "application/json", "X-Lenet-Token": token}
-    times, answer = [], None
+    return conn, {"Content-Type": "application/json", "X-Lenet-Token": token}
+
+
+def call(conn, headers, method, path, body=None):
+    conn.request(method, path, body, headers)
+    res = conn.getresponse()
+    return res.status, json.loads(res.read())
+
+
+def measure_while_training(port, body, repeats, arch):
+    """The same round trips while the server trains ``arch`` (1989 recipe) in its worker."""
+    conn, headers = connect(port)
+    status, st = call(conn, headers, "POST", "/api/train", json.dumps({"arch": arch, "epochs": 200}).encode())
+    if status != 202:
+        raise SystemExit(f"could not start training: {st}")
+    while st["state"] != "running" or not st["progress"]:
+        time.sleep(0.1)
+        _, st = call(conn, headers, "GET", "/api/train")
+    conn.close()
+    try:
+        r = measure(port, body, repeats)
+    finally:
+        conn, headers = connect(port)  # a new connection: the server drops idle ones after 5 s
+        _, st = call(conn, headers, "GET", "/api/train")
+        call(conn, headers, "POST", "/api/train/cancel", b"{}")
+        conn.close()
+    if st["state"] != "running":
+        raise SystemExit(f"training ended during the measurement: {st['state']} {st['error']}")
+    return r
+
+
+def measure(port, body, repeats):
+    conn, headers = connect(port)
+    times, server, answer = [], [], None
     for i in range(WARMUP + repeats):
         t0 = time.perf_counter()
         conn.request("POST", "/api/predict", body, headers)
@@ -76,10 +112,12 @@ def measure(port, body, repeats):
             raise SystemExit(f"predict answered {res.status}: {answer}")
         if i >= WARMUP:
             times.append(dt * 1e3)
+            server.append(float(res.getheader("server-timing").split("dur=")[1]))
     conn.close()
     times.sort()
     return {"median_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))],
-            "max_ms": times[-1], "repeats": repeats, "request_bytes": len(body),
+            "max_ms": times[-1], "server_median_ms": statistics.median(server), "repeats": repeats,
+            "request_bytes": len(body),
             "maps": sum(len(layer["maps"]) for layer in answer["layers"]), "digit": answer["digit"]}
 
 
@@ -104,6 +142,11 @@ def run(out, repeats, data_dir):
                     results.append({"arch": arch, "side": side, **r})
                     print(f"{arch} {side}x{side}: median {r['median_ms']:.2f} ms, p90 {r['p90_ms']:.2f}, "
                           f"max {r['max_ms']:.2f} ({r['request_bytes']} bytes)", flush=True)
+                if data_dir and arch == ARCHS[-1]:  # predictions keep answering while a run trains
+                    body = json.dumps({"image": draw_strokes().tolist()}).encode()
+                    r = measure_while_training(port, body, repeats, arch)
+                    results.append({"arch": f"{arch}, while it trains", "side": 140, **r})
+                    print(f"{arch} 140x140 while training: median {r['median_ms']:.2f} ms", flush=True)
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
@@ -118,16 +161,20 @@ def run(out, repeats, data_dir):
 
 
 def render(doc):
-    lines = ["| network | image sent | request | median | 90th pct. | max |", "|---|---|---|---|---|---|"]
+    lines = ["| network | image sent | request | round trip median | 90th pct. | max | of which in the server |",
+             "|---|---|---|---|---|---|---|"]
     for r in doc["results"]:
         lines.append(f"| {r['arch']} | {r['side']}x{r['side']} | {r['request_bytes'] / 1024:.0f} KiB | "
-                     f"{r['median_ms']:.2f} ms | {r['p90_ms']:.2f} ms | {r['max_ms']:.2f} ms |")
+                     f"{r['median_ms']:.2f} ms | {r['p90_ms']:.2f} ms | {r['max_ms']:.2f} ms | "
+                     f"{r['server_median_ms']:.2f} ms |")
     lines.append("")
     lines.append(f"Round trip of `POST /api/predict` (request -> parsed JSON with every layer's maps) on "
                  f"localhost, {doc['results'][0]['repeats']} requests after {WARMUP} warm-up, one kept-alive "
                  f"connection; {doc['cpu']}, Python {doc['python']}, commit {doc['commit']}, load average "
-                 f"{doc['load_average'][0]} on {doc['cpus']} CPUs (shared machine). The page sends 140x140; a 512x512 "
-                 f"request is 262,144 numbers of JSON, and parsing them dominates its time.")
+                 f"{doc['load_average'][0]} on {doc['cpus']} CPUs (shared machine: waiting for a CPU adds to "
+                 f"the round trip). \"In the server\": median of its Server-Timing header, from the request's "
+                 f"arrival to its answer. The page sends 140x140; a 512x512 request is 262,144 numbers of JSON, "
+                 f"and parsing them dominates its time.")
     return "\n".join(lines)
 
 
@@ -135,7 +182,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join("bench", "results", "serve.json"))
     ap.add_argument("--repeats", type=int, default=300)
-    ap.add_argument("--data-dir", default=None, help="data root (for the reject threshold; not timed)")
+    ap.add_argument("--data-dir", default=None,
+                    help="data root: then also time predictions while the server trains (its worker process)")
     ap.add_argument("--render", metavar="FILE", help="print the README table from a results file and stop")
     a = ap.parse_args(argv)
     if a.render:

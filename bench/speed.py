@@ -1,451 +1,314 @@
-"""Single-core speed of lenet-numba against PyTorch (1 thread) and plain NumPy, in one run.
+"""Single-core speed of this tree against a baseline revision, measured side by side.
 
-    python bench/speed.py [--quick] [--out bench/results] [--data DIR] [--cpu N]
+    python bench/speed.py --baseline fa6b692 [--out speed.json] [--repeats 7]
+                          [--start-repeats 7] [--data DIR] [--scratch DIR] [--quick]
+    python bench/speed.py --render bench/results/speed.json     # README's markdown
 
-Workloads, for lenet1 and zipcode1989 in float32 and float64:
-  * per-sample SGD training: forward + softmax cross-entropy + backward + update, batch of
-    1, lr 0.01, samples in file order. lenet-numba: the compiled loop (train.train_chunk,
-    what ``train`` runs); PyTorch: the identical loop, ``optimizer.step()`` after every
-    sample; NumPy: bench/numpy_reference.py;
-  * batched inference over the 2,007 USPS test digits;
-  * SDLM's extra cost per pass (its curvature estimate before each pass), if present;
-  * JIT compile time, cold (empty NUMBA_CACHE_DIR) and warm (loaded from that cache), each
-    in a fresh subprocess.
+The baseline revision is installed from this repository's history (``git archive`` into a
+scratch folder) and both engines run in their own worker process (bench/speed_worker.py,
+each importing its own ``lenet_numba`` from its own source and compiling into its own
+empty JIT cache). The driver then interleaves them: every repeat times each workload once
+on each engine, alternating which goes first, so that the load of a shared machine falls
+on both alike. Reported: the median over the repeats [min-max] of the thread CPU time
+(wall-clock medians are in the JSON), and the ratio of the medians.
 
-Every competitor runs single-threaded (NUMBA/OMP/MKL/OPENBLAS threads = 1, torch
-set_num_threads(1)); each measurement is one warm-up, then >= 5 repeats, reported as
-median [min, max]. Times are this thread's CPU time (time.thread_time), which a busy
-shared machine inflates much less than wall time; the wall-clock medians are in the JSON.
-GFLOP/s use the exact per-sample FLOP counts of bench/flops.py.
+Workloads (see speed_worker.py): per-sample SGD passes over the 7,291 USPS training digits,
+``Model.predict`` on the 2,007 test digits, SDLM's curvature estimate (as a share of the
+same engine's SGD pass), for LeNet-1 and the zip-code net in float32 and float64 (and
+``lenet1-nips1989`` on this tree when it has it). Start-up: the wall time from launching
+``lenet-numba train`` to its compiled loop starting the first training sample, on an empty
+JIT cache (cold: everything compiles) and again on the cache that run left (warm), each in
+a fresh process; for an SGD run (``--optimizer sgd``) and for the default recipe (SDLM).
 
-Writes <out>/speed.md and <out>/speed.json.
+Everything runs single-threaded (NUMBA/OMP/MKL/OPENBLAS threads = 1). Nothing is written
+but --out (default ./speed.json) and the scratch folder (removed unless --scratch).
 """
 
+import argparse
+import json
 import os
-
-# before numpy / numba / torch are imported
-for _v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-           "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
-    os.environ[_v] = "1"
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
-import numpy as np  # noqa: E402
-
-import flops  # noqa: E402
-import numpy_reference  # noqa: E402
+from machine import cpu_info, peak_gflops  # noqa: E402
 from provenance import git_rev  # noqa: E402
-import torch_reference  # noqa: E402
 
-ARCHS = ("lenet1", "zipcode1989")
+THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+ARCHS = ("lenet1", "zipcode1989", "lenet1-nips1989")
 DTYPES = ("float32", "float64")
-LR = 0.01
+START_COMMANDS = {"sgd": ["--optimizer", "sgd", "--epochs", "1"], "default": ["--epochs", "1"]}
+# ratio of medians (baseline / this tree) that each workload must reach, or the bound
+TARGETS = {"train/lenet1/float32": 1.8, "train/zipcode1989/float32": 1.8, "train/lenet1/float64": 1.5,
+           "train/zipcode1989/float64": 1.5}
+INFER_TARGET = 1.5
+SDLM_TARGET = 0.15        # curvature estimate / SGD pass
+COLD_TARGET_S = 20.0      # first sample of an SGD run, empty cache
+WARM_TARGET_S = 1.0
 
 
-# ---------------------------------------------------------------- the machine
-
-def cpu_info():
-    info = {"model": platform.processor() or "unknown", "flags": [], "mhz": None, "vendor": None,
-            "family": None, "model_number": None, "logical_cpus": os.cpu_count()}
-    try:
-        with open("/proc/cpuinfo") as f:
-            text = f.read()
-    except OSError:
-        return info
-    first = text.split("\n\n")[0]
-    fields = {}
-    for line in first.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            fields[k.strip()] = v.strip()
-    info["model"] = fields.get("model name", info["model"])
-    info["vendor"] = fields.get("vendor_id")
-    info["family"] = int(fields["cpu family"]) if "cpu family" in fields else None
-    info["model_number"] = int(fields["model"]) if fields.get("model", "").isdigit() else None
-    info["mhz"] = float(fields["cpu MHz"]) if "cpu MHz" in fields else None
-    info["flags"] = fields.get("flags", "").split()
-    return info
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
 
 
-def fp32_peak(info, lanes=None, fma_units=None):
-    """(GFLOP/s, the assumption in words) for one core: FMA units x fp32 lanes x 2 x clock."""
-    flags = set(info["flags"])
-    if lanes is None:
-        lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
-        # AMD Zen 4 (family 25) runs 512-bit FMAs on 256-bit units: 8 lanes of throughput each
-        if info["vendor"] == "AuthenticAMD" and info["family"] == 25 and lanes == 16:
-            lanes = 8
-    if fma_units is None:
-        fma_units = 2 if "fma" in flags else 1
-    ghz = (info["mhz"] or 0) / 1000
-    why = (f"{fma_units} FMA units x {lanes} fp32 lanes x 2 FLOPs x {ghz:.3f} GHz "
-           f"(nominal clock from /proc/cpuinfo; boost not counted; lanes from the "
-           f"{'avx512f' if lanes == 16 else 'avx2' if lanes == 8 else 'sse'} flag"
-           f"{', AMD family 25 halved' if info['vendor'] == 'AuthenticAMD' and info['family'] == 25 else ''}"
-           f"; fp64 peak is half)")
-    return fma_units * lanes * 2 * ghz, why
+# ---------------------------------------------------------------- engines
+
+def install_baseline(rev, scratch):
+    """Extract ``rev`` of this repository into scratch/<short rev>; returns (short rev, path)."""
+    short = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", rev], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    dest = os.path.join(scratch, f"baseline-{short}")
+    os.makedirs(dest, exist_ok=True)
+    archive = subprocess.run(["git", "-C", ROOT, "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", dest], input=archive, check=True)
+    return short, dest
 
 
-def versions(have_torch=True):
-    import llvmlite
-    import numba
-    v = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-         "llvmlite": llvmlite.__version__, "torch": torch_reference.version() if have_torch else None}
-    try:
-        from llvmlite import binding
-        v["llvm"] = ".".join(map(str, binding.llvm_version_info))
-        v["llvm_cpu"] = binding.get_host_cpu_name()
-    except Exception:  # pragma: no cover - informational only
-        pass
-    return v
+def engine_env(root, cache):
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
+    env.update({k: "1" for k in THREAD_VARS})
+    env["PYTHONPATH"] = os.pathsep.join([root, os.path.join(root, "cli")])
+    env["LENET_NUMBA_JIT_CACHE"] = cache
+    return env
 
 
-def git_commit():
-    return git_rev("+uncommitted")
+class Worker:
+    def __init__(self, name, root, cache):
+        self.name = name
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "speed_worker.py")], cwd=root,
+                                     env=engine_env(root, cache), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+
+    def ask(self, **req):
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.name} worker exited")
+        return json.loads(line)
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
-# ---------------------------------------------------------------- timing
-
-def measure(fn, repeats, n_items):
-    """One warm-up call, then ``repeats`` timed calls; per-item µs (CPU and wall)."""
-    fn()
-    cpu, wall = [], []
-    for _ in range(repeats):
-        w0, c0 = time.perf_counter(), time.thread_time()
-        fn()
-        cpu.append((time.thread_time() - c0) * 1e6 / n_items)
-        wall.append((time.perf_counter() - w0) * 1e6 / n_items)
-    return {"us": statistics.median(cpu), "min": min(cpu), "max": max(cpu), "wall_us": statistics.median(wall),
-            "wall_min": min(wall), "wall_max": max(wall), "items": n_items, "repeats": repeats, "cpu_all": cpu}
+def first_sample(root, cache, args):
+    """(wall seconds to the first training sample, CPU seconds) of one fresh process."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "speed_worker.py"), "first-sample", *args],
+                          cwd=tempfile.gettempdir(), env=engine_env(root, cache), capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    for line in proc.stderr.splitlines():
+        if line.startswith("SPEED_FIRST_SAMPLE "):
+            return wall, json.loads(line.split(" ", 1)[1])["cpu_s"]
+    raise RuntimeError(f"no first sample (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
 
 
-# ---------------------------------------------------------------- data
-
-def load_data(data_dir):
-    """(x_train, y_train, x_test, y_test, source) — the real USPS digits, or a stand-in."""
-    try:
-        from lenet_numba.data.usps import load_usps
-        xtr, ytr = load_usps("train", data_dir=data_dir, download=False)
-        xte, yte = load_usps("test", data_dir=data_dir, download=False)
-        return xtr, ytr, xte, yte, "USPS (zip.train 7,291 / zip.test 2,007)"
-    except Exception as e:  # no data: same shapes, random pixels (speed does not depend on them)
-        rng = np.random.default_rng(0)
-        return (rng.uniform(-1, 1, (7291, 16, 16)).astype(np.float32), rng.integers(0, 10, 7291),
-                rng.uniform(-1, 1, (2007, 16, 16)).astype(np.float32), rng.integers(0, 10, 2007),
-                f"random stand-in digits (USPS not found: {e})")
-
-
-# ---------------------------------------------------------------- competitors
-
-def numba_trainer(model, x, y, n):
-    """A callable running one per-sample SGD pass over x[:n] in the compiled loop, as train() does."""
-    from lenet_numba.kernels.losses import NAMES
-    from lenet_numba.train import augmentation_vector, train_chunk
-
-    xs = model.as_images(x)
-    ys = np.ascontiguousarray(y, np.int64)
-    acts, dacts, grads = model.buffers()
-    step = np.full(model.n_params, LR, model.dtype)
-    totals = np.zeros(2, np.float64)
-    order = np.arange(len(ys), dtype=np.int64)
-    aug = augmentation_vector(None)
-    image_buf = np.zeros(xs.shape[1:], model.dtype)
-    aug_work = np.zeros(0, np.float64)  # no augmentation here
-
-    def run():
-        bad = train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads, step,
-                          xs, ys, order, 0, n, NAMES["ce"], totals, aug, 0, 0, image_buf, aug_work)
-        assert bad < 0, "diverged"
-    return run
-
-
-def agreement(x, y, n, have_torch):
-    """max |params - lenet-numba's params| after the same n-sample SGD pass from the same init."""
-    from lenet_numba.model import Model
-    out = {}
-    for arch in ARCHS:
-        for dt in DTYPES:
-            m = Model(arch, "tanh", "identity", dtype=dt, seed=0)
-            ref = numpy_reference.NumpyNet(m)
-            numba_trainer(m, x, y, n)()
-            ref.sgd_pass(x, y, LR, range(n))
-            row = {"numpy": float(np.abs(ref.params - m.params).max()),
-                   "moved": float(np.abs(ref.params - Model(arch, "tanh", "identity", dtype=dt, seed=0).params).max())}
-            if have_torch:
-                net = torch_reference.module(arch, dt, seed=0)
-                xt, yt = torch_reference.tensors(x, y, dt)
-                torch_reference.sgd_pass(net, xt, yt, LR, n)
-                row["torch"] = float(np.abs(torch_reference.flat_params(net, m.param_names) - m.params).max())
-            out[f"{arch}/{dt}"] = row
-    return out
-
-
-def jit_times():
-    """Compile (cold) and cache-load (warm) CPU seconds, each in a fresh subprocess; the
-    train figure is the whole first train() call on 8 samples (it also compiles evaluate)."""
-    code = r"""
-import json, time
-t0 = time.process_time()
-import numpy as np
-from lenet_numba.model import Model
-from lenet_numba.train import train
-res = {"import_s": time.process_time() - t0}
-for dt in ("float32", "float64"):
-    m = Model("lenet1", "tanh", "identity", dtype=dt)
-    x = np.zeros((8, 16, 16), dt); y = np.arange(8) % 10
-    t = time.process_time(); m.predict(x); res["predict_" + dt + "_s"] = time.process_time() - t
-    t = time.process_time(); train(m, x, y, epochs=1, lr=0.01, loss="ce"); res["train_" + dt + "_s"] = time.process_time() - t
-print(json.dumps(res))
-"""
-    out = {}
-    with tempfile.TemporaryDirectory(prefix="lenet-numba-jit-") as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        for label in ("cold", "warm"):
-            t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
-            if proc.returncode != 0:
-                out[label] = {"error": proc.stderr.strip().splitlines()[-1:]}
-                continue
-            res = json.loads(proc.stdout.strip().splitlines()[-1])
-            res["process_s"] = time.perf_counter() - t0
-            out[label] = res
-    return out
-
-
-def sdlm_cost(x, y, pass_us):
-    """Seconds of SDLM's curvature estimate before a pass, and its share of the pass."""
-    try:
-        from lenet_numba.sdlm import SDLM
-    except ImportError:
-        return None
-    from lenet_numba.kernels.losses import NAMES
-    from lenet_numba.model import Model
-    out = {}
-    for arch in ARCHS:
-        for dt in DTYPES:
-            m = Model(arch, "tanh", "identity", dtype=dt, seed=0)
-            opt = SDLM()
-            step = np.zeros(m.n_params, m.dtype)
-            r = measure(lambda: opt.step_for_epoch(m, 0, x, y, NAMES["ce"], step), 5, 1)
-            pass_s = pass_us[f"{arch}/{dt}"] * len(y) / 1e6
-            out[f"{arch}/{dt}"] = {"n_estimate": opt.n_estimate, "seconds": r["us"] / 1e6,
-                                   "min_s": r["min"] / 1e6, "max_s": r["max"] / 1e6,
-                                   "us_per_estimate_sample": r["us"] / opt.n_estimate,
-                                   "pass_seconds": pass_s, "extra_fraction": r["us"] / 1e6 / pass_s}
-    return out
+def summary(values, scale=1.0):
+    v = [x * scale for x in values]
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "all": v}
 
 
 # ---------------------------------------------------------------- the run
 
-def run(quick=False, data_dir=None, repeats=None, use_torch=True):
-    from lenet_numba.model import Model
+def measure_starts(engines, scratch, repeats):
+    """cold/warm wall (and CPU) seconds to the first sample, interleaved over the engines."""
+    raw = {name: {cmd: {"cold": [], "warm": [], "cold_cpu": [], "warm_cpu": []} for cmd in START_COMMANDS}
+           for name in engines}
+    for r in range(repeats):
+        for cmd, args in START_COMMANDS.items():
+            for name in (list(engines) if r % 2 == 0 else list(engines)[::-1]):
+                cache = tempfile.mkdtemp(prefix=f"jit-start-{name}-", dir=scratch)
+                for phase in ("cold", "warm"):
+                    wall, cpu = first_sample(engines[name], cache, args)
+                    raw[name][cmd][phase].append(wall)
+                    raw[name][cmd][phase + "_cpu"].append(cpu)
+                shutil.rmtree(cache, ignore_errors=True)
+                log(f"start {cmd} {name}: cold {raw[name][cmd]['cold'][-1]:.1f} s, "
+                    f"warm {raw[name][cmd]['warm'][-1]:.2f} s")
+    return {name: {cmd: {k: summary(v) for k, v in d.items()} for cmd, d in per.items()}
+            for name, per in raw.items()}
 
-    repeats = repeats or (5 if quick else 7)
-    n_numba = 1000 if quick else 7291
-    n_torch = 100 if quick else 1000
-    n_numpy = 50 if quick else 300
-    xtr, ytr, xte, yte, source = load_data(data_dir)
-    have_torch = use_torch and torch_reference.available()
-    torch_threads = torch_reference.setup_threads() if have_torch else None
+
+def run(baseline, repeats, start_repeats, scratch):
     info = cpu_info()
-    peak, peak_why = fp32_peak(info)
-    counts = {arch: flops.count(arch) for arch in ARCHS}
-    res = {"settings": {"quick": quick, "repeats": repeats, "lr": LR, "loss": "ce", "timer": "thread CPU time",
-                        "samples": {"numba": n_numba, "torch": n_torch, "numpy": n_numpy}, "data": source,
-                        "threads": {k: os.environ[k] for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
-                                                               "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
-                        "torch_threads": torch_threads, "affinity": sorted(os.sched_getaffinity(0))},
-           "machine": {"cpu": info["model"], "vendor": info["vendor"], "family": info["family"],
-                       "model": info["model_number"], "mhz": info["mhz"], "logical_cpus": info["logical_cpus"],
-                       "simd_flags": [f for f in info["flags"] if f in ("sse4_2", "avx", "avx2", "fma", "avx512f",
-                                                                        "avx512dq", "avx512bw", "avx512vl")],
-                       "fp32_peak_gflops": peak, "peak_assumption": peak_why,
-                       "loadavg_start": os.getloadavg()},
-           "versions": versions(have_torch), "commit": git_commit(), "flops": counts,
-           "train": {}, "infer": {}}
+    peak, peak_why = peak_gflops(info)
+    res = {"command": "python bench/speed.py " + " ".join(sys.argv[1:]), "commit": git_rev("+uncommitted"),
+           "machine": {**{k: info[k] for k in ("cpu", "vendor", "family", "model", "core", "mhz", "logical_cpus")},
+                       "fp32_peak_gflops": peak, "peak_formula": peak_why, "loadavg_start": os.getloadavg()},
+           "settings": {"repeats": repeats, "start_repeats": start_repeats, "timer": "thread CPU time",
+                        "threads": {k: "1" for k in THREAD_VARS}, "start_commands": START_COMMANDS},
+           "targets": {"train": TARGETS, "infer": INFER_TARGET, "sdlm_share": SDLM_TARGET,
+                       "cold_s": COLD_TARGET_S, "warm_s": WARM_TARGET_S}}
+    short, base_root = install_baseline(baseline, scratch)
+    res["baseline"] = short
+    engines = {"baseline": base_root, "new": ROOT}
+    log(f"baseline {short} in {base_root}")
+    if start_repeats > 0:
+        res["start"] = measure_starts(engines, scratch, start_repeats)
 
-    def log(*a):
-        print(*a, file=sys.stderr, flush=True)
-
-    # ---- per-sample SGD
-    for arch in ARCHS:
-        for dt in DTYPES:
-            key = f"{arch}/{dt}"
-            row = {}
-            m = Model(arch, "tanh", "identity", dtype=dt, seed=0)
-            row["numba"] = measure(numba_trainer(m, xtr, ytr, n_numba), repeats, n_numba)
-            log(f"train {key}: lenet-numba {row['numba']['us']:.2f} us/sample")
-            net_np = numpy_reference.NumpyNet(Model(arch, "tanh", "identity", dtype=dt, seed=0))
-            row["numpy"] = measure(lambda: net_np.sgd_pass(xtr, ytr, LR, range(n_numpy)), repeats, n_numpy)
-            log(f"train {key}: numpy {row['numpy']['us']:.0f} us/sample")
-            if have_torch:
-                net = torch_reference.module(arch, dt, seed=0)
-                xt, yt = torch_reference.tensors(xtr, ytr, dt)
-                row["torch"] = measure(lambda: torch_reference.sgd_pass(net, xt, yt, LR, n_torch), repeats, n_torch)
-                log(f"train {key}: torch {row['torch']['us']:.0f} us/sample")
-            row["gflops"] = counts[arch]["train"] / (row["numba"]["us"] * 1e3)
-            res["train"][key] = row
-
-    # ---- batched inference
-    for arch in ARCHS:
-        for dt in DTYPES:
-            key = f"{arch}/{dt}"
-            row = {}
-            m = Model(arch, "tanh", "identity", dtype=dt, seed=0)
-            xs = m.as_images(xte)
-            row["numba"] = measure(lambda: m.predict(xs), repeats, len(xs))
-            net_np = numpy_reference.NumpyNet(m)
-            row["numpy"] = measure(lambda: net_np.forward_batch(xs), repeats, len(xs))
-            if have_torch:
-                net = torch_reference.module(arch, dt, seed=0)
-                xt, _ = torch_reference.tensors(xte, yte, dt)
-                row["torch"] = measure(lambda: torch_reference.infer(net, xt), repeats, len(xs))
-            row["gflops"] = counts[arch]["forward"] / (row["numba"]["us"] * 1e3)
-            log(f"infer {key}: lenet-numba {row['numba']['us']:.2f} us/image")
-            res["infer"][key] = row
-
-    # ---- SDLM, agreement, JIT
-    res["sdlm"] = sdlm_cost(xtr, ytr, {k: v["numba"]["us"] for k, v in res["train"].items()})
-    log("sdlm done")
-    res["agreement"] = {"samples": 100, "max_abs_param_diff": agreement(xtr, ytr, 100, have_torch)}
-    log("agreement done")
-    res["jit"] = jit_times()
-    log("jit done")
+    workers = {name: Worker(name, root, os.path.join(scratch, f"jit-{name}")) for name, root in engines.items()}
+    try:
+        res["engines"] = {name: w.ask(op="info") for name, w in workers.items()}
+        archs = [a for a in ARCHS if a in res["engines"]["new"]["architectures"]]
+        workloads = [f"{kind}/{a}/{dt}" for kind in ("train", "infer", "sdlm") for a in archs for dt in DTYPES]
+        items, raw = {}, {}
+        for wl in workloads:
+            for name, w in workers.items():
+                if wl.split("/")[1] not in res["engines"][name]["architectures"]:
+                    continue
+                out = w.ask(op="setup", workload=wl)
+                if "error" in out:
+                    raise RuntimeError(f"{name} {wl}: {out['error']}")
+                items[wl] = out["items"]
+                raw.setdefault(wl, {})[name] = {"cpu": [], "wall": []}
+                log(f"setup {wl} {name}: {out['setup_s']:.1f} s")
+        for r in range(repeats):
+            for wl in workloads:
+                names = list(raw[wl]) if r % 2 == 0 else list(raw[wl])[::-1]
+                for name in names:
+                    out = workers[name].ask(op="time", workload=wl)
+                    if "error" in out:
+                        raise RuntimeError(f"{name} {wl}: {out['error']}")
+                    raw[wl][name]["cpu"].append(out["cpu_s"])
+                    raw[wl][name]["wall"].append(out["wall_s"])
+            log(f"repeat {r + 1}/{repeats} done")
+    finally:
+        for w in workers.values():
+            w.close()
+    res["workloads"] = {}
+    for wl, per in raw.items():
+        scale = 1e6 / items[wl] if not wl.startswith("sdlm/") else 1.0
+        res["workloads"][wl] = {"items": items[wl], "unit": "s" if wl.startswith("sdlm/") else "us/item",
+                                **{name: {"cpu": summary(d["cpu"], scale), "wall": summary(d["wall"], scale)}
+                                   for name, d in per.items()}}
     res["machine"]["loadavg_end"] = os.getloadavg()
     return res
 
 
 # ---------------------------------------------------------------- the report
 
-def fmt_us(r):
-    return f"{r['us']:,.1f} [{r['min']:,.1f}–{r['max']:,.1f}]" if r["us"] < 100 else \
-        f"{r['us']:,.0f} [{r['min']:,.0f}–{r['max']:,.0f}]"
+def ratio(res, wl):
+    row = res["workloads"].get(wl, {})
+    if "baseline" not in row or "new" not in row:
+        return None
+    return row["baseline"]["cpu"]["median"] / row["new"]["cpu"]["median"]
+
+
+def sdlm_share(res, name, arch, dt):
+    """Curvature estimate seconds / one SGD pass seconds of the same engine."""
+    s, t = res["workloads"].get(f"sdlm/{arch}/{dt}", {}), res["workloads"].get(f"train/{arch}/{dt}", {})
+    if name not in s or name not in t:
+        return None
+    return s[name]["cpu"]["median"] / (t[name]["cpu"]["median"] * t["items"] / 1e6)
+
+
+def fmt(r, digits=1):
+    return f"{r['median']:.{digits}f} [{r['min']:.{digits}f}–{r['max']:.{digits}f}]"
+
+
+def verdict(ok):
+    return "met" if ok else "**not met**"
 
 
 def markdown(res):
-    s, m, v = res["settings"], res["machine"], res["versions"]
-    have_torch = v["torch"] is not None
+    m, s = res["machine"], res["settings"]
+    base = res["baseline"]
+    L = [f"Measured by `{res['command']}` at commit `{res['commit']}` against `{base}`, both engines "
+         f"in one run, interleaved; single-threaded; median [min–max] of {s['repeats']} repeats of thread "
+         f"CPU time; load average {m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end.",
+         "",
+         f"CPU: {m['cpu']} (family {m['family']}, model {m['model']}: {m['core']}), {m['mhz']:.0f} MHz "
+         f"nominal. fp32 peak of one core: {m['fp32_peak_gflops']:.1f} GFLOP/s = {m['peak_formula']}.", "",
+         f"| workload | network | dtype | `{base}` | this tree | × | target | GFLOP/s (% peak) |",
+         "|---|---|---|---|---|---|---|---|"]
     peak = m["fp32_peak_gflops"]
-    torch_threads = f", torch.set_num_threads({s['torch_threads']})" if have_torch else ""
-    L = ["# lenet-numba single-core speed", "",
-         f"Generated by `python bench/speed.py{' --quick' if s['quick'] else ''}` at commit `{res['commit']}`.", "",
-         f"- CPU: {m['cpu']} (vendor {m['vendor']}, family {m['family']}, model {m['model']}), "
-         f"{m['logical_cpus']} logical CPUs, {m['mhz']:.0f} MHz nominal; SIMD flags: {', '.join(m['simd_flags'])}",
-         f"- fp32 peak of one core: {peak:.1f} GFLOP/s = {m['peak_assumption']}",
-         f"- Python {v['python']}, NumPy {v['numpy']}, Numba {v['numba']} (llvmlite {v['llvmlite']}, LLVM "
-         f"{v.get('llvm', '?')}, target {v.get('llvm_cpu', '?')}), PyTorch {v['torch'] or 'skipped: torch not installed'}",
-         f"- Threads: {', '.join(f'{k}={x}' for k, x in s['threads'].items())}"
-         f"{torch_threads}; "
-         f"load average {m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end",
-         f"- Data: {s['data']}",
-         f"- Timer: {s['timer']} per sample (wall-clock medians in speed.json); one warm-up, then "
-         f"median [min–max] of {s['repeats']} repeats over {s['samples']['numba']:,} (lenet-numba), "
-         f"{s['samples']['torch']:,} (PyTorch), {s['samples']['numpy']:,} (NumPy) samples", ""]
-    if not have_torch:
-        L += ["**PyTorch: skipped: torch not installed** (or --no-torch); `pip install torch` adds its columns.", ""]
-
-    L += ["## Per-sample SGD training (forward + backward + update, batch of 1)", "",
-          "lr 0.01, softmax cross-entropy, samples in file order. PyTorch runs the identical loop "
-          "(`optimizer.step()` after every sample) on lenet_numba.interop's module (`to_torch`).", "",
-          "| network | dtype | lenet-numba µs/sample | samples/s | PyTorch µs/sample | × PyTorch "
-          "| NumPy µs/sample | × NumPy | GFLOP/s | % fp32 peak |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
-    for key, row in res["train"].items():
-        arch, dt = key.split("/")
-        nb = row["numba"]
-        t = row.get("torch")
-        vs_torch = f"{fmt_us(t)} | {t['us'] / nb['us']:.0f}×" if t else "skipped: torch not installed | –"
-        L.append(f"| {arch} | {dt} | {fmt_us(nb)} | {1e6 / nb['us']:,.0f} | {vs_torch} | "
-                 f"{fmt_us(row['numpy'])} | {row['numpy']['us'] / nb['us']:.0f}× | {row['gflops']:.1f} | "
-                 f"{100 * row['gflops'] / peak:.1f}% |")
-    L += ["", "## Batched inference (2,007 test images)", "",
-          "lenet-numba: `Model.predict` (one compiled loop over the images); PyTorch: one batch under "
-          "`torch.no_grad()`; NumPy: batches of 256.", "",
-          "| network | dtype | lenet-numba µs/image | images/s | PyTorch µs/image | × PyTorch "
-          "| NumPy µs/image | × NumPy | GFLOP/s |", "|---|---|---|---|---|---|---|---|---|"]
-    for key, row in res["infer"].items():
-        arch, dt = key.split("/")
-        nb, t = row["numba"], row.get("torch")
-        L.append(f"| {arch} | {dt} | {fmt_us(nb)} | {1e6 / nb['us']:,.0f} | "
-                 + (f"{fmt_us(t)} | {t['us'] / nb['us']:.1f}× |" if t else "skipped: torch not installed | – |")
-                 + f" {fmt_us(row['numpy'])} | {row['numpy']['us'] / nb['us']:.1f}× | {row['gflops']:.1f} |")
-    L += ["", "## FLOPs per sample (bench/flops.py)", "",
-          "A multiply-add is 2 FLOPs. Forward: conv/dense multiply-adds, bias adds, subsampling "
-          "(5 per output). Backward: dW multiply-adds, db sums, dX multiply-adds where the plan "
-          "computes dx (not the first layer), subsampling. Update: 2 per parameter. tanh, loss and "
-          "padding are not counted.", "",
-          "| network | parameters | forward | backward | update | training sample |", "|---|---|---|---|---|---|"]
-    for arch, c in res["flops"].items():
-        L.append(f"| {arch} | {c['params']:,} | {c['forward']:,} | {c['backward']:,} | {c['update']:,} | "
-                 f"{c['train']:,} |")
-    if res.get("sdlm"):
-        L += ["", "## SDLM's extra cost per pass", "",
-              "`SDLM().step_for_epoch` (the diagonal Gauss-Newton estimate on its n_estimate samples, "
-              "before each pass), against one per-sample SGD pass over the 7,291 training digits.", "",
-              "| network | dtype | samples | seconds per pass | µs per estimate sample | SGD pass seconds "
-              "| extra |", "|---|---|---|---|---|---|---|"]
-        for key, r in res["sdlm"].items():
-            arch, dt = key.split("/")
-            L.append(f"| {arch} | {dt} | {r['n_estimate']} | {r['seconds'] * 1e3:.1f} ms | "
-                     f"{r['us_per_estimate_sample']:.1f} | {r['pass_seconds']:.3f} | "
-                     f"+{100 * r['extra_fraction']:.0f}% |")
-    a = res["agreement"]
-    L += ["", "## Same computation", "",
-          f"max |Δ parameter| against lenet-numba after the same {a['samples']}-sample SGD pass from the "
-          "same initial weights (parameters move by the 'moved' column):", "",
-          "| network | dtype | moved | NumPy | PyTorch |", "|---|---|---|---|---|"]
-    for key, r in a["max_abs_param_diff"].items():
-        arch, dt = key.split("/")
-        L.append(f"| {arch} | {dt} | {r['moved']:.3g} | {r['numpy']:.2g} | "
-                 f"{r['torch']:.2g} |" if "torch" in r else f"| {arch} | {dt} | {r['moved']:.3g} | {r['numpy']:.2g} | skipped |")
-    j = res["jit"]
-    L += ["", "## JIT compile time (lenet1; CPU seconds, a fresh subprocess each)", "",
-          "cold: an empty NUMBA_CACHE_DIR, everything compiled; warm: the same cache, loaded. "
-          "'train' is the first `train()` call on 8 samples (the SGD loop, and the evaluation it runs); "
-          "'process' is the subprocess's wall time.", "",
-          "| | import | predict float32 | train float32 | predict float64 | train float64 | process |",
-          "|---|---|---|---|---|---|---|"]
-    for label in ("cold", "warm"):
-        r = j.get(label, {})
-        if "error" in r:
-            L.append(f"| {label} | failed: {r['error']} | | | | | |")
+    for wl, row in res["workloads"].items():
+        kind, arch, dt = wl.split("/")
+        if kind == "sdlm":
             continue
-        L.append(f"| {label} | {r['import_s']:.2f} | {r['predict_float32_s']:.2f} | {r['train_float32_s']:.2f} | "
-                 f"{r['predict_float64_s']:.2f} | {r['train_float64_s']:.2f} | {r['process_s']:.2f} |")
+        new = row["new"]["cpu"]
+        old = fmt(row["baseline"]["cpu"], 2) if "baseline" in row else "–"
+        x = ratio(res, wl)
+        target = TARGETS.get(wl) if kind == "train" else INFER_TARGET
+        if x is None:
+            tgt = "reported"
+        else:
+            tgt = f"≥ {target}× {verdict(x >= target)}" if target else "–"
+        flops = res.get("flops", {}).get(arch, {}).get("train" if kind == "train" else "forward")
+        g = ""
+        if flops:
+            gf = flops / (new["median"] * 1e3)
+            g = f"{gf:.1f} ({100 * gf / (peak if dt == 'float32' else peak / 2):.0f}%)"
+        label = "SGD µs/sample" if kind == "train" else "predict µs/image"
+        L.append(f"| {label} | {arch} | {dt} | {old} | {fmt(new, 2)} | "
+                 f"{'' if x is None else f'{x:.2f}×'} | {tgt} | {g} |")
+    L += ["", "| SDLM curvature estimate, share of an SGD pass | network | dtype | `" + base + "` | this tree "
+          "| target |", "|---|---|---|---|---|---|"]
+    for wl in res["workloads"]:
+        kind, arch, dt = wl.split("/")
+        if kind != "sdlm":
+            continue
+        old, new = sdlm_share(res, "baseline", arch, dt), sdlm_share(res, "new", arch, dt)
+        old_s = "–" if old is None else f"{100 * old:.0f}%"
+        n_est = res["workloads"][wl]["items"]
+        L.append(f"| {n_est} samples before each pass | {arch} | {dt} | {old_s} | {100 * new:.1f}% | "
+                 f"≤ {100 * SDLM_TARGET:.0f}% {verdict(new <= SDLM_TARGET)} |")
+    if "start" not in res:
+        return "\n".join(L) + "\n"
+    L += ["", f"| `lenet-numba train` to its first training sample, {s['start_repeats']} fresh processes "
+          f"| `{base}` wall s | this tree wall s | `{base}` CPU s | this tree CPU s | target (wall) |",
+          "|---|---|---|---|---|---|"]
+    for cmd, args in s["start_commands"].items():
+        for phase in ("cold", "warm"):
+            olds, news = res["start"]["baseline"][cmd], res["start"]["new"][cmd]
+            new = news[phase]
+            lim = COLD_TARGET_S if phase == "cold" else WARM_TARGET_S
+            tgt = f"≤ {lim:g} s {verdict(new['median'] <= lim)}" if (cmd == "sgd" or phase == "warm") else "–"
+            what = "empty JIT cache" if phase == "cold" else "cache of the cold run"
+            L.append(f"| `train {' '.join(args)}`, {what} | {fmt(olds[phase])} | {fmt(new)} | "
+                     f"{fmt(olds[phase + '_cpu'])} | {fmt(news[phase + '_cpu'])} | {tgt} |")
     return "\n".join(L) + "\n"
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer samples and repeats (about a minute)")
-    ap.add_argument("--out", default=os.path.join(HERE, "results"))
-    ap.add_argument("--data", default=None, help="data root with usps/ (default: LENET_NUMBA_DATA, the usual places)")
-    ap.add_argument("--cpu", type=int, default=None, help="pin this process to one CPU")
-    ap.add_argument("--repeats", type=int, default=None)
-    ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if it is installed")
-    a = ap.parse_args(argv)
-    if a.cpu is not None:
-        os.sched_setaffinity(0, {a.cpu})
-    res = run(quick=a.quick, data_dir=a.data, repeats=a.repeats, use_torch=not a.no_torch)
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "speed.json"), "w") as f:
-        json.dump(res, f, indent=1, default=float)
-    text = markdown(res)
-    with open(os.path.join(a.out, "speed.md"), "w") as f:
-        f.write(text)
-    print(text)
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--baseline", default="fa6b692", help="revision to compare with [fa6b692 = v0.1.0]")
+    ap.add_argument("--out", default="speed.json", help="results file [./speed.json]")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--start-repeats", type=int, default=7, help="fresh processes per start-up figure")
+    ap.add_argument("--quick", action="store_true", help="3 repeats, 1 start-up each (a smoke run)")
+    ap.add_argument("--data", help="data root (default: $LENET_NUMBA_DATA)")
+    ap.add_argument("--scratch", help="keep the baseline and JIT caches here instead of a removed temp folder")
+    ap.add_argument("--render", metavar="FILE", help="print the README markdown of a results file and exit")
+    a = ap.parse_args()
+    if a.render:
+        with open(a.render) as f:
+            sys.stdout.write(markdown(json.load(f)))
+        return
+    if a.data:
+        os.environ["LENET_NUMBA_DATA"] = a.data
+    repeats, start_repeats = (3, 1) if a.quick else (a.repeats, a.start_repeats)
+    scratch = a.scratch or tempfile.mkdtemp(prefix="lenet-numba-speed-")
+    os.makedirs(scratch, exist_ok=True)
+    try:
+        res = run(a.baseline, repeats, start_repeats, scratch)
+    finally:
+        if not a.scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    import flops
+    res["flops"] = {arch: {k: flops.count(arch)[k] for k in ("forward", "train")}
+                    for arch in {wl.split("/")[1] for wl in res["workloads"]}}
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+    sys.stdout.write(markdown(res))
 
 
 if __name__ == "__main__":

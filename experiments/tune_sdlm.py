@@ -201,10 +201,10 @@ def timing(data, reps=3):
         for _ in range(reps):  # per sample, called from Python (includes call overhead)
             t0 = time.perf_counter()
             for i in range(500):
-                sample_loss_and_grad(m._table, m._pad_values, m._conn, m.params, acts, dacts, grads, x[i], y[i], 0)
+                sample_loss_and_grad(m.table, m.pad_values, m.conn, m.params, acts, dacts, grads, x[i], y[i], 0)
             t1 = time.perf_counter()
             for i in range(500):
-                sample_curvature(m._table, m._pad_values, m._conn, m.params, acts, d2, h, x[i], 0)
+                sample_curvature(m.table, m.pad_values, m.conn, m.params, acts, d2, h, x[i], 0)
             per["grad"].append((t1 - t0) / 500)
             per["curv"].append((time.perf_counter() - t1) / 500)
         e, p = min(est), min(pas)

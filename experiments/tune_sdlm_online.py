@@ -99,17 +99,19 @@ def per_tensor_median(model, v):
     return {n: float(np.median(model.view(v, n))) for n in model.param_names}
 
 
+def work_buffers(model, n):
+    """(acts, dacts, grads, d2acts, hs, step, totals, order) for online_pass over n samples in order."""
+    acts, dacts, grads = model.buffers()
+    return (acts, dacts, grads, np.zeros(model.plan.n_acts, np.float64), np.zeros(model.n_params, np.float64),
+            np.zeros(model.n_params, model.dtype), np.zeros(2, np.float64), np.arange(n, dtype=np.int64))
+
+
 def run(arch, seed, gamma, eta0, mu, decay, data, epochs=23, h0="estimate", per_pass=False):
     (x, y), (xt, yt) = data
     model = Model(arch, "scaled-tanh", "scaled-tanh", dtype="float32", seed=seed)
     x = model.as_images(x)
     y = np.ascontiguousarray(y, np.int64)
-    acts, dacts, grads = model.buffers()
-    d2acts = np.zeros(model.plan.n_acts, np.float64)
-    hs = np.zeros(model.n_params, np.float64)
-    step = np.zeros(model.n_params, model.dtype)
-    totals = np.zeros(2, np.float64)
-    order = np.arange(len(y), dtype=np.int64)
+    acts, dacts, grads, d2acts, hs, step, totals, order = work_buffers(model, len(y))
     est = SDLM(eta=eta0, mu=mu, seed=seed)  # only for its 500-sample curvature estimate
     h = est.curvature(model, x, y, MSE) if h0 == "estimate" else np.zeros(model.n_params, np.float64)
     h_first = per_tensor_median(model, h)
@@ -122,7 +124,7 @@ def run(arch, seed, gamma, eta0, mu, decay, data, epochs=23, h0="estimate", per_
         sdlm_steps(h, eta, mu, step)  # the step of the first sample (then per sample if gamma > 0)
         totals[:] = 0.0
         t1 = time.perf_counter()
-        bad = online_pass(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads,
+        bad = online_pass(model.table, model.pad_values, model.conn, model.params, acts, dacts, grads,
                           d2acts, h, hs, step, x, y, order, MSE, eta, mu, gamma, totals)
         pass_s.append(time.perf_counter() - t1)
         if bad >= 0:

@@ -18,10 +18,11 @@ from .checkpoint import save_checkpoint
 from .errors import CheckpointError, UsageError
 from .model import Model
 from .optim import SGD
-from .run_checkpoint import model_from_checkpoint, read_run_checkpoint, resume_rules  # noqa: F401 (API)
+from .run_checkpoint import model_from_checkpoint, read_run_checkpoint, resume_rules
 from .train import Start, TrainOptions, train
 
 DATASETS = recipes.DATASETS
+__all__ = ["TrainConfig", "run", "load_dataset", "load_test_set", "model_from_checkpoint", "DATASETS"]
 RUN_DEFAULTS = {"arch": "lenet1", "recipe": recipes.DEFAULT_RECIPE, "seed": 0, "dataset": "usps"}
 
 
@@ -33,7 +34,8 @@ def _run_field(name, default, help, **cli):
 # the recipe's value). The CLI makes one option of each field, from the same metadata.
 _RUN_FIELDS = [
     _run_field("arch", None, "lenet1: the LeNet-1 of the article (3,128 params); zipcode1989: the 1989 "
-               "zip-code net (9,760)", choices="architecture", default_text="lenet1"),
+               "zip-code net (9,760); lenet1-nips1989: the NIPS 1989 network (2,578)", choices="architecture",
+               default_text="lenet1"),
     _run_field("recipe", None, "1989 (the most faithful): scaled tanh everywhere, MSE to ±1, SDLM, fixed order, "
                "23 passes. article: tanh, linear outputs, cross-entropy, SGD. modern: cross-entropy, "
                "shuffling, augmentation, decaying rate", choices="recipe", default_text=recipes.DEFAULT_RECIPE),
@@ -49,6 +51,9 @@ _RUN_FIELDS = [
     _run_field("chunk_size", 512, "Samples per compiled chunk (progress granularity; never changes results)",
                type=int),
     _run_field("checkpoint_every", 0, "Rewrite --out after every N epochs (0: at the end only)", type=int),
+    _run_field("validation", None, "Hold out N of the training digits (seeded by --seed, stratified by class): "
+               "report valid_error/valid_loss after each pass, train on the rest", type=int, default_text="0"),
+    _run_field("test", True, "Evaluate on the test set; False: never read it (tuning)", cli=False),
     _run_field("resume", None, "Continue the run saved in this checkpoint (its options) up to --epochs in total",
                path=True),
 ]
@@ -83,6 +88,8 @@ def _validate(self):
         recipes.check_seed(self.seed)
     recipes.check_int("chunk_size", self.chunk_size, 1, recipes.MAX_CHUNK)
     recipes.check_int("checkpoint_every", self.checkpoint_every, 0, recipes.MAX_EPOCHS)
+    if self.validation is not None:
+        recipes.check_int("validation", self.validation, 0, 10 ** 6)  # below the training set: data.split
     for name in ("init_from", "out", "metrics", "resume", "data_dir"):
         recipes.check_path(f"--{name.replace('_', '-')}", getattr(self, name))
     if self.checkpoint_every and not self.out:
@@ -105,14 +112,18 @@ TrainConfig.__module__ = __name__
 RECIPE_FIELD_NAMES = {f.name for f in RECIPE_FIELDS}
 
 
-def load_dataset(name, data_dir=None, download=True, seed=0, progress=None):
+def load_dataset(name, data_dir=None, download=True, seed=0, progress=None, test=True):
     """(train_x, train_y, test_x, test_y, description) for a dataset name.
 
     usps: the 7,291/2,007 zip-code digits. mnist16: a seeded 7,291/2,007 split of the
     MNIST t10k set resized to 16x16. mnist16-all: all 10,000 of them for training, tested
-    on the USPS test set (the pre-training stage of a staged run).
+    on the USPS test set (the pre-training stage of a staged run). test=False: the test
+    file is never read (test_x, test_y are None).
     """
     from . import data
+
+    if not test:
+        return (*load_train_set(name, data_dir, download, seed, progress), None, None)
 
     if name == "usps":
         xtr, ytr = data.load_usps("train", data_dir, download, progress)
@@ -126,6 +137,19 @@ def load_dataset(name, data_dir=None, download=True, seed=0, progress=None):
     else:
         recipes.check_name("dataset", name)
     return xtr, ytr, xte, yte
+
+
+def load_train_set(name, data_dir=None, download=True, seed=0, progress=None):
+    """(train_x, train_y) of a dataset, without touching its test file."""
+    from . import data
+
+    if name == "usps":
+        return data.load_usps("train", data_dir, download, progress)
+    if name == "mnist16":
+        return data.load_mnist16("train", data_dir, seed, download=download, progress=progress)
+    if name == "mnist16-all":
+        return data.load_mnist16_all(data_dir, download, progress)
+    recipes.check_name("dataset", name)
 
 
 def load_test_set(name, data_dir=None, download=True, seed=0, progress=None):
@@ -208,9 +232,16 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
         if init is not None and init.model.arch.name != arch:
             raise CheckpointError(f"{config.init_from}: checkpoint is for {init.model.arch.name!r}, not {arch!r}")
         init_from = init.digest if init is not None else None
-    config = replace_config(config, arch=arch, seed=seed, dataset=dataset, recipe=recipe.name)
+    validation = int(ckpt.meta.get("config", {}).get("validation", 0)) if ckpt is not None else \
+        (config.validation or 0)
+    config = replace_config(config, arch=arch, seed=seed, dataset=dataset, recipe=recipe.name, validation=validation)
     check_outputs(config)
-    xtr, ytr, xte, yte = load_dataset(dataset, config.data_dir, config.download, seed, progress)
+    xtr, ytr, xte, yte = load_dataset(dataset, config.data_dir, config.download, seed, progress, test=config.test)
+    xva = yva = None
+    if validation:
+        from .data import stratified_holdout
+        keep, held = stratified_holdout(ytr, validation, seed)
+        xtr, ytr, xva, yva = xtr[keep], ytr[keep], xtr[held], ytr[held]
     history, start = [], None
     if ckpt is not None:
         model, meta = ckpt.model, ckpt.meta
@@ -232,6 +263,8 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
     if on_model is not None:
         on_model(model, (xte, yte))
     run_defining = {"arch": arch, "recipe": recipe.name, "seed": seed, "dataset": dataset, "init_from": init_from}
+    if validation:  # only when used: the default run's checkpoint stays byte-identical
+        run_defining["validation"] = validation
 
     def save(epoch, position=0, totals=(0.0, 0.0), step=None):
         if config.out:
@@ -253,7 +286,8 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
             on_epoch(stats)
 
     options = TrainOptions.from_recipe(recipe, seed=seed, chunk_size=config.chunk_size)
-    result = train(model, xtr, ytr, options, optimizer=optimizer, test_images=xte, test_labels=yte, start=start,
+    result = train(model, xtr, ytr, options, optimizer=optimizer, test_images=xte, test_labels=yte,
+                   valid_images=xva, valid_labels=yva, start=start,
                    on_chunk=on_chunk, on_epoch=epoch_done, should_stop=should_stop)
     start_epoch = start.epoch if start else 0
     epochs_done = start_epoch + len(result.history)
@@ -263,17 +297,23 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
         save(epochs_done)
     last = history[-1] if history else {}
     if not history:  # zero epochs: report the untrained (or initial) network
-        tr, te = model.evaluate(xtr, ytr, recipe.loss), model.evaluate(xte, yte, recipe.loss)
+        tr = model.evaluate(xtr, ytr, recipe.loss)
+        te = model.evaluate(xte, yte, recipe.loss) if xte is not None else {"error": float("nan"), "loss": float("nan")}
         last = {"train_error": tr["error"], "train_loss": tr["loss"], "test_error": te["error"], "test_loss": te["loss"]}
+        if xva is not None:
+            va = model.evaluate(xva, yva, recipe.loss)
+            last.update(valid_error=va["error"], valid_loss=va["loss"])
     return {
         "arch": model.arch.name,
         "recipe": recipe.name,
-        "params": model.n_params,
+        "params": model.n_free_params,
         "epochs": epochs_done,
         "train_error": last["train_error"],
         "test_error": last["test_error"],
         "train_loss": last["train_loss"],
         "test_loss": last["test_loss"],
+        **({"validation": validation, "valid_error": last["valid_error"], "valid_loss": last["valid_loss"]}
+           if validation else {}),
         "train_seconds": result.train_seconds,
         "us_per_sample": result.us_per_sample,
         "jit_seconds": result.jit_seconds,

@@ -19,31 +19,27 @@ from .errors import UsageError
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.losses import loss_forward_backward
 from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
-from .network import forward, load_input, sample_loss_and_grad
+from .network import forward, load_input, output_view, sample_loss_and_grad
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def loss_kind(name):
-    if name not in LOSS_NAMES:
-        raise UsageError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")
-    return LOSS_NAMES[name]
+    from .recipes import check_name
+
+    return LOSS_NAMES[check_name("loss", name)]
 
 
 class Model:
     def __init__(self, arch="lenet1", activation="tanh", output_activation="identity",
                  dtype="float32", seed=0, init=True):
+        from .recipes import check_name
+
         if isinstance(dtype, str):
-            if dtype not in DTYPES:
-                raise UsageError(f"unknown dtype {dtype!r}; choose float32 or float64")
-            dtype = DTYPES[dtype]
+            dtype = DTYPES[check_name("dtype", dtype)]
         self.dtype = np.dtype(dtype)
-        self.activation = activation
-        self.output_activation = output_activation
-        for a in (activation, output_activation):
-            if a not in architectures.activations.NAMES:
-                raise UsageError(f"unknown activation {a!r}; choose one of "
-                                 f"{', '.join(architectures.activations.NAMES)}")
+        self.activation = check_name("activation", activation)
+        self.output_activation = check_name("activation", output_activation, "output_activation")
         self.plan = architectures.build(arch, activation, output_activation)
         self.arch = self.plan.arch
         self.params = np.zeros(self.plan.n_params, self.dtype)
@@ -55,15 +51,27 @@ class Model:
         if init:
             self.init(seed)
 
-    # the names code written before the public ones used
-    _table = property(lambda self: self.table)
-    _pad_values = property(lambda self: self.pad_values)
-    _conn = property(lambda self: self.conn)
-
     # ---- parameters -------------------------------------------------------------
     @property
     def n_params(self):
+        """Length of the flat parameter buffer (free parameters + dead slots of a ragged table)."""
         return self.plan.n_params
+
+    @property
+    def n_free_params(self):
+        """Parameters training can change: the papers' "free parameters"."""
+        return self.plan.free_params
+
+    @property
+    def free(self):
+        """(n_params,) bool: False on the dead weight slots, which stay exactly 0."""
+        return self.plan.free
+
+    def description(self):
+        """What the network is, beside its weights: a checkpoint or a state dict needs this
+        to be rebuilt as the same function (scaled tanh is not tanh)."""
+        return {"arch": self.arch.name, "activation": self.activation,
+                "output_activation": self.output_activation}
 
     @property
     def param_names(self):
@@ -110,6 +118,7 @@ class Model:
             if src.shape != v.shape:
                 raise UsageError(f"{n}: expected shape {v.shape}, got {src.shape}")
             v[...] = src
+        self.params[~self.plan.free] = 0  # dead slots of a ragged table are not part of the network
 
     def init(self, seed=0):
         """Weights U(-2.4/F, 2.4/F), F = fan-in (LeCun et al. 1989); biases 0; alpha 1, beta 0."""
@@ -122,6 +131,7 @@ class Model:
                 v[...] = rng.uniform(-r, r, size=shape)
             elif name.endswith(".alpha"):
                 v[...] = 1.0
+        self.params[~self.plan.free] = 0
         return self
 
     def copy(self):
@@ -200,20 +210,18 @@ class Model:
     def __repr__(self):
         return (f"Model({self.arch.name!r}, activation={self.activation!r}, "
                 f"output_activation={self.output_activation!r}, dtype={self.dtype.name!r}, "
-                f"params={self.n_params})")
+                f"params={self.n_free_params})")
 
 
 @njit(cache=True)
 def forward_batch(table, pad_values, conn, params, acts, images, out):
     """out[n] = network(images[n]) for every image, in one compiled loop."""
-    last = table[table.shape[0] - 1]
-    n_out = out.shape[1]
-    off = last[OUT_OFF]
+    y = output_view(table, acts)
     for n in range(images.shape[0]):
         load_input(images[n], acts)
         forward(table, pad_values, conn, params, acts)
-        for k in range(n_out):
-            out[n, k] = acts[off + k]
+        for k in range(y.shape[0]):
+            out[n, k] = y[k]
 
 
 @njit(cache=True)

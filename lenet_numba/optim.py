@@ -12,7 +12,6 @@ per-parameter ``step`` vector. An optimizer only decides that vector before each
 import numpy as np
 
 from .jit_cache import njit
-from .errors import UsageError
 
 OPTIMIZERS = ("sgd", "sdlm")  # SGD here, SDLM in sdlm.py
 
@@ -39,8 +38,10 @@ class SGD:
     name = "sgd"
 
     def __init__(self, lr=0.01):
-        if np.ndim(lr) == 0 and not callable(lr) and not float(lr) > 0:
-            raise UsageError(f"learning rate must be > 0, got {lr}")
+        if np.ndim(lr) == 0 and not callable(lr):
+            from .recipes import check_number
+
+            check_number("lr", float(lr), 0, 1e6, lo_open=True)
         self.lr = lr
 
     def warm_up(self, model, images, labels, loss_kind, step):

@@ -26,6 +26,7 @@ import numpy as np
 
 from .atomic import atomic_open, check_output_dir
 from .errors import LenetError, MissingDependency, UsageError
+from .kernels.activations import SCALED_A
 
 PAPER_TEST_ERROR = 0.05  # LeCun et al., Neural Computation 1989: 5.0% on the USPS test set
 PAPER_LABEL = "LeCun et al. 1989: 5.0% test error"
@@ -265,7 +266,7 @@ def plot_kernels(model, layer, path, *, dpi=DPI):
 
 def _activation_range(name, values):
     if name == "scaled-tanh":
-        return 1.7159
+        return SCALED_A
     if name == "tanh":
         return 1.0
     return float(np.abs(values).max()) or 1.0

@@ -36,7 +36,7 @@ class Recipe:
     lr: float = _opt(None, "SGD learning rate, or SDLM's eta (SDLM: tuned per network)")
     lr_decay: float = _opt(1.0, "The rate is lr x lr_decay**epoch (SDLM: tuned per network)")
     mu: float = _opt(None, "SDLM damping mu (tuned per network)")
-    epochs: int = _opt(23, "Passes over the data")
+    epochs: int = _opt(23, "Passes over the data (1989 recipe: 23, 30 for lenet1-nips1989)")
     shuffle: bool = _opt(False, "Presentation order", flag="--shuffle/--fixed-order")
     augment: bool = _opt(False, "Seeded distortions of each sample (the sizes below)", flag="--augment/--no-augment")
     max_shift: float = _opt(0.0, "Augmentation: largest shift in pixels")
@@ -75,10 +75,12 @@ class Recipe:
         if self.optimizer == "sdlm":
             from .sdlm import TUNED
             tuned = TUNED.get(arch, TUNED["lenet1"])
-            return replace(self, lr=tuned["eta"] if self.lr is None else self.lr,
+            return replace(self, epochs=tuned.get("epochs", 23) if self.epochs is None else self.epochs,
+                           lr=tuned["eta"] if self.lr is None else self.lr,
                            mu=tuned["mu"] if self.mu is None else self.mu,
                            lr_decay=tuned.get("lr_decay", 1.0) if self.lr_decay is None else self.lr_decay)
-        return replace(self, lr=0.01 if self.lr is None else self.lr, mu=0.02 if self.mu is None else self.mu,
+        return replace(self, epochs=23 if self.epochs is None else self.epochs,
+                       lr=0.01 if self.lr is None else self.lr, mu=0.02 if self.mu is None else self.mu,
                        lr_decay=1.0 if self.lr_decay is None else self.lr_decay)
 
     def validate(self):
@@ -93,7 +95,7 @@ class Recipe:
         check_int("augment_epochs", self.augment_epochs, 0, MAX_EPOCHS)
         check_number("lr", self.lr, 0, 1e6, lo_open=True, allow_none=True)
         check_number("lr_decay", self.lr_decay, 0, 1, lo_open=True, allow_none=True)
-        check_number("mu", self.mu, 0, 1e6, lo_open=True, allow_none=True)
+        check_number("mu", self.mu, 0, MAX_MU, lo_open=True, allow_none=True)
         check_number("weight_decay", self.weight_decay, 0, 1)
         check_number("label_smoothing", self.label_smoothing, 0, 0.999)
         if self.label_smoothing and self.loss != "ce":
@@ -122,6 +124,7 @@ class Recipe:
 SEED_LIMIT = 2 ** 63   # seeds are stored as int64 (checkpoint, SDLM state) and fed to splitmix64
 MAX_EPOCHS = 100_000
 MAX_CHUNK = 2 ** 31
+MAX_MU = 1e12          # SDLM's damping: a huge mu makes it SGD at rate eta / mu
 
 
 def names(kind):
@@ -194,8 +197,9 @@ MIN_ELASTIC_SIGMA = 0.1  # px; a narrower Gaussian is a no-op smoothing (and ~1e
 
 RECIPES = {
     "1989": Recipe(
-        "1989", lr_decay=None,  # eta, its per-pass decay and mu: sdlm.TUNED
-        description="LeCun et al. 1989: scaled tanh everywhere, MSE to ±1, SDLM, fixed order, 23 passes"),
+        "1989", lr_decay=None, epochs=None,  # eta, its per-pass decay, mu and passes: sdlm.TUNED
+        description="LeCun et al. 1989: scaled tanh everywhere, MSE to ±1, SDLM, fixed order, 23 passes "
+                    "(30 for lenet1-nips1989)"),
     "article": Recipe(
         "article", activation="tanh", output_activation="identity", loss="ce", optimizer="sgd", lr=0.01,
         description="the LeNet-1 article: tanh, linear outputs, softmax cross-entropy, per-sample SGD"),

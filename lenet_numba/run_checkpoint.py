@@ -93,7 +93,8 @@ def saved_recipe(ckpt):
     try:
         recipe = recipes.Recipe(**raw).validate()
         for name in ("lr", "lr_decay", "mu"):  # a saved run's recipe is resolved: no open values
-            recipes.check_number(name, getattr(recipe, name), 0, 1e6, lo_open=True)
+            if getattr(recipe, name) is None:
+                raise UsageError(f"{name} is not set")
     except UsageError as e:
         raise CheckpointError(f"{ckpt.path}: its recipe is not usable ({e})") from None
     if (recipe.activation, recipe.output_activation, recipe.dtype) != \
@@ -163,6 +164,7 @@ def resume_rules(config, ckpt):
     check_training_fields(ckpt, recipe)
     meta = ckpt.meta
     saved = {"arch": meta["arch"], "recipe": recipe.name, "seed": meta["seed"], "dataset": meta["dataset"],
+             "validation": meta.get("config", {}).get("validation", 0),
              **{f.name: getattr(recipe, f.name) for f in fields(recipes.Recipe) if f.name != "name"}}
     if config.init_from is not None:
         raise UsageError("--init-from starts a run; --resume continues one with its own weights: give one")

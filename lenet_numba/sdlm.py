@@ -42,16 +42,17 @@ from .optim import schedule_value, step_schedule
 LENET5_ETA = step_schedule([(2, 5e-4), (3, 2e-4), (3, 1e-4), (4, 5e-5), (100, 1e-5)])
 
 
-# Tuned on real USPS (docs/sdlm-tuning.md, round 2): scaled tanh on every layer, MSE, fixed
-# order, float32, 23 passes, n_estimate=500; eta(pass) = eta x lr_decay**pass (0-based),
-# chosen by the median over model seeds 0-4 (test error, and training error for the zip-code net):
-#   lenet1       eta 1.5e-4, decay 0.95, mu 0.002: test 5.13% (4.88-6.03), train 1.06% (1.01-1.34)
-#   zipcode1989  eta 6e-4, decay 0.95, mu 0.02:    test 5.33% (5.13-5.98), train 0.43% (0.38-0.69)
-# (round 1, constant eta: lenet1 1e-3/mu 0.02 5.23% test; zipcode1989 5e-5/mu 0.002 5.43% test,
-# 0.78% train, over the same 5 seeds). The targets (<= 5.0% test) are not met: see the doc.
+# Chosen on held-out training digits (experiments/tune.py: 1,000 of the 7,291 held out,
+# seeded and class-stratified; tuning seeds 100, 101; the test set never loaded): scaled tanh
+# on every layer, MSE, fixed order, float32, n_estimate=500; eta(pass) = eta x lr_decay**pass
+# (0-based). Grid eta {5e-5, 1.5e-4, 5e-4, 1.5e-3} x mu {0.002, 0.02} x decay {0.95, 1}; the
+# setting with the lowest median validation error (README "Reproduction"). The constants
+# shipped before were chosen on test error (docs/sdlm-tuning.md): lenet1 eta 1.5e-4 and
+# zipcode1989 6e-4, the rest as now.
 TUNED = {
-    "lenet1": {"eta": 1.5e-4, "mu": 0.002, "lr_decay": 0.95},
-    "zipcode1989": {"eta": 6e-4, "mu": 0.02, "lr_decay": 0.95},
+    "lenet1": {"eta": 5e-4, "mu": 0.002, "lr_decay": 0.95},
+    "zipcode1989": {"eta": 5e-4, "mu": 0.02, "lr_decay": 0.95},
+    "lenet1-nips1989": {"eta": 5e-4, "mu": 0.02, "lr_decay": 1.0, "epochs": 30},  # 30 passes: the paper
 }
 
 
@@ -78,14 +79,15 @@ class SDLM:
     name = "sdlm"
 
     def __init__(self, eta=LENET5_ETA, mu=0.02, n_estimate=500, seed=0):
-        if np.ndim(eta) == 0 and not callable(eta) and not float(eta) > 0:
-            raise UsageError(f"eta must be > 0, got {eta}")
+        from . import recipes
+
+        if np.ndim(eta) == 0 and not callable(eta):
+            recipes.check_number("eta", float(eta), 0, 1e6, lo_open=True)
         if not callable(eta) and np.ndim(eta) == 1 and (len(eta) == 0 or not np.all(np.asarray(eta) > 0)):
             raise UsageError("eta schedule must be a non-empty list of rates > 0")
-        if not float(mu) > 0:
-            raise UsageError(f"mu must be > 0, got {mu}")
-        if int(n_estimate) < 1:
-            raise UsageError(f"n_estimate must be >= 1, got {n_estimate}")
+        recipes.check_number("mu", float(mu), 0, recipes.MAX_MU, lo_open=True)
+        recipes.check_int("n_estimate", int(n_estimate), 1, 10 ** 9)
+        recipes.check_seed(int(seed))
         self.eta = eta
         self.mu = float(mu)
         self.n_estimate = int(n_estimate)
@@ -100,16 +102,16 @@ class SDLM:
         return np.ascontiguousarray(perm[:min(self.n_estimate, n)], dtype=np.int64)
 
     def curvature(self, model, images, labels, loss_kind):
-        """h (float64, n_params) averaged over the estimation subset, at the current weights."""
+        """h (float64, n_params) averaged over the estimation subset, at the current weights
+        (``labels`` come with the optimizer interface; neither curvature depends on them)."""
         if isinstance(loss_kind, str):
             loss_kind = LOSS_NAMES[loss_kind]
         x = model.as_images(images)
-        y = np.ascontiguousarray(labels, dtype=np.int64)
         acts = np.zeros(model.plan.n_acts, model.dtype)
         d2acts = np.zeros(model.plan.n_acts, np.float64)
         h = np.zeros(model.n_params, np.float64)
-        estimate_curvature(model._table, model._pad_values, model._conn, model.params, acts, d2acts, h,
-                           x, y, self.estimation_indices(len(x)), int(loss_kind))
+        estimate_curvature(model.table, model.pad_values, model.conn, model.params, acts, d2acts, h,
+                           x, self.estimation_indices(len(x)), int(loss_kind))
         return h
 
     def warm_up(self, model, images, labels, loss_kind, step):

@@ -12,16 +12,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .jit_cache import njit
-from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
 from .errors import DivergenceError, UsageError
 from .kernels.augment import AUG_ELASTIC_SIGMA, AUG_SIZE, augment_from_vector, work_size
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.simd import all_finite
-from .network import sample_loss_and_grad
+from .network import output_view, sample_loss_and_grad
 from .optim import SGD, apply_update, apply_update_decay
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def tally(acts, off, n_out, loss, label, totals):
     """totals[0] += loss; totals[1] += 1 if the outputs acts[off:off + n_out] (the first
     largest wins) do not pick ``label``. The running loss/error of a pass, before the update."""
@@ -44,29 +43,27 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
     (optim.apply_update_decay; 0 = the plain update). smoothing: CE label smoothing
     (kernels/losses.py; 0 = plain CE). Both are stateless: nothing to checkpoint.
 
-    aug = [enabled, max_shift px, max_rotate deg, max_scale, max_shear, max_stretch,
-    elastic_alpha, elastic_sigma, augment_epochs] (layout: kernels/augment.py AUG_*): when
-    enabled each sample is distorted (into image_buf) as a pure function of (seed, epoch,
-    sample index).
+    aug = None (no augmentation: then none of its code is compiled), or [enabled, max_shift
+    px, max_rotate deg, max_scale, max_shear, max_stretch, elastic_alpha, elastic_sigma,
+    augment_epochs] (layout: kernels/augment.py AUG_*): each sample is distorted (into
+    image_buf) as a pure function of (seed, epoch, sample index).
 
     totals[0] += sum of losses, totals[1] += mistakes (both measured before each update).
     Returns -1, or the position n of the first sample whose loss or update is not finite
     (params are then left as they were before that sample's update).
     """
-    last = table[table.shape[0] - 1]
-    off = last[OUT_OFF]
-    n_out = last[OUT_C] * last[OUT_H] * last[OUT_W]
+    y = output_view(table, acts)
     for n in range(start, stop):
         i = order[n]
         image = images[i]
-        if aug[0] != 0.0:
+        if aug is not None:
             augment_from_vector(images[i], seed, epoch, i, aug, image_buf, aug_work)
             image = image_buf
         loss = sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads,
                                     image, labels[i], loss_kind, smoothing)
         if not np.isfinite(loss):
             return n
-        tally(acts, off, n_out, loss, labels[i], totals)
+        tally(y, 0, y.shape[0], loss, labels[i], totals)
         if not all_finite(grads):  # vectorized: the per-element early exit ran scalar
             return n
         if weight_decay != 0.0:
@@ -83,13 +80,19 @@ class EpochStats:
     train_error: float
     test_loss: float = float("nan")
     test_error: float = float("nan")
+    valid_loss: float = float("nan")     # on the held-out training digits (train --validation)
+    valid_error: float = float("nan")
     running_loss: float = float("nan")   # mean loss seen during the pass (before each update)
     running_error: float = float("nan")
     seconds: float = 0.0       # training time of the pass (no evaluation, no JIT)
     samples_per_s: float = 0.0
 
     def as_dict(self):
-        return dict(self.__dict__)
+        """The fields, without valid_* when nothing was held out."""
+        d = dict(self.__dict__)
+        if d["valid_loss"] != d["valid_loss"]:
+            d.pop("valid_loss"), d.pop("valid_error")
+        return d
 
 
 @dataclass
@@ -183,13 +186,14 @@ _START_NAMES = {"start_epoch": "epoch", "start_position": "position", "start_tot
 
 
 def train(model, images, labels, options=None, *, optimizer=None, test_images=None, test_labels=None,
-          start=None, on_chunk=None, on_epoch=None, should_stop=None, lr=None, **option_values):
+          valid_images=None, valid_labels=None, start=None, on_chunk=None, on_epoch=None, should_stop=None, lr=None, **option_values):
     """Train ``model`` in place by per-sample SGD (one update after every sample).
 
     images (N, 16, 16) in [-1, 1], labels (N,) ints 0-9. ``options``: a TrainOptions (or
     its fields as keywords, e.g. ``epochs=2, loss="ce"``); ``epochs`` counts passes in total
     (a resumed run starts at ``start``, a Start). ``optimizer`` defaults to ``SGD(lr)``.
-    ``on_chunk(epoch, done, total)`` is called between compiled chunks,
+    ``valid_images``/``valid_labels``: held-out training digits, evaluated after each pass
+    (valid_loss/valid_error). ``on_chunk(epoch, done, total)`` is called between compiled chunks,
     ``on_epoch(EpochStats)`` after each pass; ``should_stop()`` returning True ends training
     after the current chunk, with ``result.interrupted`` set and the stopping point recorded
     for resuming (with ``result.step``, the per-parameter step sizes of that pass, to pass
@@ -217,14 +221,15 @@ def train(model, images, labels, options=None, *, optimizer=None, test_images=No
     step = np.zeros(model.n_params, model.dtype)
     totals = np.zeros(2, np.float64)
     aug = augmentation_vector(augment)
+    aug_or_none = aug if aug[0] != 0.0 else None
     image_buf = np.zeros(x.shape[1:], model.dtype)
     aug_work = np.zeros(work_size(x.shape[1], x.shape[2], aug[AUG_ELASTIC_SIGMA]), np.float64)
     result = TrainResult()
     result.step = step
 
     def chunk(order, start, stop, epoch):
-        return train_chunk(model._table, model._pad_values, model._conn, model.params, acts, dacts, grads,
-                           step, x, y, order, start, stop, loss_kind, totals, aug, seed, epoch, image_buf,
+        return train_chunk(model.table, model.pad_values, model.conn, model.params, acts, dacts, grads,
+                           step, x, y, order, start, stop, loss_kind, totals, aug_or_none, seed, epoch, image_buf,
                            aug_work, float(weight_decay), float(label_smoothing))
 
     t0 = time.perf_counter()  # compile (or load from cache) before any timing starts
@@ -238,6 +243,7 @@ def train(model, images, labels, options=None, *, optimizer=None, test_images=No
             step[:] = start_step
         else:
             optimizer.step_for_epoch(model, epoch, x, y, loss_kind, step)
+        step[~model.free] = 0  # dead slots of a ragged connection table never move from 0
         setup_seconds = time.perf_counter() - t0
         order = presentation_order(len(y), epoch, seed, shuffle)
         first = start_position if epoch == start_epoch else 0
@@ -269,6 +275,9 @@ def train(model, images, labels, options=None, *, optimizer=None, test_images=No
         if test_images is not None:
             te = model.evaluate(test_images, test_labels, loss)
             stats.test_loss, stats.test_error = te["loss"], te["error"]
+        if valid_images is not None:
+            va = model.evaluate(valid_images, valid_labels, loss)
+            stats.valid_loss, stats.valid_error = va["loss"], va["error"]
         result.history.append(stats)
         result.epoch, result.position = epoch + 1, 0
         if on_epoch is not None:

@@ -21,9 +21,10 @@ USER_ENV = {k: os.environ.get(k) for k in (DATA_ENV, "XDG_CACHE_HOME", "HOME")}
 # Under CI the property tests draw the same examples every run (derandomize): a red CI is then
 # a regression of the code, not the luck of one draw. Developer runs keep exploring new
 # examples (and hypothesis's database replays the failures they find).
-settings.register_profile("ci", derandomize=True, database=None)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# No deadline in either: an example's first call may compile, and a loaded machine is slow.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def _pin_compiled_code_cache():

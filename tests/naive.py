@@ -95,6 +95,24 @@ def conv2d_backward(x, w, conn, stride, bias_per_unit, dy):
     return dx, dw, db
 
 
+def conv2d_backward_gn(x, w, conn, stride, bias_per_unit, d2a):
+    """(d2x, hw, hb) of the diagonal Gauss-Newton backward (LeCun et al. 1998, App. C): a
+    weight sums d2a * (its input)^2 over the windows, a bias d2a, and each input
+    w^2 * d2a over the (unit, tap) pairs that read it."""
+    x, w, d2a = _f64(x, w, d2a)
+    conn = np.asarray(conn)
+    C_out, n_conn, K, _ = w.shape
+    _, H_out, W_out = d2a.shape
+    squares = sliding_window_view(x ** 2, (K, K), axis=(1, 2))[:, ::stride, ::stride][:, :H_out, :W_out]
+    hw = np.array([[np.einsum("yxab,yx->ab", squares[conn[o, j]], d2a[o]) for j in range(n_conn)]
+                   for o in range(C_out)]).reshape(w.shape)
+    d2x = np.zeros_like(x)
+    for o, j, oy, ox in np.ndindex(C_out, n_conn, H_out, W_out):
+        d2x[conn[o, j], oy * stride:oy * stride + K, ox * stride:ox * stride + K] += w[o, j] ** 2 * d2a[o, oy, ox]
+    hb = d2a.ravel().copy() if bias_per_unit else d2a.sum(axis=(1, 2))
+    return d2x, hw, hb
+
+
 def full_connections(C_in, C_out):
     return np.tile(np.arange(C_in, dtype=np.int64), (C_out, 1))
 
@@ -225,7 +243,8 @@ def network_forward(arch, params, hidden="tanh", output="identity", image=None, 
 
     params: name -> array ("<layer>.weight", ".bias", ".alpha", ".beta"), shaped as the
     PyTorch seed names them. Conv layers pad with their ``pad_value``, read the input maps
-    listed in ``connections`` (all maps when None) and have one bias per map or per unit.
+    listed in ``connections`` (all maps when None; a row may be shorter than the others: map
+    o then uses weight[o, :len(row)] only) and have one bias per map or per unit.
     The last layer uses ``output``, every other ``hidden``. With ``trace``, also returns the
     list of every layer's output (post-activation) arrays.
     """
@@ -239,12 +258,15 @@ def network_forward(arch, params, hidden="tanh", output="identity", image=None, 
         if isinstance(layer, Conv):
             xp = pad_forward(x, layer.pad, layer.pad_value)
             w = np.asarray(params[f"{layer.name}.weight"])
-            if layer.connections is None:
-                conn = full_connections(x.shape[0], layer.maps)
-            else:
-                conn = np.asarray(layer.connections, np.int64)
             b = np.asarray(params[f"{layer.name}.bias"]).ravel()
-            a = conv2d_forward(xp, w, b, conn, layer.stride, layer.bias_per_unit)
+            if layer.connections is None:
+                a = conv2d_forward(xp, w, b, full_connections(x.shape[0], layer.maps), layer.stride,
+                                   layer.bias_per_unit)
+            else:  # map by map: map o reads the len(row) maps of its row with w[o, :len(row)]
+                nb = b.size // layer.maps
+                a = np.concatenate([conv2d_forward(xp, w[o:o + 1, :len(row)], b[o * nb:(o + 1) * nb],
+                                                   np.asarray([row], np.int64), layer.stride, layer.bias_per_unit)
+                                    for o, row in enumerate(layer.connections)])
         elif isinstance(layer, Subsample):
             a = subsample_forward(x, params[f"{layer.name}.alpha"], params[f"{layer.name}.beta"])
         elif isinstance(layer, Dense):

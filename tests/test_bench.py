@@ -49,37 +49,3 @@ def test_numpy_reference_is_the_same_network(arch):
     train(m, x, y, epochs=1, lr=0.05, loss="ce")
     ref.sgd_pass(x, y, 0.05)
     np.testing.assert_allclose(ref.params, m.params, rtol=1e-10, atol=1e-12)
-
-
-# ---------------------------------------------------------------- bench/reproduce.py's table
-
-
-def _run(label, seed, test_error, train_error=0.01, pretrain=0):
-    return {"label": label, "arch": "lenet1", "recipe": "1989", "seed": seed, "epochs": 23,
-            "pretrain_epochs": pretrain, "train_error": train_error, "test_error": test_error,
-            "test_mse": 0.04, "loss": "mse", "reject_for_1pct": 0.1, "wall_seconds": 3.0}
-
-
-def test_reproduction_table_checks_targets_on_the_median():
-    import reproduce
-
-    a, z = "LeNet-1, 1989 recipe", "zip-code net, 1989 recipe"
-    runs = ([_run(a, s, e) for s, e in enumerate([0.049, 0.048, 0.060, 0.061, 0.050])]  # median 5.0%: met
-            + [_run(z, s, e, t) for s, (e, t) in enumerate([(0.051, 0.004), (0.052, 0.006), (0.053, 0.007)])])
-    assert reproduce.target_check(a, [r for r in runs if r["label"] == a]) == "test ≤ 5.0%: met"
-    assert reproduce.target_check(z, [r for r in runs if r["label"] == z]) == (
-        "test ≤ 5.0%: **missed** by 0.20 pt; train ≤ 0.5%: **missed** by 0.10 pt")
-    md = reproduce.table(runs, [0, 1, 2, 3, 4], "cmd")
-    row = next(line for line in md.splitlines() if line.startswith(f"| {a} |"))
-    assert "5.00% [4.80, 6.10]" in row and "| 0.04 [0.04, 0.04] |" in row
-    assert "A missed target is reported as measured" in md and "`cmd`" in md
-
-
-def test_reproduction_table_compares_staged_with_usps_alone():
-    import reproduce
-
-    a, st = "LeNet-1, 1989 recipe", reproduce.ROWS[-1][0]
-    runs = [_run(a, s, e) for s, e in enumerate([0.05, 0.06, 0.07])] + \
-           [_run(st, s, e, pretrain=10) for s, e in enumerate([0.05, 0.055, 0.056])]
-    md = reproduce.table(runs, [0, 1, 2], "cmd")
-    assert "median test error lower by 0.50 points; worst seed 5.60% vs 7.00%" in md

@@ -186,6 +186,10 @@ def test_eval_json_against_a_naive_recomputation_from_predict(trained, test_set,
 
     wrong = sum(d != t for d, t in zip(digits, labels))
     assert rep["test_error"] == pytest.approx(wrong / 2007, abs=1e-12)
+    assert rep["misses"] == wrong
+    # the line the public ports of the 1989 paper print, so runs can be diffed across them
+    human = assert_ok(invoke("eval", trained["out"], *data_opts)).stdout
+    assert f"eval: split test . loss {rep['test_loss']:.3e}. error {100 * wrong / 2007:.2f}%. misses: {wrong}\n" in human
     conf = np.array(rep["confusion"])
     assert conf.shape == (10, 10) and conf.sum() == 2007
     naive_conf = np.zeros((10, 10), int)

@@ -42,7 +42,8 @@ def onnx_scores(ort, model, x):
 def perturbed(arch, activation, output, seed):
     """Random weights, and alpha/beta away from their initial 1/0 so they are tested."""
     m = Model(arch, activation, output, seed=seed)
-    m.params[:] += np.random.default_rng(seed).normal(0, 0.2, m.n_params).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    m.load_state_dict({n: v + rng.normal(0, 0.2, v.shape) for n, v in m.state_dict().items()})
     return m
 
 
@@ -122,7 +123,7 @@ def test_trained_network_on_every_test_digit(ort, arch, data_root, tmp_path):
     from lenet_numba.experiment import TrainConfig, model_from_checkpoint, run
 
     out = tmp_path / f"{arch}.npz"
-    run(TrainConfig(arch=arch, recipe="1989", overrides={"epochs": 1}, data_dir=str(data_root),
+    run(TrainConfig(arch=arch, recipe="1989", epochs=1, data_dir=str(data_root),
                     download=False, out=str(out)))
     assert_ok(invoke("export", out, tmp_path / f"{arch}.onnx"))
     model, _ = model_from_checkpoint(out)

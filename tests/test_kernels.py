@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 import naive
 from lenet_numba.kernels.activations import NAMES as ACT_NAMES
 from lenet_numba.kernels.activations import activation_backward, activation_forward
-from lenet_numba.kernels.conv import conv2d_backward, conv2d_forward, pad_backward, pad_forward
+from lenet_numba.kernels.conv import conv2d_backward, conv2d_backward_gn, conv2d_forward
+from lenet_numba.kernels.pad import pad_backward, pad_forward
 from lenet_numba.kernels.dense import dense_backward, dense_forward
 from lenet_numba.kernels.losses import NAMES as LOSS_NAMES
 from lenet_numba.kernels.losses import loss_forward_backward, mse_loss, softmax_ce_loss
@@ -215,6 +216,29 @@ def test_conv_forward_matches_naive(case, dtype, layout):
                                case["bias_per_unit"])
     assert_close(y.view, want, mag, dtype, "y")
     y.check_untouched_outside("y")
+
+
+@FAST
+@given(case=conv_cases(), dtype=dtypes, layout=layouts)
+def test_conv_backward_gn_matches_naive(case, dtype, layout):
+    """The second-order backward (SDLM): model-dtype x and w, float64 curvatures as the
+    engine passes them; it adds into hw, hb and overwrites d2x. Every path of the
+    first-order backward it runs on the squares is reached through the regimes."""
+    rng, x, w, b, _, _, (Ho, Wo) = conv_arrays(case, dtype)
+    xp = naive.pad_forward(x, case["pad"], case["pad_value"]).astype(dtype)
+    d2a = rng.uniform(0, 1, (case["C_out"], Ho, Wo))
+    prior_w, prior_b = rng.uniform(0, 1, w.shape), rng.uniform(0, 1, b.shape)
+    (d2x,) = outputs(layout, rng, (xp.shape, np.float64))
+    hw, hb = Placed(prior_w, layout, -777.0), Placed(prior_b, layout, -777.0)
+    args = (case["conn"], case["stride"], case["bias_per_unit"])
+    xp_in, w_in, d2a_in = inputs(layout, xp, w, d2a)
+    conv2d_backward_gn(xp_in, w_in, *args, d2a_in, d2x.view, hw.view, hb.view, True)
+    want = naive.conv2d_backward_gn(xp, w, *args, d2a)  # every term >= 0: its own magnitude
+    for got, exp, what in ((d2x.view, want[0], "d2x"), (hw.view - prior_w, want[1], "hw"),
+                           (hb.view - prior_b, want[2], "hb")):
+        assert_close(got, exp, exp + (prior_w if what == "hw" else prior_b if what == "hb" else 0), dtype, what)
+    for buf, what in ((d2x, "d2x"), (hw, "hw"), (hb, "hb")):
+        buf.check_untouched_outside(what)
 
 
 @FAST

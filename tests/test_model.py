@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import naive
 from lenet_numba.model import Model
 
-ARCHS = ("lenet1", "zipcode1989")
+ARCHS = ("lenet1", "zipcode1989", "lenet1-nips1989")
 ACTS = naive.ACTIVATIONS
 
 LENET1_SHAPES = {
@@ -42,7 +42,17 @@ ZIPCODE_SHAPES = {
     "h3.weight": (30, 192), "h3.bias": (30,),
     "out.weight": (10, 30), "out.bias": (10,),
 }
-SHAPES = {"lenet1": LENET1_SHAPES, "zipcode1989": ZIPCODE_SHAPES}
+# LeCun et al., NIPS 1989: H1 4 maps 24x24 on the 28x28 plane; H2, H4 averaging (a coefficient
+# and a bias per map); H3 12 maps 8x8, each reading one or two H2 maps (20 kernels: the
+# weight tensor holds 24 slots, the 4 unused ones stay 0); 10 outputs on H4's 192 units.
+NIPS_SHAPES = {
+    "h1.weight": (4, 1, 5, 5), "h1.bias": (4,),
+    "h2.alpha": (4,), "h2.beta": (4,),
+    "h3.weight": (12, 2, 5, 5), "h3.bias": (12,),
+    "h4.alpha": (12,), "h4.beta": (12,),
+    "out.weight": (10, 192), "out.bias": (10,),
+}
+SHAPES = {"lenet1": LENET1_SHAPES, "zipcode1989": ZIPCODE_SHAPES, "lenet1-nips1989": NIPS_SHAPES}
 
 
 def randomize(model, rng, gain=1.5):
@@ -56,6 +66,7 @@ def randomize(model, rng, gain=1.5):
             v[...] = rng.uniform(0.5, 2.0, v.shape)
         else:  # biases, betas
             v[...] = rng.uniform(-0.5, 0.5, v.shape)
+    model.params[~model.free] = 0  # dead slots of a ragged table: 0 by definition
     return model
 
 
@@ -90,11 +101,51 @@ def test_zipcode1989_counts_from_the_paper():
     assert m.plan.connections == 64660
 
 
+def test_nips1989_counts_from_the_paper():
+    """NIPS 1989: 4,635 units (the 28x28 input plane, a bias unit and every layer's maps),
+    98,442 connections (a bias is one per unit), 2,578 free parameters (20 H3 kernels)."""
+    m = Model("lenet1-nips1989")
+    assert m.n_free_params == 2578 == sum(int(np.prod(s)) for s in NIPS_SHAPES.values()) - 4 * 25
+    assert m.plan.units == 4635 == 28 * 28 + 1 + 4 * 24 * 24 + 4 * 12 * 12 + 12 * 8 * 8 + 12 * 4 * 4 + 10
+    assert m.plan.connections == 98442
+    h3 = np.asarray(m.arch.layers[2].connections, dtype=object)
+    assert sum(len(r) for r in h3) == 20 and {len(r) for r in h3} == {1, 2}
+    assert np.all(np.bincount(np.concatenate(h3).astype(int), minlength=4) == 5)  # each H2 map feeds 5
+
+
+def test_dead_slots_stay_zero_through_init_load_and_training():
+    from lenet_numba.train import train
+
+    m = Model("lenet1-nips1989", "scaled-tanh", "scaled-tanh", seed=3)
+    assert (~m.free).sum() == 100 and np.all(m.params[~m.free] == 0)
+    state = m.state_dict()
+    state["h3.weight"][0, 1] = 5.0  # a dead slot (map 0 reads one H2 map)
+    m.load_state_dict(state)
+    assert np.all(m.params[~m.free] == 0)
+    rng = np.random.default_rng(0)
+    train(m, rng.uniform(-1, 1, (40, 16, 16)), rng.integers(0, 10, 40), epochs=2, lr=0.05)
+    assert np.all(m.params[~m.free] == 0) and np.any(m.params[m.free] != Model("lenet1-nips1989", seed=3).params[m.free])
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_layer_outputs_are_the_naive_trace(arch):
+    """Model.layer_outputs(image): [(layer name, its post-activation maps)], as the naive twin."""
+    rng = np.random.default_rng(5)
+    m = randomize(Model(arch, "scaled-tanh", "scaled-tanh", dtype="float64"), rng)
+    image = images(rng, 1)[0]
+    got = m.layer_outputs(image)
+    _, want = naive.network_forward(m.arch, m.state_dict(), "scaled-tanh", "scaled-tanh", image, trace=True)
+    assert [name for name, _ in got] == [layer.name for layer in m.arch.layers]
+    for (name, a), b in zip(got, want):
+        np.testing.assert_allclose(a, np.reshape(b, a.shape), rtol=1e-12, atol=1e-12, err_msg=name)
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_units_match_the_naive_layer_shapes(arch):
     m = Model(arch)
     _, outs = naive.network_forward(m.arch, m.state_dict(), image=np.zeros((16, 16)), trace=True)
-    assert m.plan.units == 16 * 16 + sum(o.size for o in outs)
+    field = 28 * 28 + 1 if arch == "lenet1-nips1989" else 16 * 16  # the NIPS paper counts its input plane
+    assert m.plan.units == field + sum(o.size for o in outs)
     assert m.plan.n_outputs == outs[-1].size == 10
 
 
@@ -162,12 +213,20 @@ def test_init_ranges(arch, seed):
     m = Model(arch, seed=seed, dtype="float64")
     for name, v in m.named_parameters().items():
         if name.endswith(".weight"):
-            r = 2.4 / int(np.prod(v.shape[1:]))  # fan-in F: every input of one unit
-            assert np.all(np.abs(v) <= r), name
+            # fan-in F: every input of one unit; map o of a ragged table reads len(row o) maps,
+            # so its F is len(row) * K * K and its slots past len(row) are 0
+            layer = next(layer for layer in m.arch.layers if layer.name == name.split(".")[0])
+            rows = getattr(layer, "connections", None) or [range(v.shape[1])] * v.shape[0]
+            per_input = int(np.prod(v.shape[2:]))
+            scaled = np.concatenate([v[o].reshape(-1)[:len(row) * per_input] / (2.4 / (len(row) * per_input))
+                                     for o, row in enumerate(rows)])
+            dead = np.concatenate([v[o].reshape(-1)[len(row) * per_input:] for o, row in enumerate(rows)])
+            assert np.all(dead == 0), name
+            assert np.all(np.abs(scaled) <= 1), name
             # uniform over the whole range, not a narrower one: each quarter gets its share
-            counts = np.histogram(v, bins=4, range=(-r, r))[0] / v.size
+            counts = np.histogram(scaled, bins=4, range=(-1, 1))[0] / scaled.size
             assert np.all(np.abs(counts - 0.25) < 0.12), (name, counts)
-            assert np.abs(v).max() > 0.85 * r, name
+            assert np.abs(scaled).max() > 0.85, name
         elif name.endswith(".alpha"):
             assert np.all(v == 1.0), name
         else:
@@ -263,11 +322,12 @@ def block_errors(model, image, label, loss, rng, loss_fn=None, n_entries=4, h=2e
     try:
         for name, (off, shape) in model.plan.params.items():
             size = int(np.prod(shape))
-            g = grads[off:off + size]
+            free = model.free[off:off + size]  # the dead slots of a ragged table are no parameters
+            g = np.where(free, grads[off:off + size], 0.0)
             assert np.all(np.isfinite(g)), name
             # a random direction inside the block
             d = np.zeros_like(p0)
-            d[off:off + size] = rng.standard_normal(size)
+            d[off:off + size] = rng.standard_normal(size) * free
             fd = fd4(loss_along(d), h)
             an = float(np.dot(g, d[off:off + size]))
             scale = float(np.sum(np.abs(g * d[off:off + size])))
@@ -275,7 +335,7 @@ def block_errors(model, image, label, loss, rng, loss_fn=None, n_entries=4, h=2e
             # a few single entries
             worst = 0.0
             gmax = float(np.abs(g).max())
-            for k in rng.choice(size, min(n_entries, size), replace=False):
+            for k in rng.choice(np.flatnonzero(free), min(n_entries, int(free.sum())), replace=False):
                 e = np.zeros_like(p0)
                 e[off + k] = 1.0
                 worst = max(worst, abs(fd4(loss_along(e), h) - g[k]) / max(gmax, 1e-300))
@@ -393,7 +453,8 @@ def test_layer_outputs_equal_the_naive_trace(arch, seed):
     """Every layer's maps (not just the last) == naive.network_forward's trace, shapes included."""
     rng = np.random.default_rng(seed)
     m = Model(arch, "scaled-tanh", "tanh", "float64", seed=seed)
-    m.params[:] += rng.normal(0, 0.1, m.n_params)  # alpha/beta away from 1/0
+    # alpha/beta away from 1/0; through load_state_dict, which keeps what must stay fixed
+    m.load_state_dict({n: v + rng.normal(0, 0.1, v.shape) for n, v in m.state_dict().items()})
     image = rng.uniform(-1, 1, (16, 16))
     outputs = m.layer_outputs(image)
     _, trace = naive.network_forward(m.arch, m.state_dict(), "scaled-tanh", "tanh", image, trace=True)

@@ -336,11 +336,11 @@ def engine_curvature(model, images, loss_kind, indices=None):
     x = model.as_images(images)
     if indices is None:
         for n in range(len(x)):
-            sample_curvature(model._table, model._pad_values, model._conn, model.params, acts, d2, h, x[n],
+            sample_curvature(model.table, model.pad_values, model.conn, model.params, acts, d2, h, x[n],
                              loss_kind)
     else:
-        estimate_curvature(model._table, model._pad_values, model._conn, model.params, acts, d2, h, x,
-                           np.zeros(len(x), np.int64), np.asarray(indices, np.int64), loss_kind)
+        estimate_curvature(model.table, model.pad_values, model.conn, model.params, acts, d2, h, x,
+                           np.asarray(indices, np.int64), loss_kind)
     return h
 
 

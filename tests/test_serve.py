@@ -88,6 +88,9 @@ def test_predict_answers_with_every_layer(served):
     assert r["digit"] == int(np.argmax(r["scores"]))
     assert r["threshold"] is None and r["rejected"] is False  # no test set here: no reject
     assert engine.info()["threshold_note"].startswith("no test set")
+    timing = res.headers["server-timing"]  # the server's own share of the round trip
+    assert timing.startswith("app;dur=") and float(timing.split("=")[1]) > 0
+    assert res.headers["x-frame-options"] == "DENY"
     # light ink on dark paper reads the same
     light = post(client, "/api/predict", {"image": (255 - grey).tolist()}).json()
     assert light["input16"] == r["input16"] and light["digit"] == r["digit"]
@@ -152,7 +155,12 @@ def test_cross_origin_and_token_guard(served):
     assert post(client, "/api/predict", body).status_code == 200
     assert post(client, "/api/predict", body, headers={"Origin": BASE}).status_code == 200
     assert_refused(post(client, "/api/predict", body, headers={"Origin": "http://evil.example"}), 403, "cross-origin")
+    other_port = {"Origin": "http://127.0.0.1:9999"}  # another local server is another origin
+    assert_refused(post(client, "/api/predict", body, headers=other_port), 403, "cross-origin")
+    assert_refused(post(client, "/api/predict", body, headers={"Origin": "null"}), 403, "cross-origin")
     assert_refused(post(client, "/api/predict", body, headers={"X-Lenet-Token": "guess"}), 403, "token")
+    latin1 = "caf\xe9".encode("latin-1")  # not ASCII: must be a 403, not a crash in the comparison
+    assert_refused(post(client, "/api/predict", body, headers={"X-Lenet-Token": latin1}), 403, "token")
     assert_refused(client.get("/api/info", headers={"X-Lenet-Token": ""}), 403, "token")
     assert_refused(client.get("/", headers={"Host": "evil.example:8000"}), 403, "host")  # DNS rebinding
     assert_refused(client.get("/api/nope"), 404)
@@ -316,3 +324,23 @@ def test_core_and_cli_never_import_the_extras():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def test_page_files_ship_with_the_package():
+    """pyproject declares the web/onnx extras and every static file as package data, so a
+    non-editable install serves the same page."""
+    import fnmatch
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib", reason="Python < 3.11 has no tomllib")
+
+    root = Path(__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    extras = project["project"]["optional-dependencies"]
+    assert {"starlette", "uvicorn"} <= {d.split(">")[0].split("=")[0] for d in extras["web"]}
+    assert any(d.startswith("onnxruntime") for d in extras["onnx"])
+    patterns = project["tool"]["setuptools"]["package-data"]["lenet_numba.serve"]
+    static = [p.relative_to(root / "lenet_numba" / "serve").as_posix()
+              for p in (root / "lenet_numba" / "serve" / "static").iterdir()]
+    assert {"static/index.html", "static/app.js", "static/style.css"} <= set(static)
+    assert all(any(fnmatch.fnmatch(f, p) for p in patterns) for f in static), (static, patterns)

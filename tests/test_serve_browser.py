@@ -114,7 +114,7 @@ def test_draw_a_seven_then_train_two_passes(browser, server):
     if keep:
         save_small_png(shot, keep)
     page.click("#clear")
-    assert page.locator("#answer").text_content() == "–"
+    assert page.locator("#answer").text_content() == "–" and page.locator("#layers .layer").count() == 0
     assert not errors, errors
     page.close()
 

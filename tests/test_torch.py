@@ -26,7 +26,7 @@ from lenet_numba.interop import (from_state_dict, from_torch, to_state_dict, to_
                                   torch_module)
 from lenet_numba.model import Model  # noqa: E402
 
-ARCHS = ["lenet1", "zipcode1989"]
+ARCHS = ["lenet1", "zipcode1989", "lenet1-nips1989"]
 ACTS = ["identity", "tanh", "scaled-tanh"]
 CASES = [(a, h, o) for a in ARCHS for h, o in itertools.product(ACTS, ACTS)]
 
@@ -40,6 +40,7 @@ def random_model(arch, hidden, output, dtype="float64", seed=0):
         v[...] = rng.uniform(-scale, scale, v.shape)
         if name.endswith(".alpha"):
             v += 1.0
+    m.params[~m.free] = 0  # the dead slots of a ragged table are 0 by definition
     return m
 
 
@@ -74,8 +75,10 @@ def test_lenet1_module_is_the_seed_module():
 def test_state_dict_keys_and_shapes_are_lenet_numbas(arch):
     m = Model(arch, seed=3)
     net = torch_module(arch, seed=3)
-    assert list(net.state_dict()) == m.param_names
-    for name, v in net.state_dict().items():
+    sd = net.state_dict()
+    assert sd.pop("_extra_state") == m.description()  # what the network is, beside the weights
+    assert list(sd) == m.param_names
+    for name, v in sd.items():
         assert tuple(v.shape) == m[name].shape
         assert v.dtype == torch.float32
         np.testing.assert_array_equal(v.numpy(), m[name])  # same init for the same seed
@@ -119,7 +122,7 @@ def test_same_loss_and_gradients(arch, hidden, output, loss):
     L.backward()
     assert value == pytest.approx(L.item(), rel=1e-12)
     for name, p in net.named_parameters():
-        got = m.view(grads, name)
+        got = np.where(m.view(m.free, name), m.view(grads, name), 0.0)  # dead slots: no parameters
         scale = np.abs(got).max()
         # rtol 1e-9; atol 1e-12 of the layer's largest entry, for entries that cancel to ~0
         np.testing.assert_allclose(got, p.grad.numpy(), rtol=1e-9, atol=1e-12 * scale, err_msg=name)
@@ -130,7 +133,8 @@ def test_same_loss_and_gradients(arch, hidden, output, loss):
 def test_round_trip_is_bit_identical(arch, dtype):
     m = random_model(arch, "scaled-tanh", "tanh", dtype=dtype)
     sd = to_state_dict(m)
-    assert all(v.dtype == getattr(torch, dtype) for v in sd.values())
+    assert sd["_extra_state"] == m.description()
+    assert all(v.dtype == getattr(torch, dtype) for k, v in sd.items() if k != "_extra_state")
     back = from_state_dict(sd, arch=arch, activation="scaled-tanh", output_activation="tanh")
     assert back.dtype == m.dtype and back.activation == "scaled-tanh" and back.output_activation == "tanh"
     assert back.params.tobytes() == m.params.tobytes()
@@ -142,14 +146,14 @@ def test_round_trip_is_bit_identical(arch, dtype):
     assert from_state_dict(to_state_dict(m.state_dict()), model=target) is target
     assert target.params.tobytes() == m.params.tobytes()
     # the tensors are copies: training one side must not move the other
-    sd[next(iter(sd))].add_(1.0)
+    sd[m.param_names[0]].add_(1.0)
     assert back.params.tobytes() == m.params.tobytes()
 
 
 def test_dtype_casts_and_bad_keys():
     m = random_model("lenet1", "tanh", "identity", dtype="float64")
     sd = to_state_dict(m, dtype=torch.float32)
-    assert all(v.dtype == torch.float32 for v in sd.values())
+    assert all(v.dtype == torch.float32 for k, v in sd.items() if k != "_extra_state")
     assert from_state_dict(sd).dtype == np.float32
     assert from_state_dict(sd, dtype="float64").dtype == np.float64
     from lenet_numba.errors import UsageError
@@ -160,6 +164,46 @@ def test_dtype_casts_and_bad_keys():
         from_state_dict({k: v for k, v in sd.items() if k != "fc2.bias"})
     with pytest.raises(UsageError, match="unknown activation"):
         torch_module("lenet1", activation="relu")
+
+
+def test_the_network_travels_with_its_weights():
+    """A scaled-tanh (1989 recipe) network cannot come back as tanh without an error."""
+    from lenet_numba.errors import UsageError
+
+    m = random_model("zipcode1989", "scaled-tanh", "scaled-tanh", dtype="float64")
+    sd = to_state_dict(m)
+    assert sd["_extra_state"] == {"arch": "zipcode1989", "activation": "scaled-tanh",
+                                  "output_activation": "scaled-tanh"}
+    back = from_state_dict(sd)  # nothing to retype
+    assert back.description() == m.description() and back.params.tobytes() == m.params.tobytes()
+    with pytest.raises(UsageError, match="activation 'scaled-tanh' \\(expected 'tanh'\\)"):
+        from_state_dict(sd, arch="zipcode1989", activation="tanh", output_activation="identity")
+    with pytest.raises(UsageError, match="another network"):
+        from_state_dict(sd, model=Model("zipcode1989", "tanh", "identity"))
+    net = to_torch(m)
+    assert net.state_dict()["_extra_state"] == m.description()
+    with pytest.raises(UsageError, match="another network"):  # torch's own load_state_dict checks it too
+        torch_module("zipcode1989", "tanh", "identity", dtype=torch.float64).load_state_dict(net.state_dict())
+    with pytest.raises(UsageError, match="does not say which network"):
+        from_state_dict(m.state_dict())  # bare arrays: the caller must say what they are
+
+
+def test_ragged_table_dead_slots_stay_out_of_torch_too():
+    """lenet1-nips1989's H3: the padded slots are masked in torch, so even non-zero values
+    there change nothing and get no gradient; loading into lenet-numba zeroes them."""
+    m = random_model("lenet1-nips1989", "scaled-tanh", "scaled-tanh", dtype="float64")
+    net = to_torch(m)
+    x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (3, 16, 16)))
+    before = net(x).detach().clone()
+    off, shape = m.plan.params["h3.weight"]
+    dead = torch.from_numpy(~m.free[off:off + int(np.prod(shape))])
+    with torch.no_grad():
+        net.h3.weight.view(-1)[dead] = 7.0
+    assert torch.equal(net(x), before)
+    net(x).sum().backward()
+    assert torch.all(net.h3.weight.grad.view(-1)[dead] == 0)
+    back = from_torch(net)
+    assert np.all(back.params[~back.free] == 0) and np.allclose(back.predict(x.numpy()), before.numpy())
 
 
 # ---------------------------------------------------------------- real data
@@ -211,7 +255,7 @@ def test_usps_trained_lenet1_predicts_the_same_in_torch():
     np.testing.assert_array_equal(theirs.argmax(1), ours.argmax(1))
     np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-5)
 
-    m64 = from_state_dict(m.state_dict(), dtype="float64")
+    m64 = from_state_dict(m.state_dict(), dtype="float64", **m.description())
     with torch.no_grad():
         theirs64 = to_torch(m64)(torch.from_numpy(xt.astype(np.float64))).numpy()
     np.testing.assert_allclose(theirs64, m64.predict(xt.astype(np.float64)), rtol=0, atol=1e-12)
@@ -227,6 +271,7 @@ def test_to_state_dict_of_a_checkpoint_file(tmp_path):
     save_checkpoint(path, m.state_dict(), {"arch": "lenet1", "activation": "tanh",
                                            "output_activation": "identity", "dtype": "float32"})
     sd = to_state_dict(path)
+    assert sd.pop("_extra_state") == m.description()  # the checkpoint's network travels too
     assert set(sd) == set(m.state_dict())
     assert all(sd[k].numpy().tobytes() == v.tobytes() for k, v in m.state_dict().items())
     assert to_state_dict(str(path))["fc2.bias"].numpy().tobytes() == m["fc2.bias"].tobytes()

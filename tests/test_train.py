@@ -204,21 +204,21 @@ def _read_usps(folder):
     return read_esl(Path(folder) / "zip.train.gz"), read_esl(Path(folder) / "zip.test.gz")
 
 
-@pytest.fixture
 def usps(data_root):
-    """((x, y), (x_test, y_test)) of the real data (conftest's data_root: skips without it, fails in CI)."""
+    """((x, y), (x_test, y_test)) read by this file's own ESL reader from the data root the
+    program's look-up found (conftest's data_root: a skip without data, a failure under CI)."""
     return _read_usps(str(data_root / "usps"))
 
 
-def test_usps_data_as_expected(usps):
-    (x, y), (xt, yt) = usps
+def test_usps_data_as_expected(data_root):
+    (x, y), (xt, yt) = usps(data_root)
     assert x.shape == (7291, 16, 16) and xt.shape == (2007, 16, 16)
     assert set(np.unique(y)) == set(range(10)) == set(np.unique(yt))
     assert x.min() >= -1 and x.max() <= 1
 
 
-def test_lenet1_learns_usps(usps):
-    (x, y), (xt, yt) = usps
+def test_lenet1_learns_usps(data_root):
+    (x, y), (xt, yt) = usps(data_root)
     m = Model("lenet1", activation="tanh", output_activation="identity", seed=0)
     before = m.evaluate(xt, yt, "ce")["error"]
     result = train(m, x, y, epochs=2, lr=0.01, loss="ce", test_images=xt, test_labels=yt)

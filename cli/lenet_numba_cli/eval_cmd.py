@@ -4,7 +4,7 @@ import json
 
 import click
 
-from lenet_numba.evaluate import evaluation_report
+from lenet_numba.evaluate import eval_line, evaluation_report
 from lenet_numba.experiment import load_test_set
 from lenet_numba.run_checkpoint import evaluation_settings, model_from_checkpoint
 
@@ -33,6 +33,7 @@ def eval_cmd(checkpoint, dataset, loss, data_dir, no_download, as_json):
         return
     click.echo(f"{checkpoint}: {model.arch.name}, {rep['n']} test digits ({dataset})")
     click.echo(f"test error {100 * rep['test_error']:.2f}%   test loss ({loss}) {rep['test_loss']:.5f}")
+    click.echo(eval_line("test", rep["test_loss"], rep["test_error"], rep["misses"]))
     click.echo("confusion (rows: true digit, columns: predicted):")
     click.echo("      " + "".join(f"{k:>5}" for k in range(10)) + "   error")
     for k, row in enumerate(rep["confusion"]):
@@ -42,4 +43,4 @@ def eval_cmd(checkpoint, dataset, loss, data_dir, no_download, as_json):
     for r, e in rep["reject_curve"]:
         click.echo(f"  reject {100 * r:5.2f}%  ->  error {100 * e:5.2f}% on the rest")
     click.echo(f"reject needed for 1% error: {100 * rep['reject_for_1pct_error']:.2f}%   "
-               f"(1989 papers: 12.1% zip-code net, ~9% LeNet-1)")
+               f"(1989 papers: 12.1% zip-code net; ~9% the NIPS network, lenet1-nips1989)")

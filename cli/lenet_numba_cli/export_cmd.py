@@ -3,7 +3,7 @@
 import click
 
 from lenet_numba.atomic import check_output_path
-from lenet_numba.experiment import model_from_checkpoint
+from lenet_numba.run_checkpoint import model_from_checkpoint
 
 from .options import json_option
 

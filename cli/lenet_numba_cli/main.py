@@ -20,6 +20,7 @@ from .gradcheck_cmd import gradcheck_cmd
 from .plot_cmd import plot
 from .predict_cmd import predict_cmd
 from .serve_cmd import serve_cmd
+from .summary_cmd import summary_cmd
 from .sweep_cmd import sweep_cmd
 from .train_cmd import train_cmd
 
@@ -64,6 +65,7 @@ cli.add_command(plot)
 cli.add_command(sweep_cmd)
 cli.add_command(serve_cmd)
 cli.add_command(export_cmd)
+cli.add_command(summary_cmd)
 
 
 def main():

@@ -40,8 +40,8 @@ def train_cmd(data_dir, no_download, as_json, **options):
             f"{r.optimizer}, {'shuffled' if r.shuffle else 'fixed order'}{', augmented' if r.augment else ''}), "
             f"{r.epochs} epochs{f' (resuming after {start_epoch})' if cfg.resume else ''}, {r.dtype}, "
             f"seed {cfg.seed}, dataset {cfg.dataset}")
-        log(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>10} {'train_err':>9} {'test_err':>8} {'seconds':>8} "
-            f"{'samples/s':>10}")
+        log(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>10} {'train_err':>9} {'test_err':>8} "
+            + (f"{'valid_loss':>10} {'valid_err':>9} " if cfg.validation else "") + f"{'seconds':>8} {'samples/s':>10}")
 
     stop = {"signal": None}
 
@@ -61,7 +61,9 @@ def train_cmd(data_dir, no_download, as_json, **options):
 
     def on_epoch(s):
         log(f"{s.epoch:>5} {s.train_loss:>10.5f} {s.test_loss:>10.5f} {100 * s.train_error:>8.2f}% "
-            f"{100 * s.test_error:>7.2f}% {s.seconds:>8.2f} {s.samples_per_s:>10.0f}")
+            f"{100 * s.test_error:>7.2f}% "
+            + (f"{s.valid_loss:>10.5f} {100 * s.valid_error:>8.2f}% " if s.valid_loss == s.valid_loss else "")
+            + f"{s.seconds:>8.2f} {s.samples_per_s:>10.0f}")
         # finite but stuck near chance (90% error): saturated units, nothing the divergence guard sees
         if s.epoch >= 2 and s.train_error >= STALLED_ERROR and not warned:
             warned.append(s.epoch)

@@ -7,6 +7,7 @@ roots are searched in the order ``data_dir`` argument, ``$LENET_NUMBA_DATA``, us
 from lenet_numba.data.info import data_info, fetch
 from lenet_numba.data.mnist import load_mnist16, load_mnist16_all, read_idx, resize_to_16
 from lenet_numba.data.sources import MNIST_FILES, USPS_FILES
+from lenet_numba.data.split import stratified_holdout
 from lenet_numba.data.usps import load_usps, read_usps_file
 from lenet_numba.errors import DataError
 
@@ -22,4 +23,5 @@ __all__ = [
     "read_idx",
     "read_usps_file",
     "resize_to_16",
+    "stratified_holdout",
 ]

@@ -47,18 +47,6 @@ def activation_backward(kind, y, g):
             g[k] *= c * (AA - y[k] * y[k])
 
 
-@njit(cache=True)
-def activation_derivative(kind, y, out):
-    """out <- f'(a) computed from y (used by the second-order backward)."""
-    for k in range(y.shape[0]):
-        if kind == TANH:
-            out[k] = 1.0 - y[k] * y[k]
-        elif kind == SCALED_TANH:
-            out[k] = (SCALED_S / SCALED_A) * (SCALED_A * SCALED_A - y[k] * y[k])
-        else:
-            out[k] = 1.0
-
-
 # ---- second order (SDLM, diagonal Gauss-Newton) ------------------------------------
 
 

@@ -75,7 +75,7 @@ def softmax_ce_smoothed_loss(z, label, eps, grad):
     return np.log(s) - (1.0 - eps) * (z[label] - m) - off * zsum
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def loss_forward_backward(kind, y, label, grad, smoothing=0.0):
     """The loss of one sample, dL/dy into grad. smoothing: CE's label smoothing eps (0 = off;
     ignored by MSE, which recipes.validate refuses to combine with it)."""
@@ -118,7 +118,7 @@ def softmax_ce_curvature(z, d2):
         d2[k] = p * (1.0 - p)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def loss_curvature(kind, y, d2):
     """d2 <- diagonal Gauss-Newton curvature of the loss w.r.t. the network output y."""
     if kind == MSE:

@@ -20,6 +20,7 @@ import contextlib
 import hmac
 import html
 import secrets
+import time
 from importlib import resources
 
 from starlette.applications import Starlette
@@ -70,6 +71,7 @@ def create_app(engine, trainer, token=None, allowed_hosts=("127.0.0.1", "localho
 
     allowed_hosts: host names the Host header may carry (any port)."""
     token = token or secrets.token_urlsafe(24)
+    token_bytes = token.encode("ascii")
     allowed = {h.lower() for h in allowed_hosts}
     static = resources.files("lenet_numba.serve") / "static"
     page = (static / "index.html").read_text("utf-8").replace("{{TOKEN}}", html.escape(token))
@@ -82,14 +84,17 @@ def create_app(engine, trainer, token=None, allowed_hosts=("127.0.0.1", "localho
 
     def guard(request):
         """None if the request may go on, else the error response."""
-        host = host_of(request.headers.get("host", ""))
+        netloc = request.headers.get("host", "").lower()
+        host = host_of(netloc)
         if host not in allowed:
             return error(403, f"host {host!r} not allowed (start the server with --host to serve another name)")
         if request.url.path.startswith("/api/"):
             origin = request.headers.get("origin")
-            if origin is not None and host_of(origin.split("://", 1)[-1]) != host:
-                return error(403, f"cross-origin request from {origin!r} refused")
-            if not hmac.compare_digest(request.headers.get(TOKEN_HEADER, ""), token):
+            if origin is not None and origin.split("://", 1)[-1].lower() != netloc:  # host and port
+                return error(403, f"cross-origin request from {origin[:80]!r} refused")
+            # bytes: compare_digest refuses str with non-ASCII characters (headers are latin-1)
+            given = request.headers.get(TOKEN_HEADER, "").encode("latin-1")
+            if not hmac.compare_digest(given, token_bytes):
                 return error(403, f"missing or wrong {TOKEN_HEADER} header (the token is in the page)")
         return None
 
@@ -161,16 +166,19 @@ def create_app(engine, trainer, token=None, allowed_hosts=("127.0.0.1", "localho
 
     async def guarded(scope, receive, send):
         """Plain ASGI (no per-request middleware objects): refuse, or pass on with two
-        headers that keep the page out of other sites' frames and sniffers."""
+        headers that keep the page out of other sites' frames and sniffers, and the time
+        the request took here (Server-Timing)."""
         if scope["type"] == "http":
+            t0 = time.perf_counter()
             refused = guard(Request(scope))
             if refused is not None:
                 return await refused(scope, receive, send)
 
             async def send_with_headers(message):
                 if message["type"] == "http.response.start":
-                    message.setdefault("headers", [])
-                    message["headers"] = list(message["headers"]) + SECURITY_HEADERS
+                    # Server-Timing: the time from the request's arrival to its answer, here
+                    timing = f"app;dur={1e3 * (time.perf_counter() - t0):.3f}".encode()
+                    message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS, (b"server-timing", timing)]
                 await send(message)
             return await app(scope, receive, send_with_headers)
         return await app(scope, receive, send)

@@ -17,7 +17,7 @@ def require_web():
 
 def initial_model(checkpoint):
     """(model, description): the checkpoint's network, or an untrained LeNet-1."""
-    from ..experiment import model_from_checkpoint
+    from ..run_checkpoint import model_from_checkpoint
     from ..model import Model
 
     if checkpoint is None:

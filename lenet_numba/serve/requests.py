@@ -10,13 +10,12 @@ import math
 
 import numpy as np
 
-from ..architectures import ARCHITECTURES
-from ..recipes import RECIPES
+from .. import recipes
+from ..errors import UsageError
 
 MAX_BODY_BYTES = 8 * 1024 * 1024   # a 512x512 image written as "255.0000, " per pixel fits
 MAX_IMAGE_SIDE = 512
-MAX_SEED = 2 ** 32 - 1
-MAX_EPOCHS = 200
+MAX_EPOCHS = 200   # passes one run from the page may ask for (it can be cancelled)
 
 
 class BadRequest(Exception):
@@ -82,29 +81,19 @@ def predict_image(body):
     return grey / 255.0
 
 
-def _integer(body, name, lo, hi, default):
-    v = body.get(name, default)
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise BadRequest(400, f"{name}: expected an integer in {lo}..{hi}, got {json.dumps(v)[:40]}")
-    return v
-
-
-def _choice(body, name, choices, default):
-    v = body.get(name, default)
-    if v not in choices:
-        raise BadRequest(400, f"{name}: unknown {json.dumps(v)[:40]}; choose one of {', '.join(choices)}")
-    return v
-
-
 def train_request(body):
-    """{"arch", "recipe", "seed", "epochs"} (all optional) -> a checked dict of the four;
-    epochs None (absent or null): the recipe's number of passes for that network."""
+    """{"arch", "recipe", "seed", "epochs"} (all optional) -> a checked dict of the four, by the
+    rules every run follows (recipes.check_*); epochs None (absent or null): the recipe's
+    number of passes for that network."""
     _fields(body, (), ("arch", "recipe", "seed", "epochs"))
     epochs = body.get("epochs")
-    return {"arch": _choice(body, "arch", list(ARCHITECTURES), "lenet1"),
-            "recipe": _choice(body, "recipe", list(RECIPES), "1989"),
-            "seed": _integer(body, "seed", 0, MAX_SEED, 0),
-            "epochs": None if epochs is None else _integer(body, "epochs", 1, MAX_EPOCHS, None)}
+    try:
+        return {"arch": recipes.check_name("architecture", body.get("arch", "lenet1"), "arch"),
+                "recipe": recipes.check_name("recipe", body.get("recipe", recipes.DEFAULT_RECIPE)),
+                "seed": recipes.check_seed(body.get("seed", 0)),
+                "epochs": None if epochs is None else recipes.check_int("epochs", epochs, 1, MAX_EPOCHS)}
+    except UsageError as e:
+        raise BadRequest(400, str(e)) from None
 
 
 def empty_request(body):

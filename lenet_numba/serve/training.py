@@ -15,7 +15,7 @@ import queue as queue_module
 import threading
 import time
 
-from ..errors import LenetError
+from ..errors import LenetError, first_line
 from .requests import BadRequest
 
 SEND_EVERY = 0.1   # seconds between weight updates sent while a pass runs
@@ -28,8 +28,9 @@ def worker_main(job, data_dir, queue, stop):
         from ..experiment import TrainConfig, run
         from .engine import threshold_for
 
+        # epochs None: the recipe's number of passes for this network
         config = TrainConfig(arch=job["arch"], recipe=job["recipe"], seed=job["seed"],
-                             overrides={"epochs": job["epochs"]}, data_dir=data_dir, download=False,  # None: the recipe's
+                             epochs=job["epochs"], data_dir=data_dir, download=False,
                              chunk_size=CHUNK)
         held = {}
         last_sent = [0.0]
@@ -59,7 +60,7 @@ def worker_main(job, data_dir, queue, stop):
     except LenetError as e:
         queue.put(("failed", str(e)))
     except Exception as e:  # reported to the page as one line; the server keeps running
-        queue.put(("failed", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
+        queue.put(("failed", f"{type(e).__name__}: {first_line(e)}"))
 
 
 class Trainer:
@@ -109,6 +110,13 @@ class Trainer:
 
     def _listen(self, run_id, proc, q):
         """Apply the worker's messages until it says done/failed (or dies without a word)."""
+        try:
+            self._apply_messages(run_id, proc, q)
+        finally:
+            proc.join(timeout=5)
+            q.close()  # its pipe and semaphores go now, not at interpreter exit
+
+    def _apply_messages(self, run_id, proc, q):
         from ..model import Model
 
         while True:
@@ -145,8 +153,7 @@ class Trainer:
                 elif kind == "failed":
                     self.state, self.error = "failed", body
                 if kind in ("done", "failed"):
-                    break
-        proc.join(timeout=5)
+                    return
 
     def _source(self, epochs):
         j = self.job
@@ -190,3 +197,7 @@ class Trainer:
             if proc.is_alive():
                 proc.terminate()
                 proc.join(timeout=3)
+        with self._lock:
+            self._proc = self._stop = None
+            if self.busy:
+                self.state = "cancelled"

@@ -168,21 +168,20 @@ class SweepSpec:
     def validate(self):
         """Refuse a bad grid before anything runs (one-line UsageError)."""
         from ..architectures import get as get_arch
-        from ..experiment import DATASETS, TrainConfig
+        from ..experiment import TrainConfig
 
         get_arch(self.arch)
         recipes.get(self.recipe)
-        if self.dataset not in DATASETS:
-            raise UsageError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        recipes.check_name("dataset", self.dataset)
         if not self.seeds:
             raise UsageError("no seeds to run")
         if self.epochs is not None and "epochs" in self.grid:
             raise UsageError("epochs is both --epochs and a --set field; use one of them")
-        for seed in (min(self.seeds), max(self.seeds)):
-            recipes.check_seed(seed, "--seeds")
         n_settings = math.prod(len(v) for v in self.grid.values())
         if n_settings * len(self.seeds) > MAX_RUNS:
             raise UsageError(f"{n_settings:,} settings x {len(self.seeds):,} seeds is more than {MAX_RUNS:,} runs")
+        for seed in (min(self.seeds), max(self.seeds)):
+            recipes.check_seed(seed, "--seeds")
         for setting in self.settings():
             try:
                 TrainConfig(arch=self.arch, recipe=self.recipe, overrides=self.overrides(setting)).validate()

@@ -90,7 +90,7 @@ def markdown_report(summary):
     """sweep.md: what was run, the table, the best setting, where the per-run files are."""
     s = summary["spec"]
     seeds = " ".join(str(x) for x in s["seeds"])
-    epochs = s["epochs"] if s["epochs"] is not None else recipes.get(s["recipe"]).epochs
+    epochs = s["epochs"] if s["epochs"] is not None else recipes.get(s["recipe"]).for_arch(s["arch"]).epochs
     out = [f"# Sweep: {s['arch']}, recipe {s['recipe']}, {epochs} epoch{'s' * (epochs != 1)}, "
            f"seed{'s' * (len(s['seeds']) != 1)} {seeds}, {s['dataset']}", ""]
     if summary.get("command"):

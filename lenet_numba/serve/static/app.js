@@ -107,6 +107,9 @@ function clearAnswer() {
   $("answer").className = "";
   $("reject-note").textContent = "";
   $("scores").innerHTML = "";
+  $("layers").innerHTML = "";
+  layerKey = "";
+  for (const id of ["step-crop", "step-16", "step-input"]) $(id).getContext("2d").clearRect(0, 0, 96, 96);
 }
 
 function showAnswer(r) {
