@@ -91,7 +91,7 @@ class Recipe:
         for name in ("shuffle", "augment"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        check_int("epochs", self.epochs, 0, MAX_EPOCHS)
+        check_int("epochs", self.epochs, 0, MAX_EPOCHS, allow_none=True)  # None: per network (for_arch)
         check_int("augment_epochs", self.augment_epochs, 0, MAX_EPOCHS)
         check_number("lr", self.lr, 0, 1e6, lo_open=True, allow_none=True)
         check_number("lr_decay", self.lr_decay, 0, 1, lo_open=True, allow_none=True)
@@ -164,7 +164,9 @@ def check_seed(seed, what="seed"):
     return seed
 
 
-def check_int(what, value, lo, hi):
+def check_int(what, value, lo, hi, allow_none=False):
+    if value is None and allow_none:
+        return value
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise UsageError(f"{what} must be an integer in [{lo}, {hi}], got {value!r}")
     return value
