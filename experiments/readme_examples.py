@@ -35,6 +35,8 @@ EXAMPLES = {
     "gradcheck": "lenet-numba gradcheck",
     "train-json": ("lenet-numba train --recipe article --epochs 1 --json | python -c "
                    "'import json,sys; d=json.load(sys.stdin); print(d[\"us_per_sample\"], d[\"train_seconds\"])'"),
+    "sweep": ("lenet-numba sweep --recipe article --set lr=0.005,0.01,0.02 --seeds 0 1 2 --validation 1000 "
+              "--out-dir sweep-lr"),
 }
 # a few lines stand in for many in README: keep these many rows at each end of a long table
 KEEP_HEAD, KEEP_TAIL = 3, 2
@@ -93,6 +95,8 @@ def render(name):
     with open(RESULTS, encoding="utf-8") as f:
         record = json.load(f)
     ex = record["examples"][name]
+    if name == "sweep":  # its output is a Markdown table: shown as one, under the command
+        return "```bash\n" + ex["command"] + "\n```\n\n" + ex["output"].rstrip("\n") + "\n"
     lines = ex["output"].rstrip("\n").split("\n")
     if name in ("train", "gradcheck"):
         lines = shorten(lines)

@@ -91,8 +91,7 @@ class Recipe:
         for name in ("shuffle", "augment"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if self.epochs is not None:  # None: the network's number (for_arch)
-            check_int("epochs", self.epochs, 0, MAX_EPOCHS)
+        check_int("epochs", self.epochs, 0, MAX_EPOCHS, allow_none=True)  # None: per network (for_arch)
         check_int("augment_epochs", self.augment_epochs, 0, MAX_EPOCHS)
         check_number("lr", self.lr, 0, 1e6, lo_open=True, allow_none=True)
         check_number("lr_decay", self.lr_decay, 0, 1, lo_open=True, allow_none=True)
@@ -125,6 +124,7 @@ class Recipe:
 SEED_LIMIT = 2 ** 63   # seeds are stored as int64 (checkpoint, SDLM state) and fed to splitmix64
 MAX_EPOCHS = 100_000
 MAX_CHUNK = 2 ** 31
+MAX_HELD_OUT = 10 ** 6  # validation digits held out (fewer than the training set: data.split checks)
 MAX_MU = 1e12          # SDLM's damping: a huge mu makes it SGD at rate eta / mu
 
 
@@ -165,7 +165,9 @@ def check_seed(seed, what="seed"):
     return seed
 
 
-def check_int(what, value, lo, hi):
+def check_int(what, value, lo, hi, allow_none=False):
+    if value is None and allow_none:
+        return value
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise UsageError(f"{what} must be an integer in [{lo}, {hi}], got {value!r}")
     return value

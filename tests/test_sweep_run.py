@@ -19,12 +19,14 @@ import pytest
 
 from clitools import assert_user_error, invoke
 from lenet_numba import sweep
+from optional import require
 from lenet_numba.experiment import TIMING_KEYS
 from sweeptools import read_jsonl, table_rows
 
 GRID = {"lr": [0.01, 0.03]}
 SEEDS = (0, 1)
-RESULT_KEYS = ("status", "epochs", "train_error", "test_error", "train_loss", "test_loss", "params")
+RESULT_KEYS = ("status", "epochs", "train_error", "valid_error", "train_loss", "valid_loss", "params")
+VALIDATION = 1000  # the sweep chooses on these held-out training digits and never reads the test set
 
 pytestmark = pytest.mark.usefixtures("private_cache")
 
@@ -32,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("private_cache")
 @pytest.fixture(scope="module")
 def spec(data_root):
     return sweep.SweepSpec(arch="lenet1", recipe="article", epochs=1, grid=GRID, seeds=SEEDS,
-                           data_dir=str(data_root), download=False)
+                           data_dir=str(data_root), download=False, validation=VALIDATION)
 
 
 @pytest.fixture(scope="module")
@@ -62,21 +64,23 @@ def check_sweep_output(summary, out):
         assert r["pid"] != os.getpid()
         epochs = read_jsonl(out / r["metrics"])
         assert len(epochs) == 1
-        for k in ("train_error", "test_error", "train_loss", "test_loss"):
+        assert "test_error" not in r and "test_loss" not in r
+        for k in ("train_error", "valid_error", "train_loss", "valid_loss"):
             assert epochs[-1][k] == r[k]
     rows = table_rows(open(out / "sweep.md").read())
     assert len(rows) == len(summary["settings"]) == 2
     for row, cells in zip(summary["settings"], rows):
         runs = [by_run[(row["setting"]["lr"], s)] for s in SEEDS]
-        te = [r["test_error"] for r in runs]
+        te = [r["valid_error"] for r in runs]
         tr = [r["train_error"] for r in runs]
-        assert row["test_error"] == {"median": statistics.median(te), "min": min(te), "max": max(te)}
+        assert row["error"] == {"median": statistics.median(te), "min": min(te), "max": max(te)}
         assert row["train_error"]["median"] == statistics.median(tr)
         expected = [repr(row["setting"]["lr"]), "2/2", pct(statistics.median(te)), pct(min(te)), pct(max(te)),
                     pct(statistics.median(tr))]
         assert [c.strip("*") for c in cells] == expected
         assert all(c.startswith("**") for c in cells) == row["best"]
-    best = min(summary["settings"], key=lambda s: (s["test_error"]["median"], s["test_error"]["max"]))
+    assert summary["chosen_on"] == "valid_error"
+    best = min(summary["settings"], key=lambda s: (s["error"]["median"], s["error"]["max"]))
     assert best["best"] and summary["best"] == best["label"]
     assert sum(s["best"] for s in summary["settings"]) == 1
     return by_run
@@ -89,10 +93,11 @@ def test_process_pool_sweep_table_equals_per_run_results(pool_sweep):
 
 
 def test_dask_cluster_gives_identical_results(pool_sweep, data_root, tmp_path):
-    distributed = pytest.importorskip("distributed")
+    distributed = require("distributed", "pip install 'lenet-numba[dask]'")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   silence_logs=50) as cluster:
         res = invoke("sweep", "--recipe", "article", "--epochs", 1, "--set", "lr=0.01,0.03", "--seeds", 0, 1,
+                     "--validation", VALIDATION,
                      "--dask-scheduler", cluster.scheduler_address, "--out-dir", tmp_path, "--json",
                      "--data-dir", data_root, "--no-download")
     assert res.exit_code == 0, (res.output, res.exception)

@@ -37,6 +37,10 @@ from .options import data_dir_option, json_option, no_download_option, non_negat
 @click.option("--dask-scheduler", metavar="ADDRESS", default=None,
               help="Run on this Dask cluster (tcp://host:8786) instead of local processes; "
                    "needs pip install 'lenet-numba[dask]'.")
+@click.option("--validation", type=int, default=0, callback=non_negative, metavar="N",
+              help="Hold out N of the training digits in every run (seeded, stratified by class), tabulate "
+                   "and choose the best setting on them; the runs never read the test set. Without it "
+                   "the table shows test error and picks nothing.")
 @click.option("--resume", is_flag=True, help="Keep the finished runs in --out-dir and run only the missing ones.")
 @click.option("--chunk-size", type=int, default=512, callback=positive, show_default=True,
               help="Samples per compiled chunk (never changes results).")
@@ -44,16 +48,18 @@ from .options import data_dir_option, json_option, no_download_option, non_negat
 @no_download_option
 @json_option
 def sweep_cmd(more_seeds, out_dir, arch, recipe, epochs, assignments, seed_tokens, dataset, jobs, dask_scheduler,
-              resume, chunk_size, data_dir, no_download, as_json):
-    """Train every combination of --set values for every seed; tabulate test error over seeds.
+              validation, resume, chunk_size, data_dir, no_download, as_json):
+    """Train every combination of --set values for every seed; tabulate errors over seeds.
 
     Each run is single-threaded in its own process (--jobs at a time), or a task on a Dask
     cluster (--dask-scheduler). Results are written as each run finishes; the table shows
-    the median, min and max test error over the seeds of each setting (and the median
-    train error), the best setting in bold. Ctrl-C stops the sweep, keeps what finished
-    and writes the table from it; --resume runs the rest.
+    the median, min and max error over the seeds of each setting (and the median train
+    error). With --validation N that is the error on N held-out training digits, the best
+    setting is in bold and the test set is never read; without it, the test error, and no
+    setting is picked. Ctrl-C stops the sweep, keeps what finished and writes the table
+    from it; --resume runs the rest.
 
-    Example: lenet-numba sweep --recipe article --set lr=0.005,0.01,0.02 --seeds 0 1 2 --out-dir s
+    Example: lenet-numba sweep --recipe article --set lr=0.005,0.01,0.02 --seeds 0 1 2 --validation 1000 --out-dir s
     """
     from lenet_numba import sweep
 
@@ -66,7 +72,7 @@ def sweep_cmd(more_seeds, out_dir, arch, recipe, epochs, assignments, seed_token
     spec = sweep.SweepSpec(arch=arch, recipe=recipe, epochs=epochs, grid=sweep.parse_grid(assignments),
                            seeds=sweep.parse_seeds(seed_tokens + more_seeds) if seed_tokens else (0,),
                            dataset=dataset, data_dir=data_dir and os.path.abspath(data_dir),
-                           download=not no_download, chunk_size=chunk_size)
+                           download=not no_download, chunk_size=chunk_size, validation=validation)
     spec.validate()  # every setting's recipe, as `train` checks it, before anything runs
     keys = {sweep.task_key(t) for t in spec.tasks()}
     skipped = []
@@ -101,7 +107,8 @@ def _run(spec, out_dir, arch, recipe, jobs, dask_scheduler, dask_ex, resume, fin
                 f"(about {ESTIMATES['sweep']} s), later runs load it from the cache")
 
     def on_result(r, done, total):
-        what = (f"test {100 * r['test_error']:.2f}%  train {100 * r['train_error']:.2f}%"
+        held = "valid_error" if "valid_error" in r else "test_error"
+        what = (f"{held.split('_')[0]} {100 * r[held]:.2f}%  train {100 * r['train_error']:.2f}%"
                 if r["status"] == "ok" else "diverged")
         log(f"[{done:>{len(str(total))}}/{total}] {sweep.setting_label(r['setting'])} seed {r['seed']}: "
             f"{what}  ({r['wall_seconds']:.1f} s)")

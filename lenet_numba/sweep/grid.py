@@ -138,6 +138,7 @@ class SweepSpec:
     data_dir: str = None
     download: bool = True
     chunk_size: int = 512
+    validation: int = 0                      # hold out N training digits per run, choose on them; no test set
 
     def settings(self):
         """Every combination of the grid's values, in the order given (last field fastest)."""
@@ -157,6 +158,7 @@ class SweepSpec:
                 out.append({"name": run_name(setting, seed), "setting": setting, "seed": int(seed),
                             "arch": self.arch, "recipe": self.recipe, "overrides": dict(overrides),
                             "dataset": self.dataset, "data_dir": self.data_dir, "download": self.download,
+                            "validation": self.validation,
                             "chunk_size": self.chunk_size})
         return out
 
@@ -184,7 +186,8 @@ class SweepSpec:
             recipes.check_seed(seed, "--seeds")
         for setting in self.settings():
             try:
-                TrainConfig(arch=self.arch, recipe=self.recipe, overrides=self.overrides(setting)).validate()
+                TrainConfig(arch=self.arch, recipe=self.recipe, overrides=self.overrides(setting),
+                            validation=self.validation or None).validate()
             except UsageError as e:
                 raise UsageError(f"setting {setting_label(setting)}: {e}") from None
 
@@ -197,4 +200,7 @@ class SweepSpec:
 
 def task_key(task):
     """Identity of a run (what it computes), for resuming: everything but names and paths."""
-    return json.dumps({k: task[k] for k in ("arch", "recipe", "overrides", "seed", "dataset")}, sort_keys=True)
+    key = {k: task[k] for k in ("arch", "recipe", "overrides", "seed", "dataset")}
+    if task.get("validation"):  # absent when 0, so results files of earlier sweeps still match
+        key["validation"] = task["validation"]
+    return json.dumps(key, sort_keys=True)

@@ -15,13 +15,23 @@ def _stats(values):
     return {"median": float(statistics.median(values)), "min": float(min(values)), "max": float(max(values))}
 
 
-def summarize(spec, tasks, results, command=None):
-    """Per setting: runs done, median/min/max test and train error over its seeds; the best.
+def chosen_on(spec):
+    """The error a sweep chooses its best setting on: the held-out training digits', or
+    none (a sweep never chooses on the test set: without --validation nothing is picked)."""
+    return "valid_error" if spec.validation else None
 
-    ``results``: task_key -> result. The best setting has the lowest median test error
-    among the settings with at least one finished run and none diverged (ties: lower
-    worst-seed test error, then lower median train error, then grid order).
+
+def summarize(spec, tasks, results, command=None):
+    """Per setting: runs done, median/min/max error over its seeds (validation error with
+    --validation, whose runs never read the test set; else test error), median train error.
+
+    ``results``: task_key -> result. With --validation the best setting has the lowest
+    median validation error among the settings with at least one finished run and none
+    diverged (ties: lower worst-seed validation error, then lower median train error, then
+    grid order); without it none is picked.
     """
+    metric = chosen_on(spec)
+    shown = metric or "test_error"
     rows = []
     by_setting = {}
     for t in tasks:
@@ -33,15 +43,15 @@ def summarize(spec, tasks, results, command=None):
             "setting": setting, "label": setting_label(setting), "seeds": [t["seed"] for t in ts],
             "seeds_done": [r["seed"] for r in ok], "runs": len(ok), "diverged": len(done) - len(ok),
             "planned": len(ts),
-            "test_error": _stats([r["test_error"] for r in ok]),
+            "error": _stats([r[shown] for r in ok if shown in r]),
             "train_error": _stats([r["train_error"] for r in ok]),
             "runs_files": [r.get("metrics") for r in done],
             "best": False,
         })
-    eligible = [i for i, r in enumerate(rows) if r["runs"] and not r["diverged"]]
+    eligible = [i for i, r in enumerate(rows) if r["runs"] and not r["diverged"] and r["error"]]
     best = None
-    if eligible:
-        best = min(eligible, key=lambda i: (rows[i]["test_error"]["median"], rows[i]["test_error"]["max"],
+    if eligible and metric:
+        best = min(eligible, key=lambda i: (rows[i]["error"]["median"], rows[i]["error"]["max"],
                                             rows[i]["train_error"]["median"], i))
         rows[best]["best"] = True
     runs = [dict({k: v for k, v in results[task_key(t)].items() if k != "history"}) for t in tasks
@@ -50,6 +60,8 @@ def summarize(spec, tasks, results, command=None):
         "spec": spec.as_dict(),
         "command": command,
         "grid_fields": list(spec.grid),
+        "error_shown": shown,
+        "chosen_on": metric,
         "planned": len(tasks),
         "finished": len(runs),
         "complete": len(runs) == len(tasks),
@@ -64,9 +76,10 @@ def _pct(v):
 
 
 def markdown_table(summary):
-    """The summary as a Markdown table; the best setting's row in bold."""
+    """The summary as a Markdown table; the best setting's row (chosen on validation) in bold."""
     names = summary["grid_fields"] or ["setting"]
-    head = names + ["runs", "test error median", "test min", "test max", "train error median"]
+    what = "validation" if summary.get("error_shown") == "valid_error" else "test"
+    head = names + ["runs", f"{what} error median", f"{what} min", f"{what} max", "train error median"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
     for row in summary["settings"]:
         cells = ([format_value(row["setting"][n]) for n in summary["grid_fields"]]
@@ -75,7 +88,7 @@ def markdown_table(summary):
         if row["diverged"]:
             runs += f" ({row['diverged']} diverged)"
         cells.append(runs)
-        te, tr = row["test_error"], row["train_error"]
+        te, tr = row["error"], row["train_error"]
         if te is None:
             cells += ["–"] * 4
         else:
@@ -98,7 +111,13 @@ def markdown_report(summary):
     out += [markdown_table(summary)]
     state = ("all runs finished" if summary["complete"]
              else f"{summary['finished']} of {summary['planned']} runs finished (interrupted or still running)")
-    best = f"best (bold): {summary['best']}" if summary["best"] else "no setting finished without divergence"
+    if not summary.get("chosen_on"):
+        best = ("no setting is picked: a sweep chooses on held-out training digits (--validation N), "
+                "never on the test set")
+    elif summary["best"]:
+        best = f"best (bold, on the validation digits; the test set was not read): {summary['best']}"
+    else:
+        best = "no setting finished without divergence"
     out += [f"Errors over seeds after the last epoch; {state}; {best}. Per-run epochs: `runs/*.jsonl`; "
             f"every run: `{RESULTS}`; all numbers: `sweep.json`.", ""]
     return "\n".join(out)

@@ -17,7 +17,7 @@ from ..errors import LenetError, UsageError
 RESULTS = "results.jsonl"
 MAX_LINE = 1 << 20  # bytes; a real result line is about 1 KB
 STATUSES = ("ok", "diverged")
-_ERRORS = ("test_error", "train_error")
+_ERRORS = ("test_error", "valid_error", "train_error")  # train's always; test's or valid's (--validation)
 
 
 def is_result(record):
@@ -31,8 +31,10 @@ def is_result(record):
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0 or not isinstance(record.get("setting"), dict):
         return False
     if record["status"] == "ok":
+        if "train_error" not in record or not ("test_error" in record or "valid_error" in record):
+            return False
         for key in _ERRORS:
-            v = record.get(key)
+            v = record.get(key, 0.0)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not (math.isfinite(v) and 0 <= v <= 1):
                 return False
     metrics = record.get("metrics")

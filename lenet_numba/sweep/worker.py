@@ -18,8 +18,8 @@ from ..errors import DivergenceError
 SINGLE_THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                      "MKL_NUM_THREADS": "1"}
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
-RESULT_KEYS = ("epochs", "train_error", "test_error", "train_loss", "test_loss", "train_seconds",
-               "us_per_sample", "params")
+RESULT_KEYS = ("epochs", "train_error", "test_error", "train_loss", "test_loss", "valid_error", "valid_loss",
+               "train_seconds", "us_per_sample", "params")
 
 
 def single_threaded():
@@ -77,12 +77,13 @@ def run_one(task):
                 numba_threads=int(config.NUMBA_NUM_THREADS))
     config_ = TrainConfig(arch=task["arch"], recipe=task["recipe"], overrides=dict(task["overrides"]),
                           seed=task["seed"], dataset=task["dataset"], data_dir=task.get("data_dir"),
-                          download=task.get("download", True), chunk_size=task.get("chunk_size", 512))
+                          download=task.get("download", True), chunk_size=task.get("chunk_size", 512),
+                          validation=task.get("validation") or None, test=not task.get("validation"))
     base["resolved_recipe"] = config_.resolved_recipe().as_dict()  # what the run really used
     try:
         summary = run(config_)
     except DivergenceError as e:
         return dict(base, status="diverged", error=str(e), wall_seconds=time.perf_counter() - t0, history=[])
     summary.pop("model")
-    return dict(base, status="ok", error=None, **{k: summary[k] for k in RESULT_KEYS},
+    return dict(base, status="ok", error=None, **{k: summary[k] for k in RESULT_KEYS if k in summary and not (k.startswith("test_") and task.get("validation"))},
                 wall_seconds=time.perf_counter() - t0, history=summary["history"])
