@@ -18,6 +18,11 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
+# a table row quoting a measured figure: a percentage with decimals, a time, a ratio (93×)
+FIGURE_ROW = re.compile(r"^\|.*(\d\.\d+%|\d µs|\d ms|\d×(?!\d))", re.M)
+# except the rows of a table of published figures (its first column is "source"): those are
+# quoted from the papers, each with its source, not measured here
+PUBLISHED_TABLE = re.compile(r"^\| source \|.*\n(?:\|.*\n)*", re.M)
 BLOCK = re.compile(r"^<!-- begin: (?P<cmd>.+?) -->\n(?P<body>.*?)^<!-- end -->$", re.S | re.M)
 
 
@@ -49,3 +54,12 @@ def test_block_matches_its_results_file(cmd):
         if c == cmd:
             assert body == res.stdout, f"README's block differs from what `{cmd}` prints: rerun it and paste"
 
+
+
+def test_every_figure_table_row_is_rendered():
+    """A README table row quoting a measured percentage, time or × ratio sits inside a block."""
+    text = read_readme()
+    spans = [span for _, _, span in blocks()] + [m.span() for m in PUBLISHED_TABLE.finditer(text)]
+    loose = [m.group(0)[:80] for m in FIGURE_ROW.finditer(text)
+             if not any(a <= m.start() < b for a, b in spans)]
+    assert not loose, f"figures typed into README instead of rendered: {loose}"
