@@ -11,8 +11,11 @@ Layout (a plain zip of ``.npy`` members, readable by ``np.load(path, allow_pickl
   directory is not checksummed, and one flipped length byte in it can silently hide
   members, so the list inside the checksummed metadata is what vouches for completeness.
 
-Every way a file can be wrong on load becomes a one-line :class:`CheckpointError` that
-names the file and the problem.
+Loading reads the file once (one open; pipes and devices refused without blocking),
+then the metadata, then each array: its ``.npy`` header (dtype, shape) is checked against
+what the caller needs, and its size against the zip directory, before its data is read,
+so memory stays bounded whatever a file declares. Every way a file can be wrong on load
+becomes a one-line :class:`CheckpointError` that names the file and the problem.
 """
 
 import hashlib

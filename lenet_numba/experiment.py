@@ -3,7 +3,10 @@
 This is what ``lenet-numba train`` runs; it is plain Python a user can call too:
 
     >>> from lenet_numba.experiment import TrainConfig, run
-    >>> summary = run(TrainConfig(arch="lenet1", recipe="1989", out="m.npz"))
+    >>> summary = run(TrainConfig(arch="lenet1", recipe="1989", epochs=5, out="m.npz"))
+
+TrainConfig takes the options of ``lenet-numba train`` by their names; None means the
+recipe's value (or the default), and a resumed run takes the checkpoint's.
 """
 
 import json
@@ -89,7 +92,7 @@ def _validate(self):
     recipes.check_int("chunk_size", self.chunk_size, 1, recipes.MAX_CHUNK)
     recipes.check_int("checkpoint_every", self.checkpoint_every, 0, recipes.MAX_EPOCHS)
     if self.validation is not None:
-        recipes.check_int("validation", self.validation, 0, 10 ** 6)  # below the training set: data.split
+        recipes.check_int("validation", self.validation, 0, recipes.MAX_HELD_OUT)
     for name in ("init_from", "out", "metrics", "resume", "data_dir"):
         recipes.check_path(f"--{name.replace('_', '-')}", getattr(self, name))
     if self.checkpoint_every and not self.out:

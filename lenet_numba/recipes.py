@@ -124,6 +124,7 @@ class Recipe:
 SEED_LIMIT = 2 ** 63   # seeds are stored as int64 (checkpoint, SDLM state) and fed to splitmix64
 MAX_EPOCHS = 100_000
 MAX_CHUNK = 2 ** 31
+MAX_HELD_OUT = 10 ** 6  # validation digits held out (fewer than the training set: data.split checks)
 MAX_MU = 1e12          # SDLM's damping: a huge mu makes it SGD at rate eta / mu
 
 

@@ -19,7 +19,8 @@ from .errors import CheckpointError, UsageError
 from .model import DTYPES, Model
 
 MAX_POSITION = 10 ** 9
-HISTORY_KEYS = ("epoch", "train_loss", "train_error", "test_loss", "test_error", "running_loss", "running_error")
+HISTORY_KEYS = ("epoch", "train_loss", "train_error", "test_loss", "test_error", "valid_loss", "valid_error",
+                "running_loss", "running_error")
 SDLM_SCALARS = {"mu": np.float64, "n_estimate": np.int64, "seed": np.int64, "epoch": np.int64}
 
 
@@ -92,7 +93,7 @@ def saved_recipe(ckpt):
                               f"({', '.join(map(str, unknown)) or 'name'})")
     try:
         recipe = recipes.Recipe(**raw).validate()
-        for name in ("lr", "lr_decay", "mu"):  # a saved run's recipe is resolved: no open values
+        for name in ("lr", "lr_decay", "mu", "epochs"):  # a saved run's recipe is resolved: no open values
             if getattr(recipe, name) is None:
                 raise UsageError(f"{name} is not set")
     except UsageError as e:
@@ -135,6 +136,10 @@ def check_training_fields(ckpt, recipe):
     config = meta.get("config", {})
     if not isinstance(config, dict) or not isinstance(config.get("init_from"), (str, type(None))):
         bad("config must be an object whose init_from is a string or null")
+    try:
+        recipes.check_int("validation", config.get("validation", 0), 0, recipes.MAX_HELD_OUT)
+    except UsageError as e:
+        bad(e)
     sdlm = {k: v for k, v in ckpt.state.items() if k in SDLM_SCALARS or k == "h"}
     if recipe.optimizer == "sgd" and sdlm:
         bad("SDLM state in an SGD run")

@@ -53,6 +53,7 @@ def run_cli(*args, memory=1 << 30, cwd=None, timeout=300, env=None):
     source = os.environ.get("LENET_NUMBA_TEST_SOURCE")
     if source:
         env["PYTHONPATH"] = os.pathsep.join([source, os.path.join(source, "cli")])
+        env["PYTHONSAFEPATH"] = "1"  # not the checkout in the working folder instead
 
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))

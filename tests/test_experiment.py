@@ -156,3 +156,11 @@ def test_a_full_disk_names_the_file_it_could_not_write(small_data, tmp_path, mon
 def test_empty_out_is_a_clear_message(tmp_path):
     with pytest.raises(UsageError, match="--out: expected a file name, got ''"):
         run(config(""))
+
+
+def test_a_run_with_held_out_digits_resumes_byte_identically(small_data, tmp_path):
+    """Its history carries valid_* and its config the number held out: both read back."""
+    run(TrainConfig(recipe="article", seed=2, epochs=2, validation=100, out=str(tmp_path / "whole.npz")))
+    run(TrainConfig(recipe="article", seed=2, epochs=1, validation=100, out=str(tmp_path / "part.npz")))
+    run(TrainConfig(resume=str(tmp_path / "part.npz"), epochs=2, out=str(tmp_path / "part.npz")))
+    assert (tmp_path / "part.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()

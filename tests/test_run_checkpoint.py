@@ -239,3 +239,38 @@ def test_deeply_nested_metadata_is_a_one_line_error(tmp_path, text):
             np.lib.format.write_array(m, np.frombuffer(text.encode(), np.uint8))
     with pytest.raises(CheckpointError, match="nested too deeply|not valid UTF-8 JSON"):
         load_checkpoint(path)
+
+
+def declared_only(path, entry, shape, descr):
+    """A checkpoint whose one array's header declares ``shape`` of ``descr`` but holds only
+    a few bytes: a reader that trusts the header allocates what it declares."""
+    meta = {"arch": "lenet1", "activation": "tanh", "output_activation": "identity", "format_version": 1,
+            ENTRIES_KEY: [] if entry == META_KEY else [entry]}
+    with zipfile.ZipFile(path, "w") as zf:
+        if entry != META_KEY:
+            with zf.open(entry + ".npy", "w") as m:
+                np.lib.format.write_array_header_1_0(m, {"descr": descr, "fortran_order": False, "shape": shape})
+                m.write(bytes(64))
+        with zf.open(META_KEY + ".npy", "w") as m:
+            if entry == META_KEY:
+                np.lib.format.write_array_header_1_0(m, {"descr": "|u1", "fortran_order": False, "shape": shape})
+                m.write(json.dumps(meta).encode())
+            else:
+                np.lib.format.write_array(m, np.frombuffer(json.dumps(meta).encode(), np.uint8))
+
+
+@settings(max_examples=12, deadline=None)
+@given(entry=st.sampled_from(["conv1.weight", "state/h", "state/step_sizes", META_KEY]),
+       shape=st.lists(st.integers(1, 2 ** 20), min_size=1, max_size=3).filter(
+           lambda s: int(np.prod(s, dtype=np.float64)) > 1 << 27),
+       descr=st.sampled_from(["<f4", "<f8", "|u1", "<c16"]),
+       command=st.sampled_from(["eval", "predict", "resume"]))
+def test_fuzz_declared_sizes_in_a_child_under_a_memory_limit(tmp_path_factory, entry, shape, descr, command):
+    """Headers declaring 128M+ elements: one line, non-zero exit, within 1 GB, nothing written."""
+    d = tmp_path_factory.mktemp("declared")
+    path = d / "c.npz"
+    declared_only(path, entry, tuple(shape), descr)
+    args = {"eval": ["eval", path], "predict": ["predict", path, "x.npy"],
+            "resume": ["train", "--resume", path, "--out", d / "out.npz"]}[command]
+    assert_one_line_error(run_cli(*args, cwd=d), str(path))
+    assert sorted(p.name for p in d.iterdir()) == ["c.npz"]

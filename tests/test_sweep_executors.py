@@ -9,6 +9,7 @@ import time
 import pytest
 
 from clitools import assert_user_error, invoke
+from optional import require
 
 
 @pytest.mark.parametrize("address, code, words", [
@@ -17,7 +18,7 @@ from clitools import assert_user_error, invoke
 ])
 def test_dask_scheduler_failure_is_quick_and_one_line(tmp_path, address, code, words):
     """In a real process: the half-made Client is closed, so nothing is printed at exit."""
-    pytest.importorskip("distributed")
+    require("distributed", "pip install 'lenet-numba[dask]'")
     t0 = time.time()
     p = subprocess.run([sys.executable, "-m", "lenet_numba_cli.main", "sweep", "--out-dir", str(tmp_path / "o"),
                         "--dask-scheduler", address, "--json"], capture_output=True, text=True, timeout=120)

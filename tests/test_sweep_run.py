@@ -19,6 +19,7 @@ import pytest
 
 from clitools import assert_user_error, invoke
 from lenet_numba import sweep
+from optional import require
 from lenet_numba.experiment import TIMING_KEYS
 from sweeptools import read_jsonl, table_rows
 
@@ -92,7 +93,7 @@ def test_process_pool_sweep_table_equals_per_run_results(pool_sweep):
 
 
 def test_dask_cluster_gives_identical_results(pool_sweep, data_root, tmp_path):
-    distributed = pytest.importorskip("distributed")
+    distributed = require("distributed", "pip install 'lenet-numba[dask]'")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   silence_logs=50) as cluster:
         res = invoke("sweep", "--recipe", "article", "--epochs", 1, "--set", "lr=0.01,0.03", "--seeds", 0, 1,
