@@ -83,15 +83,17 @@ def forward(table, pad_values, conn, params, acts):
 
 
 @njit(cache=True, inline="always")
-def backward(table, conn, params, acts, dacts, grads):
-    """dacts[last output] must hold dL/dy; fills grads (and dacts) layer by layer."""
+def walk_backward(activation_bwd, conv_bwd, subsample_bwd, dense_bwd, table, conn, params, acts, dacts, grads):
+    """The backward plan walk, last layer first, with the given layer kernels: backward's
+    (dacts: dL/d(acts), grads overwritten) or backward_gn's (d2E/d(acts)^2, += into h).
+    The kernels are compile-time constants here, so each caller gets its own inlined copy."""
     for li in range(table.shape[0] - 1, -1, -1):
         row = flat_view(table, li * table.shape[1], table.shape[1])
         C, H, W = row[IN_C], row[IN_H], row[IN_W]
         Co, Ho, Wo = row[OUT_C], row[OUT_H], row[OUT_W]
         n_out = Co * Ho * Wo
         dy = flat_view(dacts, row[OUT_OFF], n_out)
-        activation_backward(row[ACT], flat_view(acts, row[OUT_OFF], n_out), dy)  # dy: dL/d(pre-activation)
+        activation_bwd(row[ACT], flat_view(acts, row[OUT_OFF], n_out), dy)  # dy: w.r.t. the pre-activation
         compute_dx = row[COMPUTE_DX] != 0
         kind = row[KIND]
         if kind == CONV:
@@ -99,19 +101,26 @@ def backward(table, conn, params, acts, dacts, grads):
             src, w, tbl = _conv_views(row, conn, params, acts)
             dsrc, _, _ = _conv_views(row, conn, params, dacts)
             nb = n_out if row[BIAS_PER_UNIT] else Co
-            conv2d_backward(src, w, tbl, row[STRIDE], row[BIAS_PER_UNIT] != 0, flat_view(dacts, row[OUT_OFF], (Co, Ho, Wo)),
-                            dsrc, flat_view(grads, row[W_OFF], w.shape), flat_view(grads, row[B_OFF], nb), compute_dx)
+            conv_bwd(src, w, tbl, row[STRIDE], row[BIAS_PER_UNIT] != 0, flat_view(dacts, row[OUT_OFF], (Co, Ho, Wo)),
+                     dsrc, flat_view(grads, row[W_OFF], w.shape), flat_view(grads, row[B_OFF], nb), compute_dx)
             if compute_dx and p > 0:
                 pad_backward(dsrc, p, flat_view(dacts, row[IN_OFF], (C, H, W)))
         elif kind == SUBSAMPLE:
-            subsample_backward(flat_view(acts, row[IN_OFF], (C, H, W)), flat_view(params, row[W_OFF], C),
-                               flat_view(dacts, row[OUT_OFF], (Co, Ho, Wo)), flat_view(dacts, row[IN_OFF], (C, H, W)),
-                               flat_view(grads, row[W_OFF], C), flat_view(grads, row[B_OFF], C), compute_dx)
+            subsample_bwd(flat_view(acts, row[IN_OFF], (C, H, W)), flat_view(params, row[W_OFF], C),
+                          flat_view(dacts, row[OUT_OFF], (Co, Ho, Wo)), flat_view(dacts, row[IN_OFF], (C, H, W)),
+                          flat_view(grads, row[W_OFF], C), flat_view(grads, row[B_OFF], C), compute_dx)
         else:
             n_in = C * H * W
-            dense_backward(flat_view(acts, row[IN_OFF], n_in), flat_view(params, row[W_OFF], (Co, n_in)), dy,
-                           flat_view(dacts, row[IN_OFF], n_in), flat_view(grads, row[W_OFF], (Co, n_in)),
-                           flat_view(grads, row[B_OFF], Co), compute_dx)
+            dense_bwd(flat_view(acts, row[IN_OFF], n_in), flat_view(params, row[W_OFF], (Co, n_in)), dy,
+                      flat_view(dacts, row[IN_OFF], n_in), flat_view(grads, row[W_OFF], (Co, n_in)),
+                      flat_view(grads, row[B_OFF], Co), compute_dx)
+
+
+@njit(cache=True, inline="always")
+def backward(table, conn, params, acts, dacts, grads):
+    """dacts[last output] must hold dL/dy; fills grads (and dacts) layer by layer."""
+    walk_backward(activation_backward, conv2d_backward, subsample_backward, dense_backward,
+                  table, conn, params, acts, dacts, grads)
 
 
 @njit(cache=True, inline="always")
@@ -136,7 +145,7 @@ def sample_loss_and_grad(table, pad_values, conn, params, acts, dacts, grads, im
 
 
 # ---- second order: diagonal Gauss-Newton curvature for SDLM -------------------------
-# The same plan walk as backward, with the second-order kernels: d2acts takes the place of
+# The same plan walk as backward (walk_backward), with the second-order kernels: d2acts takes the place of
 # dacts and holds d2E/d(acts)^2 (a layer's output slot holds d2E/d(pre-activation)^2 after
 # activation_backward_gn), and h (n_params,) is accumulated (+=), never overwritten, so
 # an average over samples is a plain loop (estimate_curvature). h and d2acts are float64
@@ -150,35 +159,8 @@ def backward_gn(table, conn, params, acts, d2acts, h):
     h_kk = sum over the connections (i, j) sharing parameter k of d2E/da_i^2 x_j^2, with
     d2E/da_i^2 = f'(a_i)^2 sum_k w_ki^2 d2E/da_k^2 (LeCun et al. 1998, App. C).
     """
-    for li in range(table.shape[0] - 1, -1, -1):
-        row = flat_view(table, li * table.shape[1], table.shape[1])
-        C, H, W = row[IN_C], row[IN_H], row[IN_W]
-        Co, Ho, Wo = row[OUT_C], row[OUT_H], row[OUT_W]
-        n_out = Co * Ho * Wo
-        d2y = flat_view(d2acts, row[OUT_OFF], n_out)
-        activation_backward_gn(row[ACT], flat_view(acts, row[OUT_OFF], n_out), d2y)  # d2E/d(pre-activation)^2
-        compute_dx = row[COMPUTE_DX] != 0
-        kind = row[KIND]
-        if kind == CONV:
-            p = row[PAD]
-            src, w, tbl = _conv_views(row, conn, params, acts)
-            d2src, _, _ = _conv_views(row, conn, params, d2acts)
-            nb = n_out if row[BIAS_PER_UNIT] else Co
-            conv2d_backward_gn(src, w, tbl, row[STRIDE], row[BIAS_PER_UNIT] != 0,
-                               flat_view(d2acts, row[OUT_OFF], (Co, Ho, Wo)), d2src,
-                               flat_view(h, row[W_OFF], w.shape), flat_view(h, row[B_OFF], nb), compute_dx)
-            if compute_dx and p > 0:
-                pad_backward(d2src, p, flat_view(d2acts, row[IN_OFF], (C, H, W)))
-        elif kind == SUBSAMPLE:
-            subsample_backward_gn(flat_view(acts, row[IN_OFF], (C, H, W)), flat_view(params, row[W_OFF], C),
-                                  flat_view(d2acts, row[OUT_OFF], (Co, Ho, Wo)),
-                                  flat_view(d2acts, row[IN_OFF], (C, H, W)),
-                                  flat_view(h, row[W_OFF], C), flat_view(h, row[B_OFF], C), compute_dx)
-        else:
-            n_in = C * H * W
-            dense_backward_gn(flat_view(acts, row[IN_OFF], n_in), flat_view(params, row[W_OFF], (Co, n_in)), d2y,
-                              flat_view(d2acts, row[IN_OFF], n_in), flat_view(h, row[W_OFF], (Co, n_in)),
-                              flat_view(h, row[B_OFF], Co), compute_dx)
+    walk_backward(activation_backward_gn, conv2d_backward_gn, subsample_backward_gn, dense_backward_gn,
+                  table, conn, params, acts, d2acts, h)
 
 
 @njit(cache=True, inline="always")

@@ -449,10 +449,10 @@ def distort_image(image, seed, epoch, index, max_shift, max_rotate_deg, max_scal
 
 def augment_from_vector(image, seed, epoch, index, aug):
     """distort_image with strengths from aug = [enabled, shift, rotate_deg, scale, shear, stretch,
-    elastic_alpha, elastic_sigma, epochs] (missing trailing entries are 0). enabled is not read
+    elastic_alpha, elastic_sigma, epochs]. enabled is not read
     here (the training loop tests it before calling); epochs > 0 and epoch >= epochs: the
     image unchanged."""
-    aug = [float(a) for a in aug] + [0.0] * (9 - len(aug))
+    aug = [float(a) for a in aug]
     if aug[8] > 0.0 and epoch >= aug[8]:
         return np.array(image, np.float64)
     return distort_image(image, seed, epoch, index, *aug[1:8])

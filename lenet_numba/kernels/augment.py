@@ -193,18 +193,14 @@ def augment_image(image, seed, epoch, index, max_shift, max_rotate_deg, max_scal
 
 @njit(cache=True)
 def augment_from_vector(image, seed, epoch, index, aug, out, work):
-    """:func:`distort_image` with strengths from ``aug`` (layout AUG_*; a 4-long vector
-    [enabled, shift, rotate, scale] is accepted too: the rest are then 0). aug[AUG_ENABLED]
-    is not read here: the caller (train.train_chunk) decides whether to augment at all.
+    """:func:`distort_image` with strengths from ``aug`` (AUG_SIZE long, layout AUG_*).
+    aug[AUG_ENABLED] is not read here: the caller (train.train_chunk) decides whether to
+    augment at all.
 
     aug[AUG_EPOCHS] > 0: only passes epoch < aug[AUG_EPOCHS] are distorted; later ones
     copy the image unchanged (training ends on the clean images)."""
-    n = aug.shape[0]
-    if n > AUG_EPOCHS and aug[AUG_EPOCHS] > 0.0 and epoch >= aug[AUG_EPOCHS]:
+    if aug[AUG_EPOCHS] > 0.0 and epoch >= aug[AUG_EPOCHS]:
         out[:, :] = image
         return
-    distort_image(image, seed, epoch, index, aug[AUG_SHIFT], aug[AUG_ROTATE], aug[AUG_SCALE],
-                  aug[AUG_SHEAR] if n > AUG_SHEAR else 0.0,
-                  aug[AUG_STRETCH] if n > AUG_STRETCH else 0.0,
-                  aug[AUG_ELASTIC_ALPHA] if n > AUG_ELASTIC_ALPHA else 0.0,
-                  aug[AUG_ELASTIC_SIGMA] if n > AUG_ELASTIC_SIGMA else 0.0, out, work)
+    distort_image(image, seed, epoch, index, aug[AUG_SHIFT], aug[AUG_ROTATE], aug[AUG_SCALE], aug[AUG_SHEAR],
+                  aug[AUG_STRETCH], aug[AUG_ELASTIC_ALPHA], aug[AUG_ELASTIC_SIGMA], out, work)

@@ -12,6 +12,7 @@ import numpy as np
 from numba import carray
 
 from ..jit_cache import njit
+from .conv_shapes import conv_shapes
 from .simd import (LANES, stack_ptr, vgather_n, vload, vload_even_n, vload_n, vload_range, vsplat, vstore,
                    vstore_n)
 
@@ -41,10 +42,7 @@ def backward_fits(C_in, C_out, n_conn, K, H_out, W_out):
 @njit(cache=True)
 def conv2d_forward_small(x, w, b, conn, stride, bias_per_unit, y):
     """y (C_out, H_out, W_out) from x (C_in, Hp, Wp), all C-contiguous; forward_fits."""
-    C_out, n_conn, K, _ = w.shape
-    C_in, Hp, Wp = x.shape
-    _, H_out, W_out = y.shape
-    P = H_out * W_out
+    C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, w, y)
     KK = K * K
     PP = (P + LANES - 1) // LANES * LANES
     # a last incomplete block of four maps repeats map C_out - 1
@@ -143,10 +141,7 @@ def conv2d_backward_small(x, w, conn, stride, dy, dx, dw, compute_dx):
     per 16 taps. Each row of dx[i] is then assembled in a register from the window rows
     that overlap it (masked loads at shifted offsets) and stored once.
     """
-    C_out, n_conn, K, _ = w.shape
-    C_in, Hp, Wp = x.shape
-    _, H_out, W_out = dy.shape
-    P = H_out * W_out
+    C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, w, dy)
     KK = K * K
     KP = (KK + LANES - 1) // LANES * LANES
     zero = dy.dtype.type(0)

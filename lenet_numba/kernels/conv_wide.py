@@ -9,16 +9,14 @@ segment at a time.
 """
 
 from ..jit_cache import njit
+from .conv_shapes import conv_shapes
 from .simd import LANES, vhsum, vload_n, vsplat, vstore_n
 
 
 @njit(cache=True)
 def conv2d_forward_wide(x, w, b, conn, bias_per_unit, y):
     """y (C_out, H_out, W_out) from x (C_in, Hp, Wp), all C-contiguous, stride 1."""
-    C_out, n_conn, K, _ = w.shape
-    C_in, Hp, Wp = x.shape
-    _, H_out, W_out = y.shape
-    P = H_out * W_out
+    C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, w, y)
     # a row past the map gets n = 0: nothing is read or written for it
     for o in range(C_out):
         for oy in range(0, H_out, 4):
@@ -53,10 +51,7 @@ def conv2d_forward_wide(x, w, b, conn, bias_per_unit, y):
 @njit(cache=True)
 def conv2d_backward_wide(x, w, conn, dy, dx, dw, compute_dx):
     """Overwrites dw and (if compute_dx) dx; the bias gradient is conv.py's bias_backward."""
-    C_out, n_conn, K, _ = w.shape
-    C_in, Hp, Wp = x.shape
-    _, H_out, W_out = dy.shape
-    P = H_out * W_out
+    C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, w, dy)
     zero = dy.dtype.type(0)
     # dw[o,j,ky,kx] = sum_{oy,ox} dy[o,oy,ox] * x[i, oy+ky, ox+kx]: 16 partial sums along
     # the row, added in a fixed tree at the end; five kx at a time (a whole row of a

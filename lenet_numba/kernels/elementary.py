@@ -32,28 +32,26 @@ _LN2_HI = 0.6931471803691238  # ln 2 split so that k * _LN2_HI is exact for |k| 
 _LN2_LO = 1.9082149292705877e-10
 
 
-@intrinsic
-def _bits(typingctx, x):
-    """The IEEE bit pattern of a float64, as an int64."""
-    if x != types.float64:
-        return None
+def _bitcast(from_type, to_type, to_llvm, doc):
+    """An intrinsic reinterpreting the bits of a from_type as a to_type (one LLVM bitcast)."""
+    @intrinsic
+    def bitcast(typingctx, x):
+        if x != from_type:
+            return None
 
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(64))
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], to_llvm)
 
-    return types.int64(x), codegen
+        return to_type(x), codegen
+
+    bitcast.__doc__ = doc
+    return bitcast
 
 
-@intrinsic
-def _from_bits(typingctx, i):
-    """The float64 whose IEEE bit pattern is the int64 i."""
-    if i != types.int64:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(i), codegen
+_bits = _bitcast(types.float64, types.int64, ir.IntType(64), "The IEEE bit pattern of a float64, as an int64.")
+_from_bits = _bitcast(types.int64, types.float64, ir.DoubleType(), "The float64 whose IEEE bit pattern is the int64.")
+_bits32 = _bitcast(types.float32, types.int32, ir.IntType(32), "The IEEE bit pattern of a float32, as an int32.")
+_from_bits32 = _bitcast(types.int32, types.float32, ir.FloatType(), "The float32 whose IEEE bit pattern is the int32.")
 
 
 @njit(cache=True, error_model="numpy")
@@ -83,30 +81,6 @@ def tanh64(x):
     e = r + r * r * q
     t = scale * e + (scale - 1.0)                     # expm1(y) = 2^k e + (2^k - 1)
     return math.copysign(-t / (2.0 + t), x)
-
-
-@intrinsic
-def _bits32(typingctx, x):
-    """The IEEE bit pattern of a float32, as an int32."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.int32(x), codegen
-
-
-@intrinsic
-def _from_bits32(typingctx, i):
-    """The float32 whose IEEE bit pattern is the int32 i."""
-    if i != types.int32:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(i), codegen
 
 
 _F = np.float32

@@ -40,15 +40,23 @@ def largest(z):
     return m
 
 
+@njit(cache=True, inline="always")
+def shifted_exp(z, out):
+    """out[k] = exp(z[k] - max(z)); returns (max(z), sum of the exps) (the sum in float64
+    even when out is float32). Dividing out by the sum gives softmax(z)."""
+    m = largest(z)
+    s = 0.0
+    for k in range(z.shape[0]):
+        e = np.exp(z[k] - m)
+        out[k] = e
+        s += e
+    return m, s
+
+
 @njit(cache=True)
 def softmax_ce_loss(z, label, grad):
     K = z.shape[0]
-    m = largest(z)
-    s = 0.0
-    for k in range(K):
-        e = np.exp(z[k] - m)
-        grad[k] = e
-        s += e
+    m, s = shifted_exp(z, grad)
     for k in range(K):
         grad[k] = grad[k] / s
     grad[label] -= 1.0
@@ -59,13 +67,9 @@ def softmax_ce_loss(z, label, grad):
 def softmax_ce_smoothed_loss(z, label, eps, grad):
     """Cross-entropy against the smoothed target (1 - eps) one-hot + eps / K."""
     K = z.shape[0]
-    m = largest(z)
-    s = 0.0
+    m, s = shifted_exp(z, grad)
     zsum = 0.0
     for k in range(K):
-        e = np.exp(z[k] - m)
-        grad[k] = e
-        s += e
         zsum += z[k] - m
     off = eps / K
     for k in range(K):
@@ -107,12 +111,7 @@ def mse_curvature(y, d2):
 @njit(cache=True)
 def softmax_ce_curvature(z, d2):
     K = z.shape[0]
-    m = largest(z)
-    s = 0.0
-    for k in range(K):
-        e = np.exp(z[k] - m)
-        d2[k] = e
-        s += e
+    _, s = shifted_exp(z, d2)
     for k in range(K):
         p = d2[k] / s
         d2[k] = p * (1.0 - p)

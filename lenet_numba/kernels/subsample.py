@@ -13,6 +13,33 @@ Shapes (one sample):
 from ..jit_cache import njit
 
 
+@njit(cache=True, inline="always")
+def block_sum(x, c, i, j):
+    """x[c, 2i:2i+2, 2j:2j+2].sum(), always in this order (so every caller rounds alike)."""
+    return x[c, 2 * i, 2 * j] + x[c, 2 * i, 2 * j + 1] + x[c, 2 * i + 1, 2 * j] + x[c, 2 * i + 1, 2 * j + 1]
+
+
+@njit(cache=True, inline="always")
+def fill_block(dx, c, i, j, d):
+    """dx[c, 2i:2i+2, 2j:2j+2] = d (each input of a 2x2 mean gets the same share)."""
+    dx[c, 2 * i, 2 * j] = d
+    dx[c, 2 * i, 2 * j + 1] = d
+    dx[c, 2 * i + 1, 2 * j] = d
+    dx[c, 2 * i + 1, 2 * j + 1] = d
+
+
+@njit(cache=True, inline="always")
+def zero_uncovered(dx, c, H_out, W_out):
+    """dx[c] = 0 on an odd last row/column: it did not reach y."""
+    H, W = dx.shape[1], dx.shape[2]
+    for r in range(2 * H_out, H):
+        for q in range(W):
+            dx[c, r, q] = 0.0
+    for r in range(2 * H_out):
+        for q in range(2 * W_out, W):
+            dx[c, r, q] = 0.0
+
+
 @njit(cache=True)
 def subsample_forward(x, alpha, beta, y):
     C, H_out, W_out = y.shape
@@ -20,7 +47,7 @@ def subsample_forward(x, alpha, beta, y):
         a = alpha[c] * 0.25
         for i in range(H_out):
             for j in range(W_out):
-                s = x[c, 2 * i, 2 * j] + x[c, 2 * i, 2 * j + 1] + x[c, 2 * i + 1, 2 * j] + x[c, 2 * i + 1, 2 * j + 1]
+                s = block_sum(x, c, i, j)
                 y[c, i, j] = a * s + beta[c]
 
 
@@ -35,28 +62,17 @@ def subsample_backward(x, alpha, dy, dx, dalpha, dbeta, compute_dx):
         for i in range(H_out):
             for j in range(W_out):
                 g = dy[c, i, j]
-                s = x[c, 2 * i, 2 * j] + x[c, 2 * i, 2 * j + 1] + x[c, 2 * i + 1, 2 * j] + x[c, 2 * i + 1, 2 * j + 1]
+                s = block_sum(x, c, i, j)
                 # y = alpha * mean + beta  ->  dalpha += dy * mean, dbeta += dy
                 ga += g * (s * 0.25)
                 gb += g
                 if compute_dx:
                     # y = (alpha / 4) * (x00 + x01 + x10 + x11)  ->  dx = alpha / 4 * dy
-                    d = a * g
-                    dx[c, 2 * i, 2 * j] = d
-                    dx[c, 2 * i, 2 * j + 1] = d
-                    dx[c, 2 * i + 1, 2 * j] = d
-                    dx[c, 2 * i + 1, 2 * j + 1] = d
+                    fill_block(dx, c, i, j, a * g)
         dalpha[c] = ga
         dbeta[c] = gb
         if compute_dx:
-            # an odd last row/column did not reach y
-            H, W = dx.shape[1], dx.shape[2]
-            for r in range(2 * H_out, H):
-                for q in range(W):
-                    dx[c, r, q] = 0.0
-            for r in range(2 * H_out):
-                for q in range(2 * W_out, W):
-                    dx[c, r, q] = 0.0
+            zero_uncovered(dx, c, H_out, W_out)
 
 
 @njit(cache=True)
@@ -77,23 +93,12 @@ def subsample_backward_gn(x, alpha, d2a, d2x, halpha, hbeta, compute_dx):
         for i in range(H_out):
             for j in range(W_out):
                 g = d2a[c, i, j]
-                m = 0.25 * (x[c, 2 * i, 2 * j] + x[c, 2 * i, 2 * j + 1]
-                            + x[c, 2 * i + 1, 2 * j] + x[c, 2 * i + 1, 2 * j + 1])
+                m = 0.25 * block_sum(x, c, i, j)
                 ha += g * m * m
                 hbt += g
                 if compute_dx:
-                    d = aa * g
-                    d2x[c, 2 * i, 2 * j] = d
-                    d2x[c, 2 * i, 2 * j + 1] = d
-                    d2x[c, 2 * i + 1, 2 * j] = d
-                    d2x[c, 2 * i + 1, 2 * j + 1] = d
+                    fill_block(d2x, c, i, j, aa * g)
         halpha[c] += ha
         hbeta[c] += hbt
         if compute_dx:
-            H, W = d2x.shape[1], d2x.shape[2]
-            for r in range(2 * H_out, H):
-                for q in range(W):
-                    d2x[c, r, q] = 0.0
-            for r in range(2 * H_out):
-                for q in range(2 * W_out, W):
-                    d2x[c, r, q] = 0.0
+            zero_uncovered(d2x, c, H_out, W_out)

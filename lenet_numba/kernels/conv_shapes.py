@@ -1,0 +1,17 @@
+"""The sizes of one conv layer's problem, read off its arrays (the convention of kernels/conv.py).
+
+  x       (C_in, Hp, Wp)          input, already padded
+  w       (C_out, n_conn, K, K)
+  y, dy   (C_out, H_out, W_out)
+"""
+
+from ..jit_cache import njit
+
+
+@njit(cache=True, inline="always")
+def conv_shapes(x, w, y):
+    """(C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, P = H_out * W_out); y may be dy."""
+    C_out, n_conn, K, _ = w.shape
+    C_in, Hp, Wp = x.shape
+    _, H_out, W_out = y.shape
+    return C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, H_out * W_out
