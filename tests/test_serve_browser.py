@@ -10,6 +10,7 @@ Set LENET_NUMBA_SCREENSHOT=path.png to keep a screenshot of the page in action.
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -17,6 +18,19 @@ from lenet_numba.serve.strokes import SEVEN
 from optional import require
 
 CHROMIUM = "/usr/bin/chromium"
+SERVER_OUTPUT = [[]]  # what the server process printed (for a failure's message)
+
+
+def wait_for(page, expression, timeout=30000):
+    """page.wait_for_function, but a timeout says what the page and the server showed."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(expression, timeout=timeout)
+    except PlaywrightTimeout:
+        state = page.locator("#train-state").text_content()
+        raise AssertionError(f"timed out waiting for {expression}; train state: {state!r}; "
+                             f"server printed: {''.join(SERVER_OUTPUT[0])[-3000:]!r}") from None
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -55,6 +69,12 @@ def server(data_root, tmp_path_factory):
         line = proc.stdout.readline()
         assert line.startswith("lenet-numba serve: http://127.0.0.1:"), (line, proc.stderr.read() if
                                                                         proc.poll() is not None else "")
+        # keep reading what the server prints (request log, compile notes): a pipe nobody
+        # reads fills up after ~64 KB and then blocks the server mid-request
+        printed = []
+        for stream in (proc.stdout, proc.stderr):
+            threading.Thread(target=lambda f=stream: printed.extend(f), daemon=True).start()
+        SERVER_OUTPUT[:] = [printed]
         yield line.split()[2]
     finally:
         proc.terminate()
@@ -101,9 +121,9 @@ def test_draw_a_seven_then_train_two_passes(browser, server):
     page.select_option("#recipe", "1989")
     page.fill("#epochs", "2")
     page.click("#train")
-    page.wait_for_function("document.getElementById('curve').dataset.passes === '1'", timeout=120000)
-    page.wait_for_function("document.getElementById('curve').dataset.passes === '2'", timeout=120000)
-    page.wait_for_function("document.getElementById('train-state').textContent.startsWith('done')")
+    wait_for(page, "document.getElementById('curve').dataset.passes === '1'", timeout=120000)
+    wait_for(page, "document.getElementById('curve').dataset.passes === '2'", timeout=120000)
+    wait_for(page, "document.getElementById('train-state').textContent.startsWith('done')")
     assert page.locator("#curve polyline.te").count() == 1
     assert page.locator("#kernels canvas").count() == 4 + 12 * 4  # C1 1x4, C2 4x12
     assert page.locator("#answer").text_content() in "0123456789"  # re-read with the new weights
