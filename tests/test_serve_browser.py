@@ -121,8 +121,8 @@ def test_draw_a_seven_then_train_two_passes(browser, server):
     page.select_option("#recipe", "1989")
     page.fill("#epochs", "2")
     page.click("#train")
-    wait_for(page, "document.getElementById('curve').dataset.passes === '1'", timeout=120000)
-    wait_for(page, "document.getElementById('curve').dataset.passes === '2'", timeout=120000)
+    wait_for(page, "document.getElementById('curve').dataset.passes === '1'", timeout=300000)
+    wait_for(page, "document.getElementById('curve').dataset.passes === '2'", timeout=300000)
     wait_for(page, "document.getElementById('train-state').textContent.startsWith('done')")
     assert page.locator("#curve polyline.te").count() == 1
     assert page.locator("#kernels canvas").count() == 4 + 12 * 4  # C1 1x4, C2 4x12
