@@ -154,20 +154,19 @@ class TrainOptions:
                    recipe.weight_decay, recipe.label_smoothing)
 
     def validate(self):
-        """The same rules (recipes.py) as a run's options; returns self."""
+        """The same rules (recipes.py) as a run's options; returns self. The recipe fields
+        are checked by Recipe.validate itself, so no rule is written twice."""
         from . import recipes
 
-        recipes.check_name("loss", self.loss)
-        recipes.check_int("epochs", self.epochs, 0, recipes.MAX_EPOCHS)
+        recipes.check_int("epochs", self.epochs, 0, recipes.MAX_EPOCHS)  # train() needs a number
         recipes.check_seed(self.seed)
         recipes.check_int("chunk_size", self.chunk_size, 1, recipes.MAX_CHUNK)
-        recipes.check_number("weight_decay", self.weight_decay, 0, 1)
-        recipes.check_number("label_smoothing", self.label_smoothing, 0, 0.999)
-        if self.label_smoothing and self.loss != "ce":
-            raise UsageError("label_smoothing needs the cross-entropy loss (loss ce)")
-        if self.augment is not None and getattr(self.augment, "augment", False):  # a Recipe, or alike
-            sizes = {n: getattr(self.augment, n, 0.0) for n in (*recipes.DISTORTION_LIMITS, "augment_epochs")}
-            recipes.Recipe("augment", augment=True, **sizes).validate()
+        augmenting = self.augment is not None and bool(getattr(self.augment, "augment", False))  # a Recipe, or alike
+        sizes = {n: getattr(self.augment, n, 0.0) for n in (*recipes.DISTORTION_LIMITS, "augment_epochs")} \
+            if augmenting else {}
+        recipes.Recipe("train", loss=self.loss, epochs=self.epochs, shuffle=bool(self.shuffle),
+                       weight_decay=self.weight_decay, label_smoothing=self.label_smoothing,
+                       augment=augmenting, **sizes).validate()
         return self
 
 
