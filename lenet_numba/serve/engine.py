@@ -101,8 +101,7 @@ class Engine:
             layers = self.model.layer_outputs(x)
             threshold, version, arch = self.threshold, self.version, self.model.arch.name
         scores = layers[-1][1].ravel().astype(np.float64)
-        top2 = np.sort(scores)[-2:]
-        gap = float(top2[1] - top2[0])
+        gap = float(metrics.confidence_gap(scores[None, :])[0])  # the measure the threshold was set on
         return {
             "digit": int(np.argmax(scores)),
             "scores": scores.tolist(),
