@@ -1,0 +1,262 @@
+"""dw and dx of a conv layer with small output maps (rows of 4 to 8, stride 1 or 2: the
+second layers, and the zip-code net's first), on 16-lane vectors (kernels/simd.py,
+kernels/simd_lanes.py). Shapes as in kernels/conv.py, which decides which path runs.
+
+One input map i at a time:
+  win[p]   the K x K window that output position p = (oy, ox) reads, as NV vectors of
+           RV = 16 // K whole rows each (5x5: rows 0-2 in the first vector, 3-4 in the
+           second). A vector's taps are then contiguous in w and dw too, so a kernel's part
+           is one masked load or store. Each window vector is built in a register, one
+           merge-masked load per row, and stored whole.
+  dw[o,j]  = sum over p, in (oy, ox) order, of dy[o, p] win[p], for each (o, j) reading
+           map i: four of them per pass over the positions (8 accumulators in registers,
+           each window load shared by the four).
+  dwin[p]  = sum over those readers, in order, of dy[o, p] w[o, j]: four positions per
+           pass over the readers (8 accumulators, each w load shared by the four).
+  dx[i]    row by row: dx[i, r, c] = sum over ox, then oy, of the window rows of dwin that
+           cover (r, c), as bitmask loads (a mask is a scalar: no vector compares).
+Every sum starts at +0 and adds its terms in the order the per-tap kernel before this one
+did; the only other terms are +0 (a masked-off lane), which leave a sum starting at +0
+unchanged. So the blocking changes no result, bit for bit.
+
+Nothing is heap-allocated: the scratch lives on the stack.
+"""
+
+import numpy as np
+from numba import carray
+
+from ..jit_cache import njit
+from .conv_shapes import conv_shapes
+from .simd import LANES, stack_ptr, vload, vsplat, vstore
+from .simd_lanes import vbroadcast, vload_bits, vload_bits_into, vstore_bits
+
+SCRATCH = 8192  # elements, each of win and dwin
+MAX_READERS = 1024  # input maps, and (output map, connection) pairs, of one layer
+
+
+@njit(cache=True, inline="always")
+def backward_fits(C_in, C_out, n_conn, K, H_out, W_out):
+    """True when conv2d_backward_small's scratch holds the layer."""
+    KP = (K * K + LANES - 1) // LANES * LANES
+    return (H_out * W_out * KP + LANES <= SCRATCH and K <= LANES and C_in < MAX_READERS
+            and C_out * n_conn <= MAX_READERS)
+
+
+@njit(cache=True)
+def conv2d_backward_small(x, w, conn, stride, dy, dx, dw, compute_dx):
+    """dw (and dx if compute_dx) from x (C_in, Hp, Wp), w, dy (C_out, H_out, W_out), all
+    C-contiguous; backward_fits. 5x5 kernels (every network here) run code compiled for K = 5,
+    whose row loops unroll; any other K the same code with K read at run time."""
+    win = carray(stack_ptr(SCRATCH, x.dtype), (SCRATCH,))
+    dwin = carray(stack_ptr(SCRATCH, x.dtype), (SCRATCH,))
+    first = carray(stack_ptr(MAX_READERS, np.int64), (MAX_READERS,))
+    at_w = carray(stack_ptr(MAX_READERS, np.int64), (MAX_READERS,))
+    at_dy = carray(stack_ptr(MAX_READERS, np.int64), (MAX_READERS,))
+    if w.shape[2] == 5:
+        _backward(x, w, conn, stride, dy, dx, dw, compute_dx, 5, win, dwin, first, at_w, at_dy)
+    else:
+        _backward(x, w, conn, stride, dy, dx, dw, compute_dx, w.shape[2], win, dwin, first, at_w, at_dy)
+
+
+@njit(cache=True, inline="always")
+def _backward(x, w, conn, stride, dy, dx, dw, compute_dx, K, win, dwin, first, at_w, at_dy):
+    C_out, n_conn, _, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, w, dy)
+    KP = (K * K + LANES - 1) // LANES * LANES
+    NV = KP // LANES
+    # the (o, j) that read each input map, grouped by map (a counting sort of conn), as
+    # where their kernel starts in w and dw and their gradient in dy
+    fill = carray(stack_ptr(MAX_READERS, np.int64), (MAX_READERS,))
+    for i in range(C_in + 1):
+        first[i] = 0
+    for o in range(C_out):
+        for j in range(n_conn):
+            first[conn[o, j] + 1] += 1
+    for i in range(C_in):
+        first[i + 1] += first[i]
+        fill[i] = first[i]
+    for o in range(C_out):
+        for j in range(n_conn):
+            i = conn[o, j]
+            at_w[fill[i]] = (o * n_conn + j) * K * K
+            at_dy[fill[i]] = o * P
+            fill[i] += 1
+    # the common 5x5 shapes whose rows of dx fit in registers
+    dx_4_rows = (K == 5 and H_out == 4 and Wp <= LANES and W_out * stride + 5 - stride <= LANES
+                 and ((stride == 1 and Hp == 8) or (stride == 2 and (Hp == 11 or Hp == 12))))
+    for i in range(C_in):
+        _windows(x, i, K, NV, KP, stride, H_out, W_out, win)
+        for r in range(first[i], first[i + 1], 4):
+            _dw_four_readers(win, dy, dw, at_w, at_dy, r, first[i + 1], K, NV, KP, P)
+        if compute_dx:
+            _dwin(w, dy, at_w, at_dy, first[i], first[i + 1], K, NV, KP, P, dwin)
+            if dx_4_rows:
+                _dx_rows_5x5_4_rows(dwin, i, stride, W_out, dx)
+            else:
+                _dx_rows(dwin, i, K, KP, stride, H_out, W_out, dx)
+
+
+@njit(cache=True, inline="always")
+def _tap_bits(K, v):
+    """The lanes of vector v of a window that hold taps."""
+    return (1 << min(LANES, K * K - v * LANES)) - 1
+
+
+@njit(cache=True, inline="always")
+def _windows(x, i, K, NV, KP, stride, H_out, W_out, win):
+    """win[p*KP + ky*K + kx] = x[i, oy*s + ky, ox*s + kx]; the lanes after the taps 0."""
+    _, Hp, Wp = x.shape
+    zero = vsplat(x.dtype.type(0))
+    for oy in range(H_out):
+        for ox in range(W_out):
+            corner = (i * Hp + oy * stride) * Wp + ox * stride
+            for v in range(NV):
+                # the rows whose taps fall in lanes v*LANES..: each a merge-masked load
+                t0 = v * LANES
+                t1 = min(t0 + LANES, K * K)
+                vec = zero
+                for ky in range(t0 // K, (t1 - 1) // K + 1):
+                    lo = max(ky * K, t0) - t0
+                    hi = min(ky * K + K, t1) - t0
+                    vec = vload_bits_into(vec, x, corner + ky * Wp + t0 - ky * K, (1 << hi) - (1 << lo))
+                vstore(win, (oy * W_out + ox) * KP + t0, vec)
+
+
+@njit(cache=True, inline="always")
+def _madd_4x2(a0, a1, a2, a3, b0, b1, b2, b3, g0, g1, g2, g3, xa, xb):
+    """(a_k + g_k xa, b_k + g_k xb) for k = 0..3: eight independent sums in registers."""
+    return (a0 + g0 * xa, a1 + g1 * xa, a2 + g2 * xa, a3 + g3 * xa,
+            b0 + g0 * xb, b1 + g1 * xb, b2 + g2 * xb, b3 + g3 * xb)
+
+
+@njit(cache=True, inline="always")
+def _dw_four_readers(win, dy, dw, at_w, at_dy, r, r_end, K, NV, KP, P):
+    """dw of readers r..r+3 of the map in win (fewer left: the last one repeats, and its
+    identical sums are stored again)."""
+    w0 = at_w[r]
+    w1 = at_w[min(r + 1, r_end - 1)]
+    w2 = at_w[min(r + 2, r_end - 1)]
+    w3 = at_w[min(r + 3, r_end - 1)]
+    d0 = at_dy[r]
+    d1 = at_dy[min(r + 1, r_end - 1)]
+    d2 = at_dy[min(r + 2, r_end - 1)]
+    d3 = at_dy[min(r + 3, r_end - 1)]
+    for va in range(0, NV, 2):
+        vb = min(va + 1, NV - 1)  # an odd last vector repeats too
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = vsplat(dy.dtype.type(0))
+        for p in range(P):
+            xa = vload(win, p * KP + va * LANES)
+            xb = vload(win, p * KP + vb * LANES)
+            a0, a1, a2, a3, b0, b1, b2, b3 = _madd_4x2(a0, a1, a2, a3, b0, b1, b2, b3, vbroadcast(dy, d0 + p),
+                                                       vbroadcast(dy, d1 + p), vbroadcast(dy, d2 + p),
+                                                       vbroadcast(dy, d3 + p), xa, xb)
+        ta, tb = va * LANES, vb * LANES
+        bits_a, bits_b = _tap_bits(K, va), _tap_bits(K, vb)
+        vstore_bits(dw, w0 + ta, a0, bits_a)
+        vstore_bits(dw, w0 + tb, b0, bits_b)
+        vstore_bits(dw, w1 + ta, a1, bits_a)
+        vstore_bits(dw, w1 + tb, b1, bits_b)
+        vstore_bits(dw, w2 + ta, a2, bits_a)
+        vstore_bits(dw, w2 + tb, b2, bits_b)
+        vstore_bits(dw, w3 + ta, a3, bits_a)
+        vstore_bits(dw, w3 + tb, b3, bits_b)
+
+
+@njit(cache=True, inline="always")
+def _dwin(w, dy, at_w, at_dy, r_begin, r_end, K, NV, KP, P, dwin):
+    """dwin[p] = sum over readers r_begin..r_end-1, in order, of dy[o, p] w[o, j] (from +0),
+    for four positions at a time (fewer left: the last one repeats)."""
+    for va in range(0, NV, 2):
+        vb = min(va + 1, NV - 1)
+        ta, tb = va * LANES, vb * LANES
+        bits_a, bits_b = _tap_bits(K, va), _tap_bits(K, vb)
+        for p0 in range(0, P, 4):
+            p1 = min(p0 + 1, P - 1)
+            p2 = min(p0 + 2, P - 1)
+            p3 = min(p0 + 3, P - 1)
+            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = vsplat(dy.dtype.type(0))
+            for r in range(r_begin, r_end):
+                wa = vload_bits(w, at_w[r] + ta, bits_a)
+                wb = vload_bits(w, at_w[r] + tb, bits_b)
+                d = at_dy[r]
+                a0, a1, a2, a3, b0, b1, b2, b3 = _madd_4x2(a0, a1, a2, a3, b0, b1, b2, b3, vbroadcast(dy, d + p0),
+                                                           vbroadcast(dy, d + p1), vbroadcast(dy, d + p2),
+                                                           vbroadcast(dy, d + p3), wa, wb)
+            vstore(dwin, p0 * KP + va * LANES, a0)
+            vstore(dwin, p0 * KP + vb * LANES, b0)
+            vstore(dwin, p1 * KP + va * LANES, a1)
+            vstore(dwin, p1 * KP + vb * LANES, b1)
+            vstore(dwin, p2 * KP + va * LANES, a2)
+            vstore(dwin, p2 * KP + vb * LANES, b2)
+            vstore(dwin, p3 * KP + va * LANES, a3)
+            vstore(dwin, p3 * KP + vb * LANES, b3)
+
+
+@njit(cache=True, inline="always")
+def _dx_rows(dwin, i, K, KP, stride, H_out, W_out, dx):
+    """dx[i, r, c] = sum of dwin[p, (r - oy*s, c - ox*s)] over the windows p = (oy, ox) that
+    cover it, ox outer and oy inner: each row of dx[i] summed in a register and stored once."""
+    _, Hp, Wp = dx.shape
+    zero = vsplat(dx.dtype.type(0))
+    step = W_out * KP - stride * K  # from row ky of window (oy, ox) to row ky - s of (oy + 1, ox)
+    for r in range(Hp):
+        oy_lo = 0 if r < K else (r - K + stride) // stride  # ky = r - oy*s <= K - 1
+        oy_hi = min(H_out - 1, r // stride)                    # ky >= 0
+        for c0 in range(0, Wp, LANES):
+            acc = zero
+            for ox in range(W_out):
+                lo = max(ox * stride - c0, 0)
+                hi = min(ox * stride + K - c0, LANES)
+                if lo < hi:
+                    bits = (1 << hi) - (1 << lo)
+                    base = ox * KP + r * K - ox * stride + c0
+                    for oy in range(oy_lo, oy_hi + 1):
+                        # row r - oy*s of window p = oy*W_out + ox
+                        acc = acc + vload_bits(dwin, base + oy * step, bits)
+            vstore_bits(dx, (i * Hp + r) * Wp + c0, acc, (1 << min(LANES, Wp - c0)) - 1)
+
+
+@njit(cache=True, inline="always")
+def _add_window_rows5(dwin, off, bits, a0, a1, a2, a3, a4):
+    """a0..a4 += the five rows of a 5x5 dwin window at off, in the lanes of bits."""
+    return (a0 + vload_bits(dwin, off, bits), a1 + vload_bits(dwin, off + 5, bits),
+            a2 + vload_bits(dwin, off + 10, bits), a3 + vload_bits(dwin, off + 15, bits),
+            a4 + vload_bits(dwin, off + 20, bits))
+
+
+@njit(cache=True, inline="always")
+def _dx_rows_5x5_4_rows(dwin, i, stride, W_out, dx):
+    """_dx_rows for 5x5 windows (KP = 32) in 4 rows of outputs, rows of dx within one
+    vector (Hp = 8 at stride 1, 11 or 12 at stride 2): all rows of dx[i] in registers, the
+    windows added in (ox, oy) order with no branch, then each row stored once."""
+    _, Hp, Wp = dx.shape
+    KP = 32
+    r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = r8 = r9 = r10 = vsplat(dx.dtype.type(0))
+    for ox in range(W_out):
+        bits = 31 << (ox * stride)
+        b = ox * KP - ox * stride  # + oy*W_out*KP + ky*5: row ky of window (oy, ox), lane c
+        if stride == 1:
+            r0, r1, r2, r3, r4 = _add_window_rows5(dwin, b, bits, r0, r1, r2, r3, r4)
+            r1, r2, r3, r4, r5 = _add_window_rows5(dwin, b + W_out * KP, bits, r1, r2, r3, r4, r5)
+            r2, r3, r4, r5, r6 = _add_window_rows5(dwin, b + 2 * W_out * KP, bits, r2, r3, r4, r5, r6)
+            r3, r4, r5, r6, r7 = _add_window_rows5(dwin, b + 3 * W_out * KP, bits, r3, r4, r5, r6, r7)
+        else:
+            r0, r1, r2, r3, r4 = _add_window_rows5(dwin, b, bits, r0, r1, r2, r3, r4)
+            r2, r3, r4, r5, r6 = _add_window_rows5(dwin, b + W_out * KP, bits, r2, r3, r4, r5, r6)
+            r4, r5, r6, r7, r8 = _add_window_rows5(dwin, b + 2 * W_out * KP, bits, r4, r5, r6, r7, r8)
+            r6, r7, r8, r9, r10 = _add_window_rows5(dwin, b + 3 * W_out * KP, bits, r6, r7, r8, r9, r10)
+    m = (1 << Wp) - 1
+    at = i * Hp * Wp
+    vstore_bits(dx, at, r0, m)
+    vstore_bits(dx, at + Wp, r1, m)
+    vstore_bits(dx, at + 2 * Wp, r2, m)
+    vstore_bits(dx, at + 3 * Wp, r3, m)
+    vstore_bits(dx, at + 4 * Wp, r4, m)
+    vstore_bits(dx, at + 5 * Wp, r5, m)
+    vstore_bits(dx, at + 6 * Wp, r6, m)
+    vstore_bits(dx, at + 7 * Wp, r7, m)
+    if stride == 2:
+        vstore_bits(dx, at + 8 * Wp, r8, m)
+        vstore_bits(dx, at + 9 * Wp, r9, m)
+        vstore_bits(dx, at + 10 * Wp, r10, m)
+        if Hp == 12:  # a last row that no window reads
+            vstore_bits(dx, at + 11 * Wp, vsplat(dx.dtype.type(0)), m)
