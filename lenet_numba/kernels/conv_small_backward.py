@@ -12,7 +12,7 @@ One input map i at a time:
            map i: four of them per pass over the positions (8 accumulators in registers,
            each window load shared by the four).
   dwin[p]  = sum over those readers, in order, of dy[o, p] w[o, j]: four positions per
-           pass over the readers (8 accumulators, each w load shared by the four).
+           pass over the readers (16 accumulators, each w load shared by the eight).
   dx[i]    row by row: dx[i, r, c] = sum over ox, then oy, of the window rows of dwin that
            cover (r, c), as bitmask loads (a mask is a scalar: no vector compares).
 Every sum starts at +0 and adds its terms in the order the per-tap kernel before this one
@@ -28,7 +28,7 @@ from numba import carray
 from ..jit_cache import njit
 from .conv_shapes import conv_shapes
 from .simd import LANES, stack_ptr, vload, vsplat, vstore
-from .simd_lanes import vbroadcast, vload_bits, vload_bits_into, vstore_bits
+from .simd_lanes import vbroadcast, vload_bits, vload_bits_into, vload_low_bits, vplace, vstore_bits
 
 SCRATCH = 8192  # elements, each of win and dwin
 MAX_READERS = 1024  # input maps, and (output map, connection) pairs, of one layer
@@ -109,6 +109,11 @@ def _windows(x, i, K, NV, KP, stride, H_out, W_out, win):
     for oy in range(H_out):
         for ox in range(W_out):
             corner = (i * Hp + oy * stride) * Wp + ox * stride
+            if K == 5:
+                v0, v1 = _window5(x, corner, Wp)
+                vstore(win, (oy * W_out + ox) * KP, v0)
+                vstore(win, (oy * W_out + ox) * KP + LANES, v1)
+                continue
             for v in range(NV):
                 # the rows whose taps fall in lanes v*LANES..: each a merge-masked load
                 t0 = v * LANES
@@ -126,6 +131,20 @@ def _madd_4x2(a0, a1, a2, a3, b0, b1, b2, b3, g0, g1, g2, g3, xa, xb):
     """(a_k + g_k xa, b_k + g_k xb) for k = 0..3: eight independent sums in registers."""
     return (a0 + g0 * xa, a1 + g1 * xa, a2 + g2 * xa, a3 + g3 * xa,
             b0 + g0 * xb, b1 + g1 * xb, b2 + g2 * xb, b3 + g3 * xb)
+
+
+@njit(cache=True, inline="always")
+def _window5(x, corner, Wp):
+    """The two vectors of the 5x5 window at x.flat[corner]: its rows loaded half-width (a
+    whole vector's span would cross a cache line 15 times in 16) and placed by shuffles."""
+    r0 = vload_low_bits(x, corner, 31)
+    r1 = vload_low_bits(x, corner + Wp, 31)
+    r2 = vload_low_bits(x, corner + 2 * Wp, 31)
+    r3 = vload_low_bits(x, corner + 3 * Wp, 31)
+    r4 = vload_low_bits(x, corner + 4 * Wp, 31)
+    v0 = vplace(vplace(vplace(r0, r1, 5, 5, 0), r2, 10, 5, 0), r3, 15, 1, 0)
+    v1 = vplace(vplace(vsplat(x.dtype.type(0)), r3, 0, 4, 1), r4, 4, 5, 0)
+    return v0, v1
 
 
 @njit(cache=True, inline="always")
@@ -164,16 +183,17 @@ def _dw_four_readers(win, dy, dw, at_w, at_dy, r, r_end, K, NV, KP, P):
 @njit(cache=True, inline="always")
 def _dwin(w, dy, at_w, at_dy, r_begin, r_end, K, NV, KP, P, dwin):
     """dwin[p] = sum over readers r_begin..r_end-1, in order, of dy[o, p] w[o, j] (from +0),
-    for four positions at a time (fewer left: the last one repeats)."""
+    for eight positions at a time (16 sums in registers; fewer left: the last repeats)."""
+    zero = vsplat(dy.dtype.type(0))
     for va in range(0, NV, 2):
         vb = min(va + 1, NV - 1)
         ta, tb = va * LANES, vb * LANES
         bits_a, bits_b = _tap_bits(K, va), _tap_bits(K, vb)
-        for p0 in range(0, P, 4):
-            p1 = min(p0 + 1, P - 1)
-            p2 = min(p0 + 2, P - 1)
-            p3 = min(p0 + 3, P - 1)
-            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = vsplat(dy.dtype.type(0))
+        for p0 in range(0, P, 8):
+            p1, p2, p3 = min(p0 + 1, P - 1), min(p0 + 2, P - 1), min(p0 + 3, P - 1)
+            p4, p5, p6, p7 = min(p0 + 4, P - 1), min(p0 + 5, P - 1), min(p0 + 6, P - 1), min(p0 + 7, P - 1)
+            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
+            a4 = a5 = a6 = a7 = b4 = b5 = b6 = b7 = zero
             for r in range(r_begin, r_end):
                 wa = vload_bits(w, at_w[r] + ta, bits_a)
                 wb = vload_bits(w, at_w[r] + tb, bits_b)
@@ -181,14 +201,24 @@ def _dwin(w, dy, at_w, at_dy, r_begin, r_end, K, NV, KP, P, dwin):
                 a0, a1, a2, a3, b0, b1, b2, b3 = _madd_4x2(a0, a1, a2, a3, b0, b1, b2, b3, vbroadcast(dy, d + p0),
                                                            vbroadcast(dy, d + p1), vbroadcast(dy, d + p2),
                                                            vbroadcast(dy, d + p3), wa, wb)
-            vstore(dwin, p0 * KP + va * LANES, a0)
-            vstore(dwin, p0 * KP + vb * LANES, b0)
-            vstore(dwin, p1 * KP + va * LANES, a1)
-            vstore(dwin, p1 * KP + vb * LANES, b1)
-            vstore(dwin, p2 * KP + va * LANES, a2)
-            vstore(dwin, p2 * KP + vb * LANES, b2)
-            vstore(dwin, p3 * KP + va * LANES, a3)
-            vstore(dwin, p3 * KP + vb * LANES, b3)
+                a4, a5, a6, a7, b4, b5, b6, b7 = _madd_4x2(a4, a5, a6, a7, b4, b5, b6, b7, vbroadcast(dy, d + p4),
+                                                           vbroadcast(dy, d + p5), vbroadcast(dy, d + p6),
+                                                           vbroadcast(dy, d + p7), wa, wb)
+            _store_4x2(dwin, KP, ta, tb, p0, p1, p2, p3, a0, a1, a2, a3, b0, b1, b2, b3)
+            _store_4x2(dwin, KP, ta, tb, p4, p5, p6, p7, a4, a5, a6, a7, b4, b5, b6, b7)
+
+
+@njit(cache=True, inline="always")
+def _store_4x2(dwin, KP, ta, tb, p0, p1, p2, p3, a0, a1, a2, a3, b0, b1, b2, b3):
+    """dwin[p_k*KP + ta] = a_k, dwin[p_k*KP + tb] = b_k for k = 0..3."""
+    vstore(dwin, p0 * KP + ta, a0)
+    vstore(dwin, p0 * KP + tb, b0)
+    vstore(dwin, p1 * KP + ta, a1)
+    vstore(dwin, p1 * KP + tb, b1)
+    vstore(dwin, p2 * KP + ta, a2)
+    vstore(dwin, p2 * KP + tb, b2)
+    vstore(dwin, p3 * KP + ta, a3)
+    vstore(dwin, p3 * KP + tb, b3)
 
 
 @njit(cache=True, inline="always")

@@ -88,3 +88,47 @@ def vload_bits_into(typingctx, v, a, off, bits):
         return builder.call(fn, [ptr, align, _bits_mask(builder, args[3]), args[0]])
 
     return v(v, a, types.intp, types.intp), codegen
+
+
+@intrinsic
+def vplace(typingctx, u, v, at, n, start):
+    """u with lanes at..at+n-1 replaced by v[start..start+n-1] (at, n, start literals): one
+    constant shuffle, no arithmetic."""
+    if not (isinstance(u, VecType) and u == v and all(isinstance(t, types.IntegerLiteral) for t in (at, n, start))):
+        return None
+    a, m, s0 = at.literal_value, n.literal_value, start.literal_value
+    if not (0 <= a and 0 <= s0 and a + m <= LANES and s0 + m <= LANES):
+        raise TypeError(f"vplace: lanes {a}..{a + m} from {s0}.. do not fit {LANES}")
+
+    def codegen(context, builder, sig, args):
+        idx = list(range(LANES))
+        for k in range(m):
+            idx[a + k] = LANES + s0 + k
+        return builder.shuffle_vector(args[0], args[1], ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx))
+
+    return u(u, v, at, n, start), codegen
+
+
+@intrinsic
+def vload_low_bits(typingctx, a, off, bits):
+    """vload_bits for lanes 0..LANES/2-1 only (bits < 2**(LANES/2)), as a half-width load
+    (which crosses a cache line less often than a whole vector's span); upper lanes 0."""
+    _check_array(a)
+    vt = VecType(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        half = LANES // 2
+        ety = context.get_value_type(sig.args[0].dtype)
+        hty = ir.VectorType(ety, half)
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), hty.as_pointer())
+        i1v = ir.VectorType(ir.IntType(1), half)
+        mask = builder.bitcast(builder.trunc(args[2], ir.IntType(half)), i1v)
+        fnty = ir.FunctionType(hty, [ptr.type, ir.IntType(32), i1v, hty])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.masked.load.v{half}{ety.intrinsic_name}.p0")
+        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
+        h = builder.call(fn, [ptr, align, mask, cgutils.get_null_value(hty)])
+        idx = list(range(half)) + [half] * half  # lanes half.. <- lane 0 of the zero half
+        return builder.shuffle_vector(h, cgutils.get_null_value(hty), ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx))
+
+    return vt(a, types.intp, types.intp), codegen
