@@ -2,24 +2,27 @@
 second layers, and the zip-code net's first), on 16-lane vectors (kernels/simd.py,
 kernels/simd_lanes.py). Shapes as in kernels/conv.py, which decides which path runs.
 
-One input map i at a time:
-  win[p]   the K x K window that output position p = (oy, ox) reads, as NV vectors of
-           RV = 16 // K whole rows each (5x5: rows 0-2 in the first vector, 3-4 in the
-           second). A vector's taps are then contiguous in w and dw too, so a kernel's part
-           is one masked load or store. Each window vector is built in a register, one
-           merge-masked load per row, and stored whole.
-  dw[o,j]  = sum over p, in (oy, ox) order, of dy[o, p] win[p], for each (o, j) reading
-           map i: four of them per pass over the positions (8 accumulators in registers,
-           each window load shared by the four).
-  dwin[p]  = sum over those readers, in order, of dy[o, p] w[o, j]: four positions per
-           pass over the readers (16 accumulators, each w load shared by the eight).
-  dx[i]    row by row: dx[i, r, c] = sum over ox, then oy, of the window rows of dwin that
-           cover (r, c), as bitmask loads (a mask is a scalar: no vector compares).
-Every sum starts at +0 and adds its terms in the order the per-tap kernel before this one
-did; the only other terms are +0 (a masked-off lane), which leave a sum starting at +0
-unchanged. So the blocking changes no result, bit for bit.
+One input map i at a time, for the readers of i (the (o, j) with conn[o, j] = i):
+  win[p]   the K x K window that output position p = (oy, ox) reads, taps t = ky*K + kx
+           in lanes, padded to KP = a whole number of vectors (5x5: 25 taps in 32 lanes).
+           Built once per map in registers (5x5: half-width row loads placed by constant
+           shuffles) and stored whole.
+  dw[o,j]  = sum over p, in (oy, ox) order, of dy[o, p] win[p], and
+  dwin[p]  = sum over the readers, in order, of dy[o, p] w[o, j] (the gradient of the
+           window p reads): four readers per pass over the positions, their 8 dw sums in
+           registers, each position's dy broadcast and window load shared by dw and dwin,
+           whose partial sum goes through memory from one pass to the next.
+  dx[i]    row by row: dx[i, r, c] = sum over ox, then oy, of the rows of dwin that cover
+           (r, c), as bitmask loads (a mask is a scalar: no vector compares). 5x5 kernels
+           on 4 output rows keep all rows of dx[i] in registers: no branch at all.
+Every sum starts at +0 and adds its terms in the order of the per-tap kernel this one
+replaced; the only other terms are +0 (a masked-off lane), which leave a sum that
+started at +0 unchanged. So the blocking changes no result, bit for bit.
 
-Nothing is heap-allocated: the scratch lives on the stack.
+Why this shape: per (reader, position) the arithmetic is 4 vector multiplies and 4 adds;
+what the blocking removes is everything else — reloading windows, vector mask compares,
+data-dependent branches, loads that straddle cache lines. Nothing is heap-allocated:
+the scratch lives on the stack.
 """
 
 import numpy as np
@@ -85,10 +88,19 @@ def _backward(x, w, conn, stride, dy, dx, dw, compute_dx, K, win, dwin, first, a
                  and ((stride == 1 and Hp == 8) or (stride == 2 and (Hp == 11 or Hp == 12))))
     for i in range(C_in):
         _windows(x, i, K, NV, KP, stride, H_out, W_out, win)
-        for r in range(first[i], first[i + 1], 4):
-            _dw_four_readers(win, dy, dw, at_w, at_dy, r, first[i + 1], K, NV, KP, P)
-        if compute_dx:
-            _dwin(w, dy, at_w, at_dy, first[i], first[i + 1], K, NV, KP, P, dwin)
+        if not compute_dx:
+            for r in range(first[i], first[i + 1], 4):
+                _dw_four_readers(win, dy, dw, at_w, at_dy, r, first[i + 1], K, NV, KP, P)
+        else:
+            r = first[i]
+            while r + 4 <= first[i + 1]:
+                _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, 4, first[i], K, NV, KP, P)
+                r += 4
+            if r < first[i + 1]:
+                _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, first[i + 1] - r, first[i], K, NV, KP, P)
+            if first[i] == first[i + 1]:  # a map no one reads
+                for k in range(0, P * KP, LANES):
+                    vstore(dwin, k, vsplat(dy.dtype.type(0)))
             if dx_4_rows:
                 _dx_rows_5x5_4_rows(dwin, i, stride, W_out, dx)
             else:
@@ -124,6 +136,53 @@ def _windows(x, i, K, NV, KP, stride, H_out, W_out, win):
                     hi = min(ky * K + K, t1) - t0
                     vec = vload_bits_into(vec, x, corner + ky * Wp + t0 - ky * K, (1 << hi) - (1 << lo))
                 vstore(win, (oy * W_out + ox) * KP + t0, vec)
+
+
+@njit(cache=True, inline="always")
+def _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, n, r_begin, K, NV, KP, P):
+    """dw of the n <= 4 readers r..r+n-1 of map i (n < 4: the last one repeats, and its
+    identical sums are stored again), and their terms of dwin, added to it in reader order
+    (the first readers of the map start it from +0), sharing each dy broadcast and window
+    (win). Called with a literal n = 4 for whole blocks, whose code then has no branch on n."""
+    w0, w1, w2, w3 = at_w[r], at_w[r + min(1, n - 1)], at_w[r + min(2, n - 1)], at_w[r + min(3, n - 1)]
+    d0, d1, d2, d3 = at_dy[r], at_dy[r + min(1, n - 1)], at_dy[r + min(2, n - 1)], at_dy[r + min(3, n - 1)]
+    zero = vsplat(dy.dtype.type(0))
+    for va in range(0, NV, 2):
+        vb = min(va + 1, NV - 1)  # an odd last vector repeats too
+        ta, tb = va * LANES, vb * LANES
+        bits_a, bits_b = _tap_bits(K, va), _tap_bits(K, vb)
+        wa0, wb0 = vload_bits(w, w0 + ta, bits_a), vload_bits(w, w0 + tb, bits_b)
+        wa1, wb1 = vload_bits(w, w1 + ta, bits_a), vload_bits(w, w1 + tb, bits_b)
+        wa2, wb2 = vload_bits(w, w2 + ta, bits_a), vload_bits(w, w2 + tb, bits_b)
+        wa3, wb3 = vload_bits(w, w3 + ta, bits_a), vload_bits(w, w3 + tb, bits_b)
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
+        for p in range(P):
+            xa = vload(win, p * KP + ta)
+            xb = vload(win, p * KP + tb)
+            g0, g1 = vbroadcast(dy, d0 + p), vbroadcast(dy, d1 + p)
+            g2, g3 = vbroadcast(dy, d2 + p), vbroadcast(dy, d3 + p)
+            a0, a1, a2, a3, b0, b1, b2, b3 = _madd_4x2(a0, a1, a2, a3, b0, b1, b2, b3, g0, g1, g2, g3, xa, xb)
+            if r == r_begin:
+                ea, eb = zero, zero
+            else:
+                ea, eb = vload(dwin, p * KP + ta), vload(dwin, p * KP + tb)
+            ea, eb = ea + g0 * wa0, eb + g0 * wb0
+            if n > 1:
+                ea, eb = ea + g1 * wa1, eb + g1 * wb1
+            if n > 2:
+                ea, eb = ea + g2 * wa2, eb + g2 * wb2
+            if n > 3:
+                ea, eb = ea + g3 * wa3, eb + g3 * wb3
+            vstore(dwin, p * KP + ta, ea)
+            vstore(dwin, p * KP + tb, eb)
+        vstore_bits(dw, w0 + ta, a0, bits_a)
+        vstore_bits(dw, w0 + tb, b0, bits_b)
+        vstore_bits(dw, w1 + ta, a1, bits_a)
+        vstore_bits(dw, w1 + tb, b1, bits_b)
+        vstore_bits(dw, w2 + ta, a2, bits_a)
+        vstore_bits(dw, w2 + tb, b2, bits_b)
+        vstore_bits(dw, w3 + ta, a3, bits_a)
+        vstore_bits(dw, w3 + tb, b3, bits_b)
 
 
 @njit(cache=True, inline="always")
@@ -178,47 +237,6 @@ def _dw_four_readers(win, dy, dw, at_w, at_dy, r, r_end, K, NV, KP, P):
         vstore_bits(dw, w2 + tb, b2, bits_b)
         vstore_bits(dw, w3 + ta, a3, bits_a)
         vstore_bits(dw, w3 + tb, b3, bits_b)
-
-
-@njit(cache=True, inline="always")
-def _dwin(w, dy, at_w, at_dy, r_begin, r_end, K, NV, KP, P, dwin):
-    """dwin[p] = sum over readers r_begin..r_end-1, in order, of dy[o, p] w[o, j] (from +0),
-    for eight positions at a time (16 sums in registers; fewer left: the last repeats)."""
-    zero = vsplat(dy.dtype.type(0))
-    for va in range(0, NV, 2):
-        vb = min(va + 1, NV - 1)
-        ta, tb = va * LANES, vb * LANES
-        bits_a, bits_b = _tap_bits(K, va), _tap_bits(K, vb)
-        for p0 in range(0, P, 8):
-            p1, p2, p3 = min(p0 + 1, P - 1), min(p0 + 2, P - 1), min(p0 + 3, P - 1)
-            p4, p5, p6, p7 = min(p0 + 4, P - 1), min(p0 + 5, P - 1), min(p0 + 6, P - 1), min(p0 + 7, P - 1)
-            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
-            a4 = a5 = a6 = a7 = b4 = b5 = b6 = b7 = zero
-            for r in range(r_begin, r_end):
-                wa = vload_bits(w, at_w[r] + ta, bits_a)
-                wb = vload_bits(w, at_w[r] + tb, bits_b)
-                d = at_dy[r]
-                a0, a1, a2, a3, b0, b1, b2, b3 = _madd_4x2(a0, a1, a2, a3, b0, b1, b2, b3, vbroadcast(dy, d + p0),
-                                                           vbroadcast(dy, d + p1), vbroadcast(dy, d + p2),
-                                                           vbroadcast(dy, d + p3), wa, wb)
-                a4, a5, a6, a7, b4, b5, b6, b7 = _madd_4x2(a4, a5, a6, a7, b4, b5, b6, b7, vbroadcast(dy, d + p4),
-                                                           vbroadcast(dy, d + p5), vbroadcast(dy, d + p6),
-                                                           vbroadcast(dy, d + p7), wa, wb)
-            _store_4x2(dwin, KP, ta, tb, p0, p1, p2, p3, a0, a1, a2, a3, b0, b1, b2, b3)
-            _store_4x2(dwin, KP, ta, tb, p4, p5, p6, p7, a4, a5, a6, a7, b4, b5, b6, b7)
-
-
-@njit(cache=True, inline="always")
-def _store_4x2(dwin, KP, ta, tb, p0, p1, p2, p3, a0, a1, a2, a3, b0, b1, b2, b3):
-    """dwin[p_k*KP + ta] = a_k, dwin[p_k*KP + tb] = b_k for k = 0..3."""
-    vstore(dwin, p0 * KP + ta, a0)
-    vstore(dwin, p0 * KP + tb, b0)
-    vstore(dwin, p1 * KP + ta, a1)
-    vstore(dwin, p1 * KP + tb, b1)
-    vstore(dwin, p2 * KP + ta, a2)
-    vstore(dwin, p2 * KP + tb, b2)
-    vstore(dwin, p3 * KP + ta, a3)
-    vstore(dwin, p3 * KP + tb, b3)
 
 
 @njit(cache=True, inline="always")
