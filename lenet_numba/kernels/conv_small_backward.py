@@ -88,16 +88,17 @@ def _backward(x, w, conn, stride, dy, dx, dw, compute_dx, K, win, dwin, first, a
                  and ((stride == 1 and Hp == 8) or (stride == 2 and (Hp == 11 or Hp == 12))))
     for i in range(C_in):
         _windows(x, i, K, NV, KP, stride, H_out, W_out, win)
-        if not compute_dx:
-            for r in range(first[i], first[i + 1], 4):
-                _dw_four_readers(win, dy, dw, at_w, at_dy, r, first[i + 1], K, NV, KP, P)
-        else:
-            r = first[i]
-            while r + 4 <= first[i + 1]:
-                _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, 4, first[i], K, NV, KP, P)
-                r += 4
-            if r < first[i + 1]:
-                _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, first[i + 1] - r, first[i], K, NV, KP, P)
+        r = first[i]
+        while r + 4 <= first[i + 1]:
+            if compute_dx:
+                _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, 4, first[i], K, NV, KP, P, True)
+            else:
+                _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, 4, first[i], K, NV, KP, P, False)
+            r += 4
+        if r < first[i + 1]:
+            _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, first[i + 1] - r, first[i], K, NV, KP, P,
+                                  compute_dx)
+        if compute_dx:
             if first[i] == first[i + 1]:  # a map no one reads
                 for k in range(0, P * KP, LANES):
                     vstore(dwin, k, vsplat(dy.dtype.type(0)))
@@ -139,11 +140,12 @@ def _windows(x, i, K, NV, KP, stride, H_out, W_out, win):
 
 
 @njit(cache=True, inline="always")
-def _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, n, r_begin, K, NV, KP, P):
+def _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, n, r_begin, K, NV, KP, P, with_dwin):
     """dw of the n <= 4 readers r..r+n-1 of map i (n < 4: the last one repeats, and its
     identical sums are stored again), and their terms of dwin, added to it in reader order
     (the first readers of the map start it from +0), sharing each dy broadcast and window
-    (win). Called with a literal n = 4 for whole blocks, whose code then has no branch on n."""
+    (win). Called with a literal n = 4 for whole blocks, whose code then has no branch on n,
+    and a literal with_dwin (False: dw alone)."""
     w0, w1, w2, w3 = at_w[r], at_w[r + min(1, n - 1)], at_w[r + min(2, n - 1)], at_w[r + min(3, n - 1)]
     d0, d1, d2, d3 = at_dy[r], at_dy[r + min(1, n - 1)], at_dy[r + min(2, n - 1)], at_dy[r + min(3, n - 1)]
     zero = vsplat(dy.dtype.type(0))
@@ -162,6 +164,8 @@ def _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, n, r_begin, K, N
             g0, g1 = vbroadcast(dy, d0 + p), vbroadcast(dy, d1 + p)
             g2, g3 = vbroadcast(dy, d2 + p), vbroadcast(dy, d3 + p)
             a0, a1, a2, a3, b0, b1, b2, b3 = _madd_4x2(a0, a1, a2, a3, b0, b1, b2, b3, g0, g1, g2, g3, xa, xb)
+            if not with_dwin:
+                continue
             if r == r_begin:
                 ea, eb = zero, zero
             else:
@@ -204,39 +208,6 @@ def _window5(x, corner, Wp):
     v0 = vplace(vplace(vplace(r0, r1, 5, 5, 0), r2, 10, 5, 0), r3, 15, 1, 0)
     v1 = vplace(vplace(vsplat(x.dtype.type(0)), r3, 0, 4, 1), r4, 4, 5, 0)
     return v0, v1
-
-
-@njit(cache=True, inline="always")
-def _dw_four_readers(win, dy, dw, at_w, at_dy, r, r_end, K, NV, KP, P):
-    """dw of readers r..r+3 of the map in win (fewer left: the last one repeats, and its
-    identical sums are stored again)."""
-    w0 = at_w[r]
-    w1 = at_w[min(r + 1, r_end - 1)]
-    w2 = at_w[min(r + 2, r_end - 1)]
-    w3 = at_w[min(r + 3, r_end - 1)]
-    d0 = at_dy[r]
-    d1 = at_dy[min(r + 1, r_end - 1)]
-    d2 = at_dy[min(r + 2, r_end - 1)]
-    d3 = at_dy[min(r + 3, r_end - 1)]
-    for va in range(0, NV, 2):
-        vb = min(va + 1, NV - 1)  # an odd last vector repeats too
-        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = vsplat(dy.dtype.type(0))
-        for p in range(P):
-            xa = vload(win, p * KP + va * LANES)
-            xb = vload(win, p * KP + vb * LANES)
-            a0, a1, a2, a3, b0, b1, b2, b3 = _madd_4x2(a0, a1, a2, a3, b0, b1, b2, b3, vbroadcast(dy, d0 + p),
-                                                       vbroadcast(dy, d1 + p), vbroadcast(dy, d2 + p),
-                                                       vbroadcast(dy, d3 + p), xa, xb)
-        ta, tb = va * LANES, vb * LANES
-        bits_a, bits_b = _tap_bits(K, va), _tap_bits(K, vb)
-        vstore_bits(dw, w0 + ta, a0, bits_a)
-        vstore_bits(dw, w0 + tb, b0, bits_b)
-        vstore_bits(dw, w1 + ta, a1, bits_a)
-        vstore_bits(dw, w1 + tb, b1, bits_b)
-        vstore_bits(dw, w2 + ta, a2, bits_a)
-        vstore_bits(dw, w2 + tb, b2, bits_b)
-        vstore_bits(dw, w3 + ta, a3, bits_a)
-        vstore_bits(dw, w3 + tb, b3, bits_b)
 
 
 @njit(cache=True, inline="always")
