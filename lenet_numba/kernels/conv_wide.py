@@ -16,18 +16,8 @@ tree, in both dw paths. So the blocking never changes a result.
 """
 
 from ..jit_cache import njit
-from .conv_shapes import conv_shapes
+from .conv_shapes import conv_shapes, same_inputs
 from .simd import LANES, vhsum, vload_n, vsplat, vstore_n
-
-
-@njit(cache=True, inline="always")
-def _same_inputs(conn, o, m):
-    """True when output maps o..o+m-1 read the same input map for every connection j."""
-    for k in range(1, m):
-        for j in range(conn.shape[1]):
-            if conn[o + k, j] != conn[o, j]:
-                return False
-    return True
 
 
 @njit(cache=True, inline="always")
@@ -61,7 +51,7 @@ def conv2d_forward_wide(x, w, b, conn, bias_per_unit, y):
     full = y.shape[2] % LANES == 0  # whole vectors: the masks fold away
     o = 0
     while o < C_out:
-        if o + 4 <= C_out and _same_inputs(conn, o, 4):
+        if o + 4 <= C_out and same_inputs(conn, o, 4):
             if full:
                 _forward_4maps(x, w, b, conn, bias_per_unit, y, o, True)
             else:
