@@ -48,14 +48,14 @@ def _rows_store(y, out, W_out, a, n0, n1, n2, n3):
 def conv2d_forward_wide(x, w, b, conn, bias_per_unit, y):
     """y (C_out, H_out, W_out) from x (C_in, Hp, Wp), all C-contiguous, stride 1."""
     C_out = y.shape[0]
-    full = y.shape[2] % LANES == 0  # whole vectors: the masks fold away
+    full = y.shape[2] % LANES == 0 and y.shape[1] % 4 == 0  # whole vectors and row blocks: no masks
     o = 0
     while o < C_out:
         if o + 4 <= C_out and same_inputs(conn, o, 4):
-            if full:
-                _forward_4maps(x, w, b, conn, bias_per_unit, y, o, True)
+            if full and w.shape[2] == 5:  # the networks' case: every loop bound a constant
+                _forward_4maps(x, w, b, conn, bias_per_unit, y, o, True, 5)
             else:
-                _forward_4maps(x, w, b, conn, bias_per_unit, y, o, False)
+                _forward_4maps(x, w, b, conn, bias_per_unit, y, o, False, w.shape[2])
             o += 4
         else:
             _forward_1map(x, w, b, conn, bias_per_unit, y, o)
@@ -63,16 +63,16 @@ def conv2d_forward_wide(x, w, b, conn, bias_per_unit, y):
 
 
 @njit(cache=True, inline="always")
-def _forward_4maps(x, w, b, conn, bias_per_unit, y, o, full):
+def _forward_4maps(x, w, b, conn, bias_per_unit, y, o, full, K):
     """Maps o..o+3 (reading the same inputs), four rows at a time: 16 accumulators."""
-    C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, w, y)
+    C_out, n_conn, _, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, w, y)
     # a row past the map gets n = 0: nothing is read or written for it
     for oy in range(0, H_out, 4):
         for ox0 in range(0, W_out, LANES):
             n0 = LANES if full else min(LANES, W_out - ox0)
-            n1 = n0 if oy + 1 < H_out else 0
-            n2 = n0 if oy + 2 < H_out else 0
-            n3 = n0 if oy + 3 < H_out else 0
+            n1 = n0 if full or oy + 1 < H_out else 0
+            n2 = n0 if full or oy + 2 < H_out else 0
+            n3 = n0 if full or oy + 3 < H_out else 0
             out = o * P + oy * W_out + ox0
             m0 = _rows_init(b, bias_per_unit, o, out, W_out, n0, n1, n2, n3)
             m1 = _rows_init(b, bias_per_unit, o + 1, out + P, W_out, n0, n1, n2, n3)
@@ -136,8 +136,10 @@ def conv2d_backward_wide(x, w, conn, dy, dx, dw, compute_dx):
     zero = dy.dtype.type(0)
     for o in range(C_out):
         for j in range(n_conn):
-            if K == 5:
-                _dw_5x5(x, dy, conn, dw, o, j)
+            if K == 5 and W_out % LANES == 0:
+                _dw_5x5(x, dy, conn, dw, o, j, True)  # whole vectors: the masks fold away
+            elif K == 5:
+                _dw_5x5(x, dy, conn, dw, o, j, False)
             else:
                 _dw_rows(x, dy, conn, dw, o, j)
     if compute_dx:
@@ -187,7 +189,7 @@ def _dw_rows(x, dy, conn, dw, o, j):
 
 
 @njit(cache=True, inline="always")
-def _dw_5x5(x, dy, conn, dw, o, j):
+def _dw_5x5(x, dy, conn, dw, o, j, full):
     """dw[o, j] of a 5x5 kernel: input row iy is row ky of the windows of output row
     iy - ky, so its five shifted segments, loaded once, feed all 25 taps' accumulators
     (instead of being reloaded for each ky). Each tap still adds its terms over oy in
@@ -198,7 +200,7 @@ def _dw_5x5(x, dy, conn, dw, o, j):
     i = conn[o, j]
     for iy in range(H_out + 4):
         for ox0 in range(0, W_out, LANES):
-            n = min(LANES, W_out - ox0)
+            n = LANES if full else min(LANES, W_out - ox0)
             src = (i * Hp + iy) * Wp + ox0
             x0 = vload_n(x, src, n)
             x1 = vload_n(x, src + 1, n)
