@@ -140,14 +140,18 @@ def conv_cases(draw):
         C_in, K = 4, 5
         stride = draw(st.sampled_from([1, 2]))
         H_out, W_out = draw(st.integers(18, 22)), 15  # 270+ positions: beyond the scratch
-    C_out = draw(st.integers(1, 4))
+    # up to 9 maps: blocks of four maps sharing their inputs, and the maps left over
+    C_out = draw(st.integers(1, 9 if regime != "big" else 4))
     # the input that gives these outputs, with stride 2 maybe one unread last row/column
     H = (H_out - 1) * stride + K + draw(st.integers(0, stride - 1))
     W = (W_out - 1) * stride + K + draw(st.integers(0, stride - 1))
     pad = draw(st.integers(0, max(0, min(2, (min(H, W) - 1) // 2))))
     pad_value = draw(st.sampled_from([0.0, -1.0, 0.5]))
     n_conn = draw(st.integers(1, C_in))
-    conn = np.array([draw(st.permutations(range(C_in)))[:n_conn] for _ in range(C_out)], np.int64)
+    if draw(st.booleans()):  # every map reads the same inputs (a full table, or LeNet-1's first layer)
+        conn = np.tile(np.array(draw(st.permutations(range(C_in)))[:n_conn], np.int64), (C_out, 1))
+    else:
+        conn = np.array([draw(st.permutations(range(C_in)))[:n_conn] for _ in range(C_out)], np.int64)
     return dict(regime=regime, C_in=C_in, C_out=C_out, K=K, stride=stride, pad=pad, pad_value=pad_value,
                 H=H - 2 * pad, W=W - 2 * pad, n_conn=n_conn, conn=conn, bias_per_unit=draw(st.booleans()),
                 seed=draw(seeds))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from numba import carray, njit
 
+from lenet_numba.kernels.simd_tile import vload_tile4
 from lenet_numba.kernels.simd import (LANES, all_finite, flat_view, stack_ptr, vgather_n, vhsum, vload, vload_even_n,
                                       vload_n, vload_range, vsplat, vstore, vstore_n)
 from lenet_numba.kernels.simd_lanes import vbroadcast, vload_bits, vload_bits_into, vload_low_bits, vplace, vstore_bits
@@ -112,6 +113,32 @@ def test_all_finite(dtype, n):
             b = a.copy()
             b[pos] = bad
             assert not all_finite(b)
+
+
+@njit(cache=True)
+def _tile(a, off, pitch, stride2, out):
+    if stride2:
+        vstore(out, 0, vload_tile4(a, off, pitch, 2))
+    else:
+        vstore(out, 0, vload_tile4(a, off, pitch, 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_tile4_is_the_strided_4x4_block(dtype, stride):
+    rng = np.random.default_rng(stride)
+    for H, W, off_r, off_c in [(4, 4, 0, 0), (8, 8, 1, 3), (12, 12, 5, 4), (20, 20, 13, 13)]:
+        m = rng.standard_normal((H, W)).astype(dtype)
+        r0, c0 = min(off_r, H - 1 - 3 * stride), min(off_c, W - 1 - 3 * stride)
+        if r0 < 0 or c0 < 0:
+            continue
+        # copy into a buffer that ends right after the tile's last value: nothing past it is read
+        last = (r0 + 3 * stride) * W + c0 + 3 * stride
+        a = m.ravel()[:last + 1].copy()
+        out = np.full(LANES, np.nan, dtype)
+        _tile(a, r0 * W + c0, stride * W, stride == 2, out)
+        want = m[r0:r0 + 4 * stride:stride, c0:c0 + 4 * stride:stride].ravel()
+        np.testing.assert_array_equal(out, want)
 
 
 # ---------------------------------------------------------------- kernels/simd_lanes.py

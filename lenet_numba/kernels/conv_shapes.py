@@ -1,4 +1,5 @@
-"""The sizes of one conv layer's problem, read off its arrays (the convention of kernels/conv.py).
+"""The sizes of one conv layer's problem, read off its arrays (the convention of kernels/conv.py),
+and which output maps share their inputs.
 
   x       (C_in, Hp, Wp)          input, already padded
   w       (C_out, n_conn, K, K)
@@ -15,3 +16,13 @@ def conv_shapes(x, w, y):
     C_in, Hp, Wp = x.shape
     _, H_out, W_out = y.shape
     return C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, H_out * W_out
+
+
+@njit(cache=True, inline="always")
+def same_inputs(conn, o, m):
+    """True when output maps o..o+m-1 read the same input map for every connection j."""
+    for k in range(1, m):
+        for j in range(conn.shape[1]):
+            if conn[o + k, j] != conn[o, j]:
+                return False
+    return True

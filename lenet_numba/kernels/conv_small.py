@@ -12,7 +12,8 @@ import numpy as np
 from numba import carray
 
 from ..jit_cache import njit
-from .conv_shapes import conv_shapes
+from .conv_shapes import conv_shapes, same_inputs
+from .simd_tile import vload_tile4
 from .simd import LANES, stack_ptr, vgather_n, vload, vload_even_n, vload_n, vsplat, vstore, vstore_n
 
 # Stack scratch, in elements
@@ -40,10 +41,25 @@ def conv2d_forward_small(x, w, b, conn, stride, bias_per_unit, y):
     offs = carray(stack_ptr(OFFS_LEN, np.int32), (OFFS_LEN,))
     _window_offsets(H_out, W_out, stride, Wp, offs)
     _im2col(x, K, stride, H_out, W_out, offs, PP, cols)
+    if K == 5:  # the networks' kernels: constant tap loops, unrolled
+        _maps_from_cols(w, b, conn, bias_per_unit, y, cols, PP, 5)
+    else:
+        _maps_from_cols(w, b, conn, bias_per_unit, y, cols, PP, K)
+
+
+@njit(cache=True, inline="always")
+def _maps_from_cols(w, b, conn, bias_per_unit, y, cols, PP, K):
+    """y from im2col's cols, four output maps and 16 positions at a time."""
+    C_out, n_conn = w.shape[0], w.shape[1]
+    P = y.shape[1] * y.shape[2]
+    KK = K * K
     for o0 in range(0, C_out, 4):
         o1 = min(o0 + 1, C_out - 1)
         o2 = min(o0 + 2, C_out - 1)
         o3 = min(o0 + 3, C_out - 1)
+        # four maps reading the same inputs (a full table, or one input map) share each
+        # cols load: a load and four products per tap instead of four of each
+        shared = o0 + 4 <= C_out and same_inputs(conn, o0, 4)
         for p0 in range(0, P, LANES):
             n = min(LANES, P - p0)
             if bias_per_unit:
@@ -61,13 +77,22 @@ def conv2d_forward_small(x, w, b, conn, stride, bias_per_unit, y):
                 r1 = conn[o1, j] * KK * PP + p0
                 r2 = conn[o2, j] * KK * PP + p0
                 r3 = conn[o3, j] * KK * PP + p0
-                for ky in range(K):
-                    for kx in range(K):
-                        t = (ky * K + kx) * PP
-                        a0 = a0 + w[o0, j, ky, kx] * vload(cols, r0 + t)
-                        a1 = a1 + w[o1, j, ky, kx] * vload(cols, r1 + t)
-                        a2 = a2 + w[o2, j, ky, kx] * vload(cols, r2 + t)
-                        a3 = a3 + w[o3, j, ky, kx] * vload(cols, r3 + t)
+                if shared:
+                    for ky in range(K):
+                        for kx in range(K):
+                            v = vload(cols, r0 + (ky * K + kx) * PP)
+                            a0 = a0 + w[o0, j, ky, kx] * v
+                            a1 = a1 + w[o1, j, ky, kx] * v
+                            a2 = a2 + w[o2, j, ky, kx] * v
+                            a3 = a3 + w[o3, j, ky, kx] * v
+                else:
+                    for ky in range(K):
+                        for kx in range(K):
+                            t = (ky * K + kx) * PP
+                            a0 = a0 + w[o0, j, ky, kx] * vload(cols, r0 + t)
+                            a1 = a1 + w[o1, j, ky, kx] * vload(cols, r1 + t)
+                            a2 = a2 + w[o2, j, ky, kx] * vload(cols, r2 + t)
+                            a3 = a3 + w[o3, j, ky, kx] * vload(cols, r3 + t)
             vstore_n(y, o0 * P + p0, a0, n)
             vstore_n(y, o1 * P + p0, a1, n)
             vstore_n(y, o2 * P + p0, a2, n)
@@ -90,6 +115,17 @@ def _im2col(x, K, stride, H_out, W_out, offs, PP, cols):
     """cols[((i*K + ky)*K + kx)*PP + p] = x[i, oy*s + ky, ox*s + kx]; lanes P..PP are 0."""
     C, Hp, Wp = x.shape
     P = H_out * W_out
+    if H_out == 4 and W_out == 4:
+        # one 4x4 tile per row of cols (kernels/simd_tile.py)
+        for i in range(C):
+            for ky in range(K):
+                for kx in range(K):
+                    row = ((i * K + ky) * K + kx) * PP
+                    if stride == 1:
+                        vstore(cols, row, vload_tile4(x, (i * Hp + ky) * Wp + kx, Wp, 1))
+                    else:
+                        vstore(cols, row, vload_tile4(x, (i * Hp + ky) * Wp + kx, 2 * Wp, 2))
+        return
     if stride == 1 and P == PP and W_out <= LANES:
         # each output row reads a contiguous input row segment: a masked copy per row is
         # cheaper than a 16-lane gather (~13 cycles each here)
