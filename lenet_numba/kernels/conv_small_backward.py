@@ -32,7 +32,7 @@ from numba import carray
 from ..jit_cache import njit
 from .conv_shapes import conv_shapes
 from .simd import LANES, stack_ptr, vload, vsplat, vstore
-from .simd_lanes import vbroadcast, vload_bits, vload_bits_into, vload_low_bits, vplace, vstore_bits
+from .simd_lanes import vbroadcast, vload_bits, vload_bits_into, vload_half_bits, vplace, vstore_bits
 
 SCRATCH = 8192  # elements, each of win and dwin
 MAX_READERS = 1024  # input maps, and (output map, connection) pairs, of one layer
@@ -204,11 +204,11 @@ def _madd_4x2(a0, a1, a2, a3, b0, b1, b2, b3, g0, g1, g2, g3, xa, xb):
 def _window5(x, corner, Wp):
     """The two vectors of the 5x5 window at x.flat[corner]: its rows loaded half-width (a
     whole vector's span would cross a cache line 15 times in 16) and placed by shuffles."""
-    r0 = vload_low_bits(x, corner, 31)
-    r1 = vload_low_bits(x, corner + Wp, 31)
-    r2 = vload_low_bits(x, corner + 2 * Wp, 31)
-    r3 = vload_low_bits(x, corner + 3 * Wp, 31)
-    r4 = vload_low_bits(x, corner + 4 * Wp, 31)
+    r0 = vload_half_bits(x, corner, 31, 0)
+    r1 = vload_half_bits(x, corner + Wp, 31, 0)
+    r2 = vload_half_bits(x, corner + 2 * Wp, 31, 0)
+    r3 = vload_half_bits(x, corner + 3 * Wp, 31, 0)
+    r4 = vload_half_bits(x, corner + 4 * Wp, 31, 0)
     v0 = vplace(vplace(vplace(r0, r1, 5, 5, 0), r2, 10, 5, 0), r3, 15, 1, 0)
     v1 = vplace(vplace(vsplat(x.dtype.type(0)), r3, 0, 4, 1), r4, 4, 5, 0)
     return v0, v1
@@ -240,7 +240,13 @@ def _dx_rows(dwin, i, K, KP, stride, H_out, W_out, dx):
 
 @njit(cache=True, inline="always")
 def _add_window_rows5(dwin, off, bits, a0, a1, a2, a3, a4):
-    """a0..a4 += the five rows of a 5x5 dwin window at off, in the lanes of bits."""
+    """a0..a4 += the five rows of a 5x5 dwin window at off, in the lanes of bits: half-width
+    loads when those are lanes 0-7 (a whole vector's span crosses a cache line 15 times in
+    16; placing a half elsewhere, with a shuffle, measured slower)."""
+    if bits < 1 << 8:
+        return (a0 + vload_half_bits(dwin, off, bits, 0), a1 + vload_half_bits(dwin, off + 5, bits, 0),
+                a2 + vload_half_bits(dwin, off + 10, bits, 0), a3 + vload_half_bits(dwin, off + 15, bits, 0),
+                a4 + vload_half_bits(dwin, off + 20, bits, 0))
     return (a0 + vload_bits(dwin, off, bits), a1 + vload_bits(dwin, off + 5, bits),
             a2 + vload_bits(dwin, off + 10, bits), a3 + vload_bits(dwin, off + 15, bits),
             a4 + vload_bits(dwin, off + 20, bits))
