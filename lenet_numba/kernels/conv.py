@@ -15,14 +15,15 @@ Shapes (one sample, no batch dimension):
 Each function below is the plain loop that defines the layer (``*_loops``), and the entry
 point that runs a vectorized path computing the same sums when the arguments are
 C-contiguous and the layer fits its scratch: kernels/conv_wide.py for wide output rows
-(stride 1, W_out >= 16), kernels/conv_small.py for small maps.
+(stride 1, W_out >= 16), kernels/conv_small.py and conv_small_backward.py for small maps.
 """
 
 import numpy as np
 from numba import carray
 
 from ..jit_cache import njit
-from .conv_small import backward_fits, conv2d_backward_small, conv2d_forward_small, forward_fits
+from .conv_small import conv2d_forward_small, forward_fits
+from .conv_small_backward import backward_fits, conv2d_backward_small
 from .conv_wide import conv2d_backward_wide, conv2d_forward_wide
 from .simd import LANES, flat_view, stack_ptr, vhsum, vload_n, vsplat, vstore_n
 

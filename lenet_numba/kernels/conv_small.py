@@ -4,8 +4,8 @@ arithmetic as in kernels/conv.py, whose plain loops compute the same sums; conv.
 decides which path runs. Scratch lives on the stack: nothing is heap-allocated per sample.
 
 Forward: gather each tap's inputs for all output positions into a row of cols (im2col),
-then 16 positions per vector, four output maps at a time. Backward: per input map, the
-window of every output position; dw and the windows' gradient as vector FMAs over them.
+then 16 positions per vector, four output maps at a time. The backward pass is in
+kernels/conv_small_backward.py.
 """
 
 import numpy as np
@@ -13,15 +13,13 @@ from numba import carray
 
 from ..jit_cache import njit
 from .conv_shapes import conv_shapes, same_inputs
+from .simd import LANES, stack_ptr, vgather_n, vload, vload_even_n, vload_n, vsplat, vstore, vstore_n
 from .simd_tile import vload_tile4
-from .simd import (LANES, stack_ptr, vgather_n, vload, vload_even_n, vload_n, vload_range, vsplat, vstore,
-                   vstore_n)
 
 # Stack scratch, in elements
 SCRATCH = 8192
 MAX_P = 1024  # output positions per map
 OFFS_LEN = MAX_P + LANES
-MAX_READERS = 1024  # input maps, and (output map, connection) pairs, of one layer
 
 
 @njit(cache=True, inline="always")
@@ -30,14 +28,6 @@ def forward_fits(C_in, K, H_out, W_out):
     P = H_out * W_out
     PP = (P + LANES - 1) // LANES * LANES
     return C_in * K * K * PP <= SCRATCH and P <= MAX_P
-
-
-@njit(cache=True, inline="always")
-def backward_fits(C_in, C_out, n_conn, K, H_out, W_out):
-    """True when conv2d_backward_small's scratch holds the layer."""
-    KP = (K * K + LANES - 1) // LANES * LANES
-    return (H_out * W_out * KP + LANES <= SCRATCH and K <= LANES and C_in < MAX_READERS
-            and C_out * n_conn <= MAX_READERS)
 
 
 @njit(cache=True)
@@ -163,114 +153,3 @@ def _im2col(x, K, stride, H_out, W_out, offs, PP, cols):
                 base = (i * Hp + ky) * Wp + kx
                 for p0 in range(0, P, LANES):
                     vstore(cols, row + p0, vgather_n(x, base, offs, p0, min(LANES, P - p0)))
-
-
-
-@njit(cache=True)
-def conv2d_backward_small(x, w, conn, stride, dy, dx, dw, compute_dx):
-    """dw (and dx) of a layer with small output maps, one input map at a time.
-
-    For input map i, win[p] (pitch KP, a whole number of vectors) holds the window that
-    output position p reads, win[p, ky*K + kx] = x[i, oy*s + ky, ox*s + kx]. Then for each
-    (o, j) reading map i, dw[o, j] = sum_p dy[o, p] win[p] and the window of dL/dx[i]
-    that p receives, dwin[p] += dy[o, p] w[o, j], are both a vector FMA per position and
-    per 16 taps. Each row of dx[i] is then assembled in a register from the window rows
-    that overlap it (masked loads at shifted offsets) and stored once.
-    """
-    C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, w, dy)
-    KK = K * K
-    KP = (KK + LANES - 1) // LANES * LANES
-    zero = dy.dtype.type(0)
-    win = carray(stack_ptr(SCRATCH, x.dtype), (SCRATCH,))
-    dwin = carray(stack_ptr(SCRATCH, x.dtype), (SCRATCH,))
-    for k in range(P * KP):
-        win[k] = zero  # the pad lanes of each window stay 0
-    # the (o, j) that read each input map, grouped by map: a counting sort of conn
-    first = carray(stack_ptr(MAX_READERS, np.int64), (MAX_READERS,))
-    fill = carray(stack_ptr(MAX_READERS, np.int64), (MAX_READERS,))
-    reader = carray(stack_ptr(MAX_READERS, np.int64), (MAX_READERS,))
-    for i in range(C_in + 1):
-        first[i] = 0
-    for o in range(C_out):
-        for j in range(n_conn):
-            first[conn[o, j] + 1] += 1
-    for i in range(C_in):
-        first[i + 1] += first[i]
-        fill[i] = first[i]
-    for o in range(C_out):
-        for j in range(n_conn):
-            i = conn[o, j]
-            reader[fill[i]] = o * n_conn + j
-            fill[i] += 1
-    for i in range(C_in):
-        for oy in range(H_out):
-            for ox in range(W_out):
-                for ky in range(K):
-                    vstore_n(win, (oy * W_out + ox) * KP + ky * K,
-                             vload_n(x, (i * Hp + oy * stride + ky) * Wp + ox * stride, K), K)
-        if compute_dx:
-            for k in range(P * KP):
-                dwin[k] = zero
-        r = first[i]
-        while r < first[i + 1]:
-            # two readers of map i per pass when there are two left: they share the window
-            # loads and one read-modify-write of dwin (adding the first reader's term, then
-            # the second's, the same order as one at a time)
-            pair = r + 1 < first[i + 1]
-            oj = reader[r]
-            o = oj // n_conn
-            oj2 = reader[r + 1] if pair else oj
-            o2 = oj2 // n_conn
-            for c0 in range(0, KK, 2 * LANES):
-                na = min(LANES, KK - c0)
-                nb = max(0, min(LANES, KK - c0 - LANES))
-                wa = vload_n(w, oj * KK + c0, na)
-                wb = vload_n(w, oj * KK + c0 + LANES, nb)
-                wa2 = vload_n(w, oj2 * KK + c0, na)
-                wb2 = vload_n(w, oj2 * KK + c0 + LANES, nb)
-                acc_a = vsplat(zero)
-                acc_b = vsplat(zero)
-                acc_a2 = vsplat(zero)
-                acc_b2 = vsplat(zero)
-                for oy in range(H_out):
-                    for ox in range(W_out):
-                        g = dy[o, oy, ox]
-                        g2 = dy[o2, oy, ox]
-                        off = (oy * W_out + ox) * KP + c0
-                        xa = vload(win, off)
-                        xb = vload_n(win, off + LANES, nb)
-                        acc_a = acc_a + g * xa
-                        acc_b = acc_b + g * xb
-                        acc_a2 = acc_a2 + g2 * xa
-                        acc_b2 = acc_b2 + g2 * xb
-                        if compute_dx:
-                            if pair:
-                                vstore(dwin, off, (vload(dwin, off) + g * wa) + g2 * wa2)
-                                vstore_n(dwin, off + LANES, (vload_n(dwin, off + LANES, nb) + g * wb) + g2 * wb2, nb)
-                            else:
-                                vstore(dwin, off, vload(dwin, off) + g * wa)
-                                vstore_n(dwin, off + LANES, vload_n(dwin, off + LANES, nb) + g * wb, nb)
-                vstore_n(dw, oj * KK + c0, acc_a, na)
-                vstore_n(dw, oj * KK + c0 + LANES, acc_b, nb)
-                if pair:
-                    vstore_n(dw, oj2 * KK + c0, acc_a2, na)
-                    vstore_n(dw, oj2 * KK + c0 + LANES, acc_b2, nb)
-            r += 2 if pair else 1
-        if compute_dx:
-            # dx[i, r, c] = sum of dwin[p, ky*K + c - ox*s] over the windows p = (oy, ox) whose
-            # row ky = r - oy*s covers it: each row of dx[i] is assembled in a register from
-            # masked loads at shifted offsets (one mask per ox) and stored once
-            for r in range(Hp):
-                oy_lo = 0 if r < K else (r - K + stride) // stride  # ky = r - oy*s <= K - 1
-                oy_hi = min(H_out - 1, r // stride)                    # ky >= 0
-                for c0 in range(0, Wp, LANES):
-                    acc = vsplat(zero)
-                    for ox in range(W_out):
-                        lo = max(ox * stride - c0, 0)
-                        hi = min(ox * stride + K - c0, LANES)
-                        if lo < hi:
-                            for oy in range(oy_lo, oy_hi + 1):
-                                acc = acc + vload_range(dwin, (oy * W_out + ox) * KP + (r - oy * stride) * K
-                                                        - ox * stride + c0, lo, hi)
-                    vstore_n(dx, (i * Hp + r) * Wp + c0, acc, min(LANES, Wp - c0))
-

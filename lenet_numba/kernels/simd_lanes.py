@@ -1,0 +1,134 @@
+"""Lane-level access for the 16-lane vectors of kernels/simd.py: lanes chosen by an integer
+bitmask, and a broadcast load.
+
+Why: simd.py's vload_n / vstore_n / vload_range build their lane mask from a <16 x i64>
+compare (a few vector instructions each time), which dominates a loop of short masked
+loads whose mask changes from one load to the next. A bitmask is one scalar integer,
+computed with a shift or two and moved into a mask register as is.
+
+    v = vload_bits(a, off, bits)     lane k = a.flat[off + k] if bit k of bits is set, else 0
+                                     (only those lanes are read)
+    vstore_bits(a, off, v, bits)     a.flat[off + k] = v[k] for each set bit k
+    v = vbroadcast(a, off)           16 copies of a.flat[off]
+    v = vload_bits_into(v, a, off, bits)   v, with lane k = a.flat[off + k] for each set bit k
+                                     (a merge-masked load: e.g. a window's rows gathered into
+                                     the lanes of one vector, one load per row, no shuffles)
+
+Like simd.py: offsets in elements from the start of a C-contiguous array's data, nothing
+bounds-checked, no arithmetic (so nothing here can change a result's bits).
+"""
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .simd import LANES, VecType, _check_array, _masked_fn, _masked_load, _vec_ptr
+
+
+def _bits_mask(builder, bits):
+    """<LANES x i1> from the low LANES bits of an integer."""
+    return builder.bitcast(builder.trunc(bits, ir.IntType(LANES)), ir.VectorType(ir.IntType(1), LANES))
+
+
+@intrinsic
+def vload_bits(typingctx, a, off, bits):
+    _check_array(a)
+    vt = VecType(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        return _masked_load(context, builder, sig.args[0], args[0], args[1], _bits_mask(builder, args[2]))
+
+    return vt(a, types.intp, types.intp), codegen
+
+
+@intrinsic
+def vstore_bits(typingctx, a, off, v, bits):
+    _check_array(a)
+    if not (isinstance(v, VecType) and v.dtype == a.dtype):
+        raise TypeError(f"vstore_bits: {v} into {a}")
+
+    def codegen(context, builder, sig, args):
+        ptr = _vec_ptr(context, builder, sig.args[0], args[0], args[1])
+        fn = _masked_fn(builder, "store", args[2].type, ptr)
+        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
+        builder.call(fn, [args[2], ptr, align, _bits_mask(builder, args[3])])
+        return context.get_dummy_value()
+
+    return types.none(a, types.intp, v, types.intp), codegen
+
+
+@intrinsic
+def vbroadcast(typingctx, a, off):
+    _check_array(a)
+    vt = VecType(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        x = builder.load(builder.gep(data, [args[1]]))
+        vty = context.get_value_type(vt)
+        v = builder.insert_element(cgutils.get_null_value(vty), x, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+
+    return vt(a, types.intp), codegen
+
+
+@intrinsic
+def vload_bits_into(typingctx, v, a, off, bits):
+    """v with the lanes whose bit is set replaced by a.flat[off + k] (a merge-masked load:
+    one instruction, and only those lanes are read)."""
+    _check_array(a)
+    if not (isinstance(v, VecType) and v.dtype == a.dtype):
+        raise TypeError(f"vload_bits_into: {a} into {v}")
+
+    def codegen(context, builder, sig, args):
+        ptr = _vec_ptr(context, builder, sig.args[1], args[1], args[2])
+        align = ir.Constant(ir.IntType(32), sig.args[1].dtype.bitwidth // 8)
+        fn = _masked_fn(builder, "load", args[0].type, ptr)
+        return builder.call(fn, [ptr, align, _bits_mask(builder, args[3]), args[0]])
+
+    return v(v, a, types.intp, types.intp), codegen
+
+
+@intrinsic
+def vplace(typingctx, u, v, at, n, start):
+    """u with lanes at..at+n-1 replaced by v[start..start+n-1] (at, n, start literals): one
+    constant shuffle, no arithmetic."""
+    if not (isinstance(u, VecType) and u == v and all(isinstance(t, types.IntegerLiteral) for t in (at, n, start))):
+        return None
+    a, m, s0 = at.literal_value, n.literal_value, start.literal_value
+    if not (0 <= a and 0 <= s0 and a + m <= LANES and s0 + m <= LANES):
+        raise TypeError(f"vplace: lanes {a}..{a + m} from {s0}.. do not fit {LANES}")
+
+    def codegen(context, builder, sig, args):
+        idx = list(range(LANES))
+        for k in range(m):
+            idx[a + k] = LANES + s0 + k
+        return builder.shuffle_vector(args[0], args[1], ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx))
+
+    return u(u, v, at, n, start), codegen
+
+
+@intrinsic
+def vload_low_bits(typingctx, a, off, bits):
+    """vload_bits for lanes 0..LANES/2-1 only (bits < 2**(LANES/2)), as a half-width load
+    (which crosses a cache line less often than a whole vector's span); upper lanes 0."""
+    _check_array(a)
+    vt = VecType(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        half = LANES // 2
+        ety = context.get_value_type(sig.args[0].dtype)
+        hty = ir.VectorType(ety, half)
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), hty.as_pointer())
+        i1v = ir.VectorType(ir.IntType(1), half)
+        mask = builder.bitcast(builder.trunc(args[2], ir.IntType(half)), i1v)
+        fnty = ir.FunctionType(hty, [ptr.type, ir.IntType(32), i1v, hty])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.masked.load.v{half}{ety.intrinsic_name}.p0")
+        align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
+        h = builder.call(fn, [ptr, align, mask, cgutils.get_null_value(hty)])
+        idx = list(range(half)) + [half] * half  # lanes half.. <- lane 0 of the zero half
+        return builder.shuffle_vector(h, cgutils.get_null_value(hty), ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx))
+
+    return vt(a, types.intp, types.intp), codegen
