@@ -1,7 +1,8 @@
 """Per-layer roofline: each kernel of one network timed in isolation on its real shapes.
 
     python bench/layers.py [--arch lenet1 zipcode1989] [--dtype float32] [--reps 20000]
-                           [--out roofline.md]
+                           [--out roofline.json]
+    python bench/layers.py --render bench/results/roofline.json [--min-share 0.04]
 
 Every kernel is called ``reps`` times from a compiled loop (no Python call overhead), on
 the views the engine passes it after one real forward/backward of a USPS-like sample;
@@ -16,6 +17,7 @@ the plan walk's own cost.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -35,7 +37,7 @@ from lenet_numba.kernels.losses import loss_forward_backward  # noqa: E402
 from lenet_numba.kernels.simd import all_finite  # noqa: E402
 from lenet_numba.kernels.subsample import subsample_backward, subsample_forward  # noqa: E402
 from lenet_numba.model import Model  # noqa: E402
-from machine import cpu_info, peak_gflops  # noqa: E402
+from machine import clock_note, cpu_info, measured_ghz, peak_gflops  # noqa: E402
 from provenance import git_rev  # noqa: E402
 from lenet_numba.network import sample_loss_and_grad  # noqa: E402
 from lenet_numba.optim import apply_update  # noqa: E402
@@ -236,22 +238,41 @@ def profile(arch="lenet1", dtype="float32", reps=20000, image=None, label=3, los
 
 
 def roofline(arch, dtype, reps, peak32):
-    """Markdown: one row per kernel (FLOPs, bytes, µs, GFLOP/s, % peak), the sum and the whole."""
+    """One network's table as data: its rows (layer, kernel, µs, FLOPs, bytes), the whole
+    sample's µs and the peak it is compared with."""
     rows, whole = profile(arch, dtype, reps)
-    peak = peak32 if dtype == "float32" else peak32 / 2
+    return {"arch": arch, "dtype": dtype, "peak": peak32 if dtype == "float32" else peak32 / 2,
+            "rows": [[name, kernel, float(us), int(flops), int(nbytes)] for name, kernel, us, flops, nbytes in rows],
+            "whole_us": float(whole)}
+
+
+def render_table(t, min_share=0.0):
+    """Markdown: one row per kernel (FLOPs, bytes, µs, GFLOP/s, % peak), the sum and the
+    whole; with min_share, only the kernels taking at least that share of the sum."""
+    rows, peak = t["rows"], t["peak"]
     total = sum(r[2] for r in rows)
-    L = [f"### {arch}, {dtype} (peak {peak:.1f} GFLOP/s)", "",
+    L = [f"### {t['arch']}, {t['dtype']} (peak {peak:.1f} GFLOP/s)", "",
          "| layer | kernel | FLOPs | bytes | FLOP/byte | µs | share | GFLOP/s | % peak |",
          "|---|---|---|---|---|---|---|---|---|"]
     for name, step, us, fl, nb in rows:
+        if us < min_share * total:
+            continue
         g = fl / (us * 1e3) if us > 0 and fl else 0.0
         L.append(f"| {name} | {step} | {fl:,} | {nb:,} | {fl / nb:.1f} | {us:.3f} | {100 * us / total:.1f}% | "
                  + (f"{g:.1f} | {100 * g / peak:.0f}% |" if fl else "– | – |"))
     fl_all = sum(r[3] for r in rows)
-    L.append(f"| sum | | {fl_all:,} | {sum(r[4] for r in rows):,} | | {total:.3f} | 100% | "
-             f"{fl_all / (total * 1e3):.1f} | {100 * fl_all / (total * 1e3) / peak:.0f}% |")
-    L.append(f"| whole | sample_loss_and_grad, no update | | | | {whole:.3f} | | | |")
+    L.append(f"| sum{' (all kernels)' if min_share else ''} | | {fl_all:,} | {sum(r[4] for r in rows):,} | | "
+             f"{total:.3f} | 100% | {fl_all / (total * 1e3):.1f} | {100 * fl_all / (total * 1e3) / peak:.0f}% |")
+    L.append(f"| whole | sample_loss_and_grad, no update | | | | {t['whole_us']:.3f} | | | |")
     return "\n".join(L) + "\n"
+
+
+def render(results, min_share=0.0):
+    parts = ["# Per-kernel roofline" if not min_share else "", "", results["header"], ""]
+    if min_share:
+        parts = [results["header"] + f" Kernels taking at least {100 * min_share:.0f}% of a sample:", ""]
+    parts += [render_table(t, min_share) for t in results["tables"]]
+    return "\n".join(parts)
 
 
 def main(argv=None):
@@ -259,23 +280,27 @@ def main(argv=None):
     ap.add_argument("--arch", nargs="+", default=["lenet1", "zipcode1989"])
     ap.add_argument("--dtype", nargs="+", default=["float32"])
     ap.add_argument("--reps", type=int, default=20000)
-    ap.add_argument("--out", help="also write the markdown here")
+    ap.add_argument("--out", help="also write the results here (JSON; rendered by --render)")
+    ap.add_argument("--render", metavar="FILE", help="print the markdown of a results file and exit")
+    ap.add_argument("--min-share", type=float, default=0.0, help="with --render: only kernels taking this share")
     a = ap.parse_args(argv)
+    if a.render:
+        with open(a.render) as f:
+            print(render(json.load(f), a.min_share), end="")
+        return
     info = cpu_info()
     peak, why = peak_gflops(info)
-    parts = ["# Per-kernel roofline", "",
-             f"`python bench/layers.py {' '.join(sys.argv[1:] if argv is None else argv)}` at commit "
-             f"`{git_rev('+uncommitted')}`. CPU: {info['cpu']} (family {info['family']}, model {info['model']}: "
-             f"{info['core']}); fp32 peak {peak:.1f} GFLOP/s = {why}. Best of 5 runs of {a.reps:,} calls, "
-             f"thread CPU time; load average {os.getloadavg()[0]:.2f}.", ""]
-    for arch in a.arch:
-        for dt in a.dtype:
-            parts.append(roofline(arch, dt, a.reps, peak))
-    text = "\n".join(parts)
-    print(text)
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    header = (f"Measured by `python bench/layers.py {command}` at commit "
+              f"`{git_rev('+uncommitted')}`. CPU: {info['cpu']} (family {info['family']}, model {info['model']}: "
+              f"{info['core']}); fp32 peak {peak:.1f} GFLOP/s = {why}. Best of 5 runs of {a.reps:,} calls, "
+              f"thread CPU time; load average {os.getloadavg()[0]:.2f}." + clock_note(measured_ghz(), info["mhz"]))
+    results = {"header": header, "tables": [roofline(arch, dt, a.reps, peak) for arch in a.arch for dt in a.dtype]}
+    print(render(results), end="")
     if a.out:
         with open(a.out, "w") as f:
-            f.write(text)
+            json.dump(results, f, indent=1)
+            f.write("\n")
 
 
 if __name__ == "__main__":

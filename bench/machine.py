@@ -52,3 +52,38 @@ def peak_gflops(info):
            f"({info['core']}: {width}-lane instructions"
            f"{', executed as two 256-bit halves' if lanes < width else ''}; fp64 half)")
     return pipes * lanes * 2 * ghz, why
+
+
+def measured_ghz(steps=200_000_000):
+    """The clock the core runs at now, in GHz: a chain of dependent integer add-xor steps
+    (one cycle each on every x86 core, no closed form for the compiler to fold) timed in
+    compiled code, best of 3. The nominal clock above is what the OS reports; a boosting
+    core (or a VM's host) may run well above it, so % of the nominal peak overstates how
+    full the pipes are by the ratio of the two clocks."""
+    from numba import njit
+
+    @njit
+    def chain(n, s):
+        for i in range(n):
+            s = (s + i) ^ 0x5BD1E995
+        return s
+
+    chain(10, 1)
+    best = min(_thread_seconds(chain, steps) for _ in range(3))
+    return 2 * steps / best / 1e9  # two dependent one-cycle operations per step
+
+
+def _thread_seconds(fn, n):
+    import time
+    t = time.thread_time()
+    fn(n, 1)
+    return time.thread_time() - t
+
+
+def clock_note(ghz, nominal_mhz):
+    """A sentence for a results header: the measured clock against the nominal one."""
+    if not ghz or not nominal_mhz:
+        return ""
+    r = ghz * 1000 / nominal_mhz
+    return (f" Measured clock while benchmarking: {ghz:.2f} GHz ({r:.2f}x the nominal; bench/machine.py"
+            f" measured_ghz), so the pipes are about {1 / r:.0%} as full as the % peak column says.")

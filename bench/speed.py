@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from machine import cpu_info, peak_gflops  # noqa: E402
+from machine import clock_note, cpu_info, measured_ghz, peak_gflops  # noqa: E402
 from provenance import git_rev  # noqa: E402
 
 THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -142,7 +142,8 @@ def run(baseline, repeats, start_repeats, scratch):
     peak, peak_why = peak_gflops(info)
     res = {"command": "python bench/speed.py " + " ".join(sys.argv[1:]), "commit": git_rev("+uncommitted"),
            "machine": {**{k: info[k] for k in ("cpu", "vendor", "family", "model", "core", "mhz", "logical_cpus")},
-                       "fp32_peak_gflops": peak, "peak_formula": peak_why, "loadavg_start": os.getloadavg()},
+                       "fp32_peak_gflops": peak, "peak_formula": peak_why, "loadavg_start": os.getloadavg(),
+                       "measured_ghz": measured_ghz()},
            "settings": {"repeats": repeats, "start_repeats": start_repeats, "timer": "thread CPU time",
                         "threads": {k: "1" for k in THREAD_VARS}, "start_commands": START_COMMANDS},
            "targets": {"train": TARGETS, "infer": INFER_TARGET, "sdlm_share": SDLM_TARGET,
@@ -226,7 +227,8 @@ def markdown(res):
          f"CPU time; load average {m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end.",
          "",
          f"CPU: {m['cpu']} (family {m['family']}, model {m['model']}: {m['core']}), {m['mhz']:.0f} MHz "
-         f"nominal. fp32 peak of one core: {m['fp32_peak_gflops']:.1f} GFLOP/s = {m['peak_formula']}.", "",
+         f"nominal. fp32 peak of one core: {m['fp32_peak_gflops']:.1f} GFLOP/s = {m['peak_formula']}."
+         + clock_note(m.get("measured_ghz"), m["mhz"]), "",
          f"| workload | network | dtype | `{base}` | this tree | × | target | GFLOP/s (% peak) |",
          "|---|---|---|---|---|---|---|---|"]
     peak = m["fp32_peak_gflops"]

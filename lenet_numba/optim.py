@@ -65,6 +65,25 @@ def apply_update(params, step, grads):
 
 
 @njit(cache=True)
+def apply_update_uniform(params, step_size, grads):
+    """params -= step_size * grads: apply_update when every step is step_size (plain SGD),
+    the same products without reading the step array (a third of the update's traffic:
+    the zip-code net's 9,760 parameters do not fit in L1 three times)."""
+    for k in range(params.shape[0]):
+        params[k] -= step_size * grads[k]
+
+
+@njit(cache=True)
+def uniform_step(step):
+    """(True, s) when every step[k] == s, else (False, 0)."""
+    s = step[0] if step.shape[0] > 0 else step.dtype.type(0)
+    for k in range(step.shape[0]):
+        if step[k] != s:
+            return False, step.dtype.type(0)
+    return True, s
+
+
+@njit(cache=True)
 def apply_update_decay(params, step, grads, weight_decay):
     """params -= step * (grads + weight_decay * params): per-sample SGD on the loss plus
     (weight_decay / 2) * ||params||^2 (L2, every parameter, biases and subsampling

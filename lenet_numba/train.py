@@ -17,7 +17,7 @@ from .kernels.augment import AUG_ELASTIC_SIGMA, AUG_SIZE, augment_from_vector, w
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.simd import all_finite
 from .network import output_view, sample_loss_and_grad
-from .optim import SGD, apply_update, apply_update_decay
+from .optim import SGD, apply_update, apply_update_decay, apply_update_uniform, uniform_step
 
 
 @njit(cache=True, inline="always")
@@ -53,6 +53,7 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
     (params are then left as they were before that sample's update).
     """
     y = output_view(table, acts)
+    uniform, step_size = uniform_step(step)
     for n in range(start, stop):
         i = order[n]
         image = images[i]
@@ -68,6 +69,8 @@ def train_chunk(table, pad_values, conn, params, acts, dacts, grads, step,
             return n
         if weight_decay != 0.0:
             apply_update_decay(params, step, grads, weight_decay)
+        elif uniform:
+            apply_update_uniform(params, step_size, grads)
         else:
             apply_update(params, step, grads)
     return -1

@@ -118,15 +118,18 @@ def outputs(layout, rng, *shapes_dtype):
 
 @st.composite
 def conv_cases(draw):
-    """Shapes in four regimes, to reach every code path of the compiled kernels:
+    """Shapes in five regimes, to reach every code path of the compiled kernels:
     "small" maps (the im2col path; 5x5 kernels on 4 or 8 rows of outputs have paths of
     their own in the backward), "wide" rows (stride 1, >= 16 outputs per row: the
     row-vector path, with 1..9 rows so every remainder of its 4-row blocks shows up) and
     "big" layers (more output positions than the vector paths' stack scratch holds: the
-    plain loops). A strided layout sends any regime to the plain loops too."""
-    regime = draw(st.sampled_from(["small", "small 5x5 4 or 8 rows", "wide", "big"]))
+    plain loops). The vector paths are compiled for 5x5 kernels only (other sizes run the
+    plain loops), so K is 5 more often than not. A strided layout sends any regime to the
+    plain loops too."""
+    kernel_sizes = st.sampled_from([5, 5, 5, 1, 2, 3, 4])
+    regime = draw(st.sampled_from(["small", "small 5x5 4 or 8 rows", "wide", "wide whole vectors", "big"]))
     if regime == "small":
-        C_in, K = draw(st.integers(1, 4)), draw(st.integers(1, 5))
+        C_in, K = draw(st.integers(1, 4)), draw(kernel_sizes)
         stride = draw(st.sampled_from([1, 2]))
         H_out, W_out = draw(st.integers(1, 9)), draw(st.integers(1, 9))
     elif regime == "small 5x5 4 or 8 rows":  # the second layers' shapes: the backward keeps dx's rows in registers
@@ -134,8 +137,11 @@ def conv_cases(draw):
         stride = draw(st.sampled_from([1, 2]))
         H_out, W_out = draw(st.sampled_from([4, 8])), draw(st.integers(1, 7))
     elif regime == "wide":
-        C_in, K, stride = draw(st.integers(1, 3)), draw(st.integers(1, 5)), 1
+        C_in, K, stride = draw(st.integers(1, 3)), draw(kernel_sizes), 1
         H_out, W_out = draw(st.integers(1, 9)), draw(st.integers(16, 21))
+    elif regime == "wide whole vectors":  # LeNet-1's first layer: four maps at once, no masks
+        C_in, K, stride = draw(st.integers(1, 2)), 5, 1
+        H_out, W_out = draw(st.sampled_from([4, 8, 16])), draw(st.sampled_from([16, 32]))
     else:
         C_in, K = 4, 5
         stride = draw(st.sampled_from([1, 2]))
@@ -269,6 +275,56 @@ def test_conv_backward_matches_naive(case, dtype, layout):
     pad_backward(dxp.view, case["pad"], dx)
     assert_close(dx, naive.pad_backward(want[0], case["pad"]), naive.pad_backward(mag[0], case["pad"]),
                  dtype, "dx (unpadded)")
+
+
+def network_conv_layers():
+    """(name, C_in, Hp, Wp, conn, K, stride, bias_per_unit, H_out, W_out) of every conv layer
+    of the three networks, as the engine's plan gives them: their shapes take the fast
+    paths compiled for them (four maps at once, 4x4 tiles, whole vectors), which random
+    shapes reach only now and then."""
+    from lenet_numba import architectures as A
+    from lenet_numba.model import Model
+    layers = []
+    for arch in ("lenet1", "zipcode1989", "lenet1-nips1989"):
+        m = Model(arch, "tanh", "identity", dtype="float32", seed=0)
+        for row in m.table:
+            if row[A.KIND] != A.CONV:
+                continue
+            n = row[A.OUT_C] * row[A.N_CONN]
+            conn = m.conn[row[A.CONN_OFF]:row[A.CONN_OFF] + n].reshape(row[A.OUT_C], row[A.N_CONN]).copy()
+            p = row[A.PAD]
+            layers.append((f"{arch} layer {len(layers)}", row[A.IN_C], row[A.IN_H] + 2 * p, row[A.IN_W] + 2 * p, conn,
+                           row[A.K], row[A.STRIDE], bool(row[A.BIAS_PER_UNIT]), row[A.OUT_H], row[A.OUT_W]))
+    return layers
+
+
+@pytest.mark.parametrize("layer", network_conv_layers(), ids=lambda layer: layer[0])
+@FAST
+@given(dtype=dtypes, seed=seeds)
+def test_conv_on_the_networks_layers_matches_naive(layer, dtype, seed):
+    _, C_in, Hp, Wp, conn, K, stride, bpu, Ho, Wo = layer
+    rng = np.random.default_rng(seed)
+    C_out = conn.shape[0]
+    xp = rng.uniform(-1, 1, (C_in, Hp, Wp)).astype(dtype)
+    w = rng.uniform(-1, 1, (C_out, conn.shape[1], K, K)).astype(dtype)
+    b = rng.uniform(-1, 1, C_out * Ho * Wo if bpu else C_out).astype(dtype)
+    dy = rng.uniform(-1, 1, (C_out, Ho, Wo)).astype(dtype)
+    y = garbage((C_out, Ho, Wo), dtype, rng)
+    conv2d_forward(xp, w, b, conn, stride, bpu, y)
+    assert_close(y, naive.conv2d_forward(xp, w, b, conn, stride, bpu),
+                 naive.conv2d_forward(np.abs(xp), np.abs(w), np.abs(b), conn, stride, bpu), dtype, "y")
+    want = naive.conv2d_backward(xp, w, conn, stride, bpu, dy)
+    mag = naive.conv2d_backward(np.abs(xp), np.abs(w), conn, stride, bpu, np.abs(dy))
+    for compute_dx in (True, False):
+        dxp, dw, db = garbage(xp.shape, dtype, rng), garbage(w.shape, dtype, rng), garbage(b.shape, dtype, rng)
+        before = dxp.copy()
+        conv2d_backward(xp, w, conn, stride, bpu, dy, dxp, dw, db, compute_dx)
+        assert_close(dw, want[1], mag[1], dtype, "dw")
+        assert_close(db, want[2], mag[2], dtype, "db")
+        if compute_dx:
+            assert_close(dxp, want[0], mag[0], dtype, "dx")
+        else:
+            np.testing.assert_array_equal(dxp, before)
 
 
 @FAST

@@ -24,7 +24,7 @@ from lenet_numba.errors import UsageError
 from lenet_numba.experiment import TrainConfig, run
 from lenet_numba.kernels.losses import CE, loss_forward_backward, softmax_ce_loss, softmax_ce_smoothed_loss
 from lenet_numba.model import Model
-from lenet_numba.optim import apply_update, apply_update_decay
+from lenet_numba.optim import apply_update, apply_update_decay, apply_update_uniform, uniform_step
 from lenet_numba.recipes import RECIPES
 from lenet_numba.train import presentation_order, train
 
@@ -125,6 +125,25 @@ def test_smoothed_ce_is_stable_for_huge_logits(K, data, eps):
 
 
 # --------------------------------------------------------------------------- the update kernel
+
+
+@FAST
+@given(n=st.integers(1, 300), k=st.integers(0, 299), seed=seeds, dtype=dtypes)
+def test_uniform_step_update_is_the_plain_update(n, k, seed, dtype):
+    """train_chunk takes apply_update_uniform when every step is the same: bit for bit the
+    plain update; one differing step (a dead slot's 0, say) sends it to the plain update."""
+    rng = np.random.default_rng(seed)
+    p, g = (rng.standard_normal(n).astype(dtype) for _ in range(2))
+    step = np.full(n, dtype(rng.uniform(1e-4, 0.1)))
+    assert uniform_step(step) == (True, step[0])
+    a, b = p.copy(), p.copy()
+    apply_update_uniform(a, step[0], g)
+    apply_update(b, step, g)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(b, p - step * g)  # NumPy in the same dtype: the same roundings
+    if n > 1:
+        step[k % n] = 0
+        assert uniform_step(step)[0] is False
 
 
 @FAST

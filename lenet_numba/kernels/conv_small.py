@@ -13,8 +13,8 @@ from numba import carray
 
 from ..jit_cache import njit
 from .conv_shapes import conv_shapes, same_inputs
-from .simd_tile import vload_tile4
 from .simd import LANES, stack_ptr, vgather_n, vload, vload_even_n, vload_n, vsplat, vstore, vstore_n
+from .simd_tile import vload_tile4
 
 # Stack scratch, in elements
 SCRATCH = 8192
@@ -27,12 +27,13 @@ def forward_fits(C_in, K, H_out, W_out):
     """True when conv2d_forward_small's scratch holds the layer."""
     P = H_out * W_out
     PP = (P + LANES - 1) // LANES * LANES
-    return C_in * K * K * PP <= SCRATCH and P <= MAX_P
+    return K == 5 and C_in * K * K * PP <= SCRATCH and P <= MAX_P
 
 
 @njit(cache=True)
 def conv2d_forward_small(x, w, b, conn, stride, bias_per_unit, y):
-    """y (C_out, H_out, W_out) from x (C_in, Hp, Wp), all C-contiguous; forward_fits."""
+    """y (C_out, H_out, W_out) from x (C_in, Hp, Wp), all C-contiguous; forward_fits.
+    Compiled for 5x5 kernels (every network here): constant tap loops, unrolled."""
     C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, w, y)
     KK = K * K
     PP = (P + LANES - 1) // LANES * LANES
@@ -41,10 +42,7 @@ def conv2d_forward_small(x, w, b, conn, stride, bias_per_unit, y):
     offs = carray(stack_ptr(OFFS_LEN, np.int32), (OFFS_LEN,))
     _window_offsets(H_out, W_out, stride, Wp, offs)
     _im2col(x, K, stride, H_out, W_out, offs, PP, cols)
-    if K == 5:  # the networks' kernels: constant tap loops, unrolled
-        _maps_from_cols(w, b, conn, bias_per_unit, y, cols, PP, 5)
-    else:
-        _maps_from_cols(w, b, conn, bias_per_unit, y, cols, PP, K)
+    _maps_from_cols(w, b, conn, bias_per_unit, y, cols, PP, 5)
 
 
 @njit(cache=True, inline="always")

@@ -42,24 +42,22 @@ MAX_READERS = 1024  # input maps, and (output map, connection) pairs, of one lay
 def backward_fits(C_in, C_out, n_conn, K, H_out, W_out):
     """True when conv2d_backward_small's scratch holds the layer."""
     KP = (K * K + LANES - 1) // LANES * LANES
-    return (H_out * W_out * KP + LANES <= SCRATCH and K <= LANES and C_in < MAX_READERS
+    return (K == 5 and H_out * W_out * KP + LANES <= SCRATCH and C_in < MAX_READERS
             and C_out * n_conn <= MAX_READERS)
 
 
 @njit(cache=True)
 def conv2d_backward_small(x, w, conn, stride, dy, dx, dw, compute_dx):
     """dw (and dx if compute_dx) from x (C_in, Hp, Wp), w, dy (C_out, H_out, W_out), all
-    C-contiguous; backward_fits. 5x5 kernels (every network here) run code compiled for K = 5,
-    whose row loops unroll; any other K the same code with K read at run time."""
+    C-contiguous; backward_fits. Compiled for 5x5 kernels (every network here), whose row
+    loops unroll; conv.py sends any other K to the plain loops (one variant to compile: a
+    cold start's compile time grows with each)."""
     win = carray(stack_ptr(SCRATCH, x.dtype), (SCRATCH,))
     dwin = carray(stack_ptr(SCRATCH, x.dtype), (SCRATCH,))
     first = carray(stack_ptr(MAX_READERS, np.int64), (MAX_READERS,))
     at_w = carray(stack_ptr(MAX_READERS, np.int64), (MAX_READERS,))
     at_dy = carray(stack_ptr(MAX_READERS, np.int64), (MAX_READERS,))
-    if w.shape[2] == 5:
-        _backward(x, w, conn, stride, dy, dx, dw, compute_dx, 5, win, dwin, first, at_w, at_dy)
-    else:
-        _backward(x, w, conn, stride, dy, dx, dw, compute_dx, w.shape[2], win, dwin, first, at_w, at_dy)
+    _backward(x, w, conn, stride, dy, dx, dw, compute_dx, 5, win, dwin, first, at_w, at_dy)
 
 
 @njit(cache=True, inline="always")

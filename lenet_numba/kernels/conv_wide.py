@@ -48,14 +48,15 @@ def _rows_store(y, out, W_out, a, n0, n1, n2, n3):
 def conv2d_forward_wide(x, w, b, conn, bias_per_unit, y):
     """y (C_out, H_out, W_out) from x (C_in, Hp, Wp), all C-contiguous, stride 1."""
     C_out = y.shape[0]
-    full = y.shape[2] % LANES == 0 and y.shape[1] % 4 == 0  # whole vectors and row blocks: no masks
+    # whole vectors and row blocks of a 5x5 kernel: four maps reading the same inputs at
+    # once, every loop bound a constant, no masks (LeNet-1's first layer); anything else a
+    # map at a time. One call site each: an inlined variant is compiled per call, and a
+    # cold start's compile time grows with every one.
+    shape_4maps = y.shape[2] % LANES == 0 and y.shape[1] % 4 == 0 and w.shape[2] == 5
     o = 0
     while o < C_out:
-        if o + 4 <= C_out and same_inputs(conn, o, 4):
-            if full and w.shape[2] == 5:  # the networks' case: every loop bound a constant
-                _forward_4maps(x, w, b, conn, bias_per_unit, y, o, True, 5)
-            else:
-                _forward_4maps(x, w, b, conn, bias_per_unit, y, o, False, w.shape[2])
+        if shape_4maps and o + 4 <= C_out and same_inputs(conn, o, 4):
+            _forward_4maps(x, w, b, conn, bias_per_unit, y, o, True, 5)
             o += 4
         else:
             _forward_1map(x, w, b, conn, bias_per_unit, y, o)
@@ -136,10 +137,8 @@ def conv2d_backward_wide(x, w, conn, dy, dx, dw, compute_dx):
     zero = dy.dtype.type(0)
     for o in range(C_out):
         for j in range(n_conn):
-            if K == 5 and W_out % LANES == 0:
-                _dw_5x5(x, dy, conn, dw, o, j, True)  # whole vectors: the masks fold away
-            elif K == 5:
-                _dw_5x5(x, dy, conn, dw, o, j, False)
+            if K == 5 and W_out % LANES == 0:  # whole vectors (the masks fold away) only:
+                _dw_5x5(x, dy, conn, dw, o, j, True)  # one variant to compile
             else:
                 _dw_rows(x, dy, conn, dw, o, j)
     if compute_dx:
