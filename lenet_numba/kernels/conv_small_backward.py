@@ -5,7 +5,7 @@ kernels/simd_lanes.py). Shapes as in kernels/conv.py, which decides which path r
 One input map i at a time, for the readers of i (the (o, j) with conn[o, j] = i):
   win[p]   the K x K window that output position p = (oy, ox) reads, taps t = ky*K + kx
            in lanes, padded to KP = a whole number of vectors (5x5: 25 taps in 32 lanes).
-           Built once per map in registers (5x5: half-width row loads placed by constant
+           Built once per map in registers (half-width row loads placed by constant
            shuffles) and stored whole.
   dw[o,j]  = sum over p, in (oy, ox) order, of dy[o, p] win[p], and
   dwin[p]  = sum over the readers, in order, of dy[o, p] w[o, j] (the gradient of the
@@ -32,7 +32,7 @@ from numba import carray
 from ..jit_cache import njit
 from .conv_shapes import conv_shapes
 from .simd import LANES, stack_ptr, vload, vsplat, vstore
-from .simd_lanes import vbroadcast, vload_bits, vload_bits_into, vload_half_bits, vplace, vstore_bits
+from .simd_lanes import vbroadcast, vload_bits, vload_half_bits, vplace, vstore_bits
 
 SCRATCH = 8192  # elements, each of win and dwin
 MAX_READERS = 1024  # input maps, and (output map, connection) pairs, of one layer
@@ -87,7 +87,7 @@ def _backward(x, w, conn, stride, dy, dx, dw, compute_dx, K, win, dwin, first, a
                  and ((stride == 1 and Hp == 8) or (stride == 2 and (Hp == 11 or Hp == 12))))
     dx_8_rows = K == 5 and H_out == 8 and stride == 1 and Hp == 12 and Wp <= LANES
     for i in range(C_in):
-        _windows(x, i, K, NV, KP, stride, H_out, W_out, win)
+        _windows(x, i, KP, stride, H_out, W_out, win)
         r = first[i]
         while r + 4 <= first[i + 1]:
             if compute_dx:
@@ -117,28 +117,14 @@ def _tap_bits(K, v):
 
 
 @njit(cache=True, inline="always")
-def _windows(x, i, K, NV, KP, stride, H_out, W_out, win):
-    """win[p*KP + ky*K + kx] = x[i, oy*s + ky, ox*s + kx]; the lanes after the taps 0."""
+def _windows(x, i, KP, stride, H_out, W_out, win):
+    """win[p*KP + ky*5 + kx] = x[i, oy*s + ky, ox*s + kx] (5x5 windows); lanes 25.. 0."""
     _, Hp, Wp = x.shape
-    zero = vsplat(x.dtype.type(0))
     for oy in range(H_out):
         for ox in range(W_out):
-            corner = (i * Hp + oy * stride) * Wp + ox * stride
-            if K == 5:
-                v0, v1 = _window5(x, corner, Wp)
-                vstore(win, (oy * W_out + ox) * KP, v0)
-                vstore(win, (oy * W_out + ox) * KP + LANES, v1)
-                continue
-            for v in range(NV):
-                # the rows whose taps fall in lanes v*LANES..: each a merge-masked load
-                t0 = v * LANES
-                t1 = min(t0 + LANES, K * K)
-                vec = zero
-                for ky in range(t0 // K, (t1 - 1) // K + 1):
-                    lo = max(ky * K, t0) - t0
-                    hi = min(ky * K + K, t1) - t0
-                    vec = vload_bits_into(vec, x, corner + ky * Wp + t0 - ky * K, (1 << hi) - (1 << lo))
-                vstore(win, (oy * W_out + ox) * KP + t0, vec)
+            v0, v1 = _window5(x, (i * Hp + oy * stride) * Wp + ox * stride, Wp)
+            vstore(win, (oy * W_out + ox) * KP, v0)
+            vstore(win, (oy * W_out + ox) * KP + LANES, v1)
 
 
 @njit(cache=True, inline="always")
