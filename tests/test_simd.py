@@ -8,7 +8,7 @@ from numba import carray, njit
 from lenet_numba.kernels.simd_tile import vload_tile4
 from lenet_numba.kernels.simd import (LANES, all_finite, flat_view, stack_ptr, vgather_n, vhsum, vload, vload_even_n,
                                       vload_n, vload_range, vsplat, vstore, vstore_n)
-from lenet_numba.kernels.simd_lanes import vbroadcast, vload_bits, vload_bits_into, vload_low_bits, vplace, vstore_bits
+from lenet_numba.kernels.simd_lanes import vbroadcast, vload_bits, vload_bits_into, vload_half_bits, vplace, vstore_bits
 
 DTYPES = (np.float32, np.float64)
 
@@ -150,7 +150,8 @@ def _lane_ops(a, off, bits, out):
     vstore(out, 0, v)
     vstore(out, LANES, vload_bits_into(vsplat(a[0]), a, off, bits))
     vstore(out, 2 * LANES, vbroadcast(a, off))
-    vstore(out, 3 * LANES, vload_low_bits(a, off, bits & ((1 << (LANES // 2)) - 1)))
+    vstore(out, 3 * LANES, vload_half_bits(a, off, bits & 0xFF, 0) + vload_half_bits(a, off, bits & 0xFF00, 8))
+    vstore(out, 6 * LANES, vload_half_bits(a, off, bits & 0xFF0, 4))
     vstore(out, 4 * LANES, vplace(v, vload(a, 0), 3, 5, 2))
     vstore(out, 5 * LANES, vsplat(a[1]))
     vstore_bits(out, 5 * LANES, v, bits)
@@ -161,24 +162,25 @@ def test_lane_bitmask_loads_stores_broadcast_and_place(dtype):
     a = np.arange(100, dtype=dtype) + 0.5
     k = np.arange(LANES)
     for off, bits in [(0, 0), (3, 0b10110), (7, 0xFFFF), (20, 0x8001), (40, 0x7C00), (5, 0x1F)]:
-        out = np.full(6 * LANES, np.nan, dtype)
+        out = np.full(7 * LANES, np.nan, dtype)
         _lane_ops(a, off, bits, out)
         on = (bits >> k) & 1 == 1
         seg = a[off:off + LANES]
         np.testing.assert_array_equal(out[:LANES], np.where(on, seg, 0))
         np.testing.assert_array_equal(out[LANES:2 * LANES], np.where(on, seg, a[0]))
         np.testing.assert_array_equal(out[2 * LANES:3 * LANES], np.full(LANES, a[off]))
-        np.testing.assert_array_equal(out[3 * LANES:4 * LANES], np.where(on & (k < LANES // 2), seg, 0))
+        np.testing.assert_array_equal(out[3 * LANES:4 * LANES], np.where(on, seg, 0))
+        np.testing.assert_array_equal(out[6 * LANES:], np.where(on & (k >= 4) & (k < 12), seg, 0))
         placed = np.where(on, seg, 0)
         placed[3:8] = a[2:7]
         np.testing.assert_array_equal(out[4 * LANES:5 * LANES], placed)
-        np.testing.assert_array_equal(out[5 * LANES:], np.where(on, seg, a[1]))
+        np.testing.assert_array_equal(out[5 * LANES:6 * LANES], np.where(on, seg, a[1]))
 
 
 @njit(cache=True)
 def _bits_read_nothing_else(a, n):
     # a's last n values, read from the end with a bitmask: lanes past the array are not read
-    return vhsum(vload_bits(a, a.shape[0] - n, (1 << n) - 1)) + vhsum(vload_low_bits(a, a.shape[0] - n, (1 << n) - 1))
+    return vhsum(vload_bits(a, a.shape[0] - n, (1 << n) - 1)) + vhsum(vload_half_bits(a, a.shape[0] - n, (1 << n) - 1, 0))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -14,7 +14,8 @@ One input map i at a time, for the readers of i (the (o, j) with conn[o, j] = i)
            whose partial sum goes through memory from one pass to the next.
   dx[i]    row by row: dx[i, r, c] = sum over ox, then oy, of the rows of dwin that cover
            (r, c), as bitmask loads (a mask is a scalar: no vector compares). 5x5 kernels
-           on 4 output rows keep all rows of dx[i] in registers: no branch at all.
+           on 4 output rows (or 8 at stride 1) keep all rows of dx[i] in registers: no
+           branch at all.
 Every sum starts at +0 and adds its terms in the order of the per-tap kernel this one
 replaced; the only other terms are +0 (a masked-off lane), which leave a sum that
 started at +0 unchanged. So the blocking changes no result, bit for bit.
@@ -31,7 +32,7 @@ from numba import carray
 from ..jit_cache import njit
 from .conv_shapes import conv_shapes
 from .simd import LANES, stack_ptr, vload, vsplat, vstore
-from .simd_lanes import vbroadcast, vload_bits, vload_bits_into, vload_low_bits, vplace, vstore_bits
+from .simd_lanes import vbroadcast, vload_bits, vload_bits_into, vload_half_bits, vplace, vstore_bits
 
 SCRATCH = 8192  # elements, each of win and dwin
 MAX_READERS = 1024  # input maps, and (output map, connection) pairs, of one layer
@@ -84,6 +85,7 @@ def _backward(x, w, conn, stride, dy, dx, dw, compute_dx, K, win, dwin, first, a
     # the common 5x5 shapes whose rows of dx fit in registers
     dx_4_rows = (K == 5 and H_out == 4 and Wp <= LANES and W_out * stride + 5 - stride <= LANES
                  and ((stride == 1 and Hp == 8) or (stride == 2 and (Hp == 11 or Hp == 12))))
+    dx_8_rows = K == 5 and H_out == 8 and stride == 1 and Hp == 12 and Wp <= LANES
     for i in range(C_in):
         _windows(x, i, K, NV, KP, stride, H_out, W_out, win)
         r = first[i]
@@ -102,6 +104,8 @@ def _backward(x, w, conn, stride, dy, dx, dw, compute_dx, K, win, dwin, first, a
                     vstore(dwin, k, vsplat(dy.dtype.type(0)))
             if dx_4_rows:
                 _dx_rows_5x5_4_rows(dwin, i, stride, W_out, dx)
+            elif dx_8_rows:
+                _dx_rows_5x5_8_rows(dwin, i, W_out, dx)
             else:
                 _dx_rows(dwin, i, K, KP, stride, H_out, W_out, dx)
 
@@ -198,11 +202,11 @@ def _madd_4x2(a0, a1, a2, a3, b0, b1, b2, b3, g0, g1, g2, g3, xa, xb):
 def _window5(x, corner, Wp):
     """The two vectors of the 5x5 window at x.flat[corner]: its rows loaded half-width (a
     whole vector's span would cross a cache line 15 times in 16) and placed by shuffles."""
-    r0 = vload_low_bits(x, corner, 31)
-    r1 = vload_low_bits(x, corner + Wp, 31)
-    r2 = vload_low_bits(x, corner + 2 * Wp, 31)
-    r3 = vload_low_bits(x, corner + 3 * Wp, 31)
-    r4 = vload_low_bits(x, corner + 4 * Wp, 31)
+    r0 = vload_half_bits(x, corner, 31, 0)
+    r1 = vload_half_bits(x, corner + Wp, 31, 0)
+    r2 = vload_half_bits(x, corner + 2 * Wp, 31, 0)
+    r3 = vload_half_bits(x, corner + 3 * Wp, 31, 0)
+    r4 = vload_half_bits(x, corner + 4 * Wp, 31, 0)
     v0 = vplace(vplace(vplace(r0, r1, 5, 5, 0), r2, 10, 5, 0), r3, 15, 1, 0)
     v1 = vplace(vplace(vsplat(x.dtype.type(0)), r3, 0, 4, 1), r4, 4, 5, 0)
     return v0, v1
@@ -234,7 +238,13 @@ def _dx_rows(dwin, i, K, KP, stride, H_out, W_out, dx):
 
 @njit(cache=True, inline="always")
 def _add_window_rows5(dwin, off, bits, a0, a1, a2, a3, a4):
-    """a0..a4 += the five rows of a 5x5 dwin window at off, in the lanes of bits."""
+    """a0..a4 += the five rows of a 5x5 dwin window at off, in the lanes of bits: half-width
+    loads when those are lanes 0-7 (a whole vector's span crosses a cache line 15 times in
+    16; placing a half elsewhere, with a shuffle, measured slower)."""
+    if bits < 1 << 8:
+        return (a0 + vload_half_bits(dwin, off, bits, 0), a1 + vload_half_bits(dwin, off + 5, bits, 0),
+                a2 + vload_half_bits(dwin, off + 10, bits, 0), a3 + vload_half_bits(dwin, off + 15, bits, 0),
+                a4 + vload_half_bits(dwin, off + 20, bits, 0))
     return (a0 + vload_bits(dwin, off, bits), a1 + vload_bits(dwin, off + 5, bits),
             a2 + vload_bits(dwin, off + 10, bits), a3 + vload_bits(dwin, off + 15, bits),
             a4 + vload_bits(dwin, off + 20, bits))
@@ -261,19 +271,48 @@ def _dx_rows_5x5_4_rows(dwin, i, stride, W_out, dx):
             r2, r3, r4, r5, r6 = _add_window_rows5(dwin, b + W_out * KP, bits, r2, r3, r4, r5, r6)
             r4, r5, r6, r7, r8 = _add_window_rows5(dwin, b + 2 * W_out * KP, bits, r4, r5, r6, r7, r8)
             r6, r7, r8, r9, r10 = _add_window_rows5(dwin, b + 3 * W_out * KP, bits, r6, r7, r8, r9, r10)
-    m = (1 << Wp) - 1
     at = i * Hp * Wp
-    vstore_bits(dx, at, r0, m)
-    vstore_bits(dx, at + Wp, r1, m)
-    vstore_bits(dx, at + 2 * Wp, r2, m)
-    vstore_bits(dx, at + 3 * Wp, r3, m)
-    vstore_bits(dx, at + 4 * Wp, r4, m)
-    vstore_bits(dx, at + 5 * Wp, r5, m)
-    vstore_bits(dx, at + 6 * Wp, r6, m)
-    vstore_bits(dx, at + 7 * Wp, r7, m)
+    _store_rows4(dx, at, Wp, r0, r1, r2, r3)
+    _store_rows4(dx, at + 4 * Wp, Wp, r4, r5, r6, r7)
+    m = (1 << Wp) - 1
     if stride == 2:
         vstore_bits(dx, at + 8 * Wp, r8, m)
         vstore_bits(dx, at + 9 * Wp, r9, m)
         vstore_bits(dx, at + 10 * Wp, r10, m)
         if Hp == 12:  # a last row that no window reads
             vstore_bits(dx, at + 11 * Wp, vsplat(dx.dtype.type(0)), m)
+
+
+@njit(cache=True, inline="always")
+def _dx_rows_5x5_8_rows(dwin, i, W_out, dx):
+    """_dx_rows_5x5_4_rows for stride 1 and 8 rows of outputs (Hp = 12: the NIPS 1989
+    net's H3): twelve rows of dx[i] in registers."""
+    _, Hp, Wp = dx.shape
+    KP = 32
+    r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = r8 = r9 = r10 = r11 = vsplat(dx.dtype.type(0))
+    for ox in range(W_out):
+        bits = 31 << ox
+        b = ox * KP - ox
+        s = W_out * KP  # from window (oy, ox) to (oy + 1, ox)
+        r0, r1, r2, r3, r4 = _add_window_rows5(dwin, b, bits, r0, r1, r2, r3, r4)
+        r1, r2, r3, r4, r5 = _add_window_rows5(dwin, b + s, bits, r1, r2, r3, r4, r5)
+        r2, r3, r4, r5, r6 = _add_window_rows5(dwin, b + 2 * s, bits, r2, r3, r4, r5, r6)
+        r3, r4, r5, r6, r7 = _add_window_rows5(dwin, b + 3 * s, bits, r3, r4, r5, r6, r7)
+        r4, r5, r6, r7, r8 = _add_window_rows5(dwin, b + 4 * s, bits, r4, r5, r6, r7, r8)
+        r5, r6, r7, r8, r9 = _add_window_rows5(dwin, b + 5 * s, bits, r5, r6, r7, r8, r9)
+        r6, r7, r8, r9, r10 = _add_window_rows5(dwin, b + 6 * s, bits, r6, r7, r8, r9, r10)
+        r7, r8, r9, r10, r11 = _add_window_rows5(dwin, b + 7 * s, bits, r7, r8, r9, r10, r11)
+    at = i * Hp * Wp
+    _store_rows4(dx, at, Wp, r0, r1, r2, r3)
+    _store_rows4(dx, at + 4 * Wp, Wp, r4, r5, r6, r7)
+    _store_rows4(dx, at + 8 * Wp, Wp, r8, r9, r10, r11)
+
+
+@njit(cache=True, inline="always")
+def _store_rows4(dx, at, Wp, a0, a1, a2, a3):
+    """Four rows of Wp <= LANES values at dx.flat[at], one register each."""
+    m = (1 << Wp) - 1
+    vstore_bits(dx, at, a0, m)
+    vstore_bits(dx, at + Wp, a1, m)
+    vstore_bits(dx, at + 2 * Wp, a2, m)
+    vstore_bits(dx, at + 3 * Wp, a3, m)

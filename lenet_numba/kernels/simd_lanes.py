@@ -10,6 +10,8 @@ computed with a shift or two and moved into a mask register as is.
                                      (only those lanes are read)
     vstore_bits(a, off, v, bits)     a.flat[off + k] = v[k] for each set bit k
     v = vbroadcast(a, off)           16 copies of a.flat[off]
+    v = vload_half_bits(a, off, bits, at)  vload_bits for bits within lanes at..at+7 (at a
+                                     literal): a half-width load, fewer cache-line crossings
     v = vload_bits_into(v, a, off, bits)   v, with lane k = a.flat[off + k] for each set bit k
                                      (a merge-masked load: e.g. a window's rows gathered into
                                      the lanes of one vector, one load per row, no shuffles)
@@ -110,25 +112,34 @@ def vplace(typingctx, u, v, at, n, start):
 
 
 @intrinsic
-def vload_low_bits(typingctx, a, off, bits):
-    """vload_bits for lanes 0..LANES/2-1 only (bits < 2**(LANES/2)), as a half-width load
-    (which crosses a cache line less often than a whole vector's span); upper lanes 0."""
+def vload_half_bits(typingctx, a, off, bits, at):
+    """vload_bits for bits within lanes at..at+LANES/2-1 (at a literal), as a half-width load
+    (which crosses a cache line less often than a whole vector's span) placed at lane at
+    (a shuffle unless at is 0); the other lanes 0."""
     _check_array(a)
+    if not isinstance(at, types.IntegerLiteral):
+        return None
+    half = LANES // 2
+    first = at.literal_value
+    if not 0 <= first <= half:
+        raise TypeError(f"vload_half_bits: lanes {first}.. do not fit {LANES}")
     vt = VecType(a.dtype)
 
     def codegen(context, builder, sig, args):
-        half = LANES // 2
         ety = context.get_value_type(sig.args[0].dtype)
         hty = ir.VectorType(ety, half)
         data = context.make_array(sig.args[0])(context, builder, args[0]).data
-        ptr = builder.bitcast(builder.gep(data, [args[1]]), hty.as_pointer())
+        start = builder.add(args[1], ir.Constant(args[1].type, first))
+        ptr = builder.bitcast(builder.gep(data, [start]), hty.as_pointer())
         i1v = ir.VectorType(ir.IntType(1), half)
-        mask = builder.bitcast(builder.trunc(args[2], ir.IntType(half)), i1v)
+        low = builder.lshr(args[2], ir.Constant(args[2].type, first))
+        mask = builder.bitcast(builder.trunc(low, ir.IntType(half)), i1v)
         fnty = ir.FunctionType(hty, [ptr.type, ir.IntType(32), i1v, hty])
         fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.masked.load.v{half}{ety.intrinsic_name}.p0")
         align = ir.Constant(ir.IntType(32), sig.args[0].dtype.bitwidth // 8)
         h = builder.call(fn, [ptr, align, mask, cgutils.get_null_value(hty)])
-        idx = list(range(half)) + [half] * half  # lanes half.. <- lane 0 of the zero half
+        # lane k <- lane k - first of the loaded half, or lane 0 of the zero half
+        idx = [k - first if first <= k < first + half else half for k in range(LANES)]
         return builder.shuffle_vector(h, cgutils.get_null_value(hty), ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx))
 
-    return vt(a, types.intp, types.intp), codegen
+    return vt(a, types.intp, types.intp, at), codegen
