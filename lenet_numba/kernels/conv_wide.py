@@ -137,8 +137,10 @@ def conv2d_backward_wide(x, w, conn, dy, dx, dw, compute_dx):
     zero = dy.dtype.type(0)
     for o in range(C_out):
         for j in range(n_conn):
-            if K == 5 and W_out % LANES == 0:  # whole vectors (the masks fold away) only:
-                _dw_5x5(x, dy, conn, dw, o, j, True)  # one variant to compile
+            # whole vectors (the masks fold away) only: one variant to compile. float32
+            # only: 25 accumulators of float64 lanes are 50 registers, which spill
+            if K == 5 and W_out % LANES == 0 and dw.itemsize == 4:
+                _dw_5x5(x, dy, conn, dw, o, j, True)
             else:
                 _dw_rows(x, dy, conn, dw, o, j)
     if compute_dx:
