@@ -16,6 +16,8 @@ Each function below is the plain loop that defines the layer (``*_loops``), and 
 point that runs a vectorized path computing the same sums when the arguments are
 C-contiguous and the layer fits its scratch: kernels/conv_wide.py for wide output rows
 (stride 1, W_out >= 16), kernels/conv_small.py and conv_small_backward.py for small maps.
+The small-map paths are compiled for 5x5 kernels (every network here) and nothing else:
+each compiled variant lengthens a cold start, so other sizes run the plain loops.
 """
 
 import numpy as np

@@ -14,7 +14,7 @@ One input map i at a time, for the readers of i (the (o, j) with conn[o, j] = i)
            whose partial sum goes through memory from one pass to the next.
   dx[i]    row by row: dx[i, r, c] = sum over ox, then oy, of the rows of dwin that cover
            (r, c), as bitmask loads (a mask is a scalar: no vector compares). 5x5 kernels
-           on 4 output rows (or 8 at stride 1) keep all rows of dx[i] in registers: no
+           on 4 output rows (the networks' second layers) keep all rows of dx[i] in registers: no
            branch at all.
 Every sum starts at +0 and adds its terms in the order of the per-tap kernel this one
 replaced; the only other terms are +0 (a masked-off lane), which leave a sum that
@@ -85,27 +85,19 @@ def _backward(x, w, conn, stride, dy, dx, dw, compute_dx, K, win, dwin, first, a
     # the common 5x5 shapes whose rows of dx fit in registers
     dx_4_rows = (K == 5 and H_out == 4 and Wp <= LANES and W_out * stride + 5 - stride <= LANES
                  and ((stride == 1 and Hp == 8) or (stride == 2 and (Hp == 11 or Hp == 12))))
-    dx_8_rows = K == 5 and H_out == 8 and stride == 1 and Hp == 12 and Wp <= LANES
     for i in range(C_in):
         _windows(x, i, KP, stride, H_out, W_out, win)
         r = first[i]
-        while r + 4 <= first[i + 1]:
-            if compute_dx:
-                _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, 4, first[i], K, NV, KP, P, True)
-            else:
-                _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, 4, first[i], K, NV, KP, P, False)
+        while r < first[i + 1]:
+            _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, min(4, first[i + 1] - r), first[i], K, NV, KP,
+                                  P, compute_dx)
             r += 4
-        if r < first[i + 1]:
-            _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, first[i + 1] - r, first[i], K, NV, KP, P,
-                                  compute_dx)
         if compute_dx:
             if first[i] == first[i + 1]:  # a map no one reads
                 for k in range(0, P * KP, LANES):
                     vstore(dwin, k, vsplat(dy.dtype.type(0)))
             if dx_4_rows:
                 _dx_rows_5x5_4_rows(dwin, i, stride, W_out, dx)
-            elif dx_8_rows:
-                _dx_rows_5x5_8_rows(dwin, i, W_out, dx)
             else:
                 _dx_rows(dwin, i, K, KP, stride, H_out, W_out, dx)
 
@@ -132,8 +124,9 @@ def _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, n, r_begin, K, N
     """dw of the n <= 4 readers r..r+n-1 of map i (n < 4: the last one repeats, and its
     identical sums are stored again), and their terms of dwin, added to it in reader order
     (the first readers of the map start it from +0), sharing each dy broadcast and window
-    (win). Called with a literal n = 4 for whole blocks, whose code then has no branch on n,
-    and a literal with_dwin (False: dw alone)."""
+    (win). One call site, n and with_dwin read at run time: a literal n = 4 and literal
+    flags compiled three variants of this block, which doubled the compile time of a
+    cold start and measured slower, not faster."""
     w0, w1, w2, w3 = at_w[r], at_w[r + min(1, n - 1)], at_w[r + min(2, n - 1)], at_w[r + min(3, n - 1)]
     d0, d1, d2, d3 = at_dy[r], at_dy[r + min(1, n - 1)], at_dy[r + min(2, n - 1)], at_dy[r + min(3, n - 1)]
     zero = vsplat(dy.dtype.type(0))
@@ -267,31 +260,6 @@ def _dx_rows_5x5_4_rows(dwin, i, stride, W_out, dx):
         vstore_bits(dx, at + 10 * Wp, r10, m)
         if Hp == 12:  # a last row that no window reads
             vstore_bits(dx, at + 11 * Wp, vsplat(dx.dtype.type(0)), m)
-
-
-@njit(cache=True, inline="always")
-def _dx_rows_5x5_8_rows(dwin, i, W_out, dx):
-    """_dx_rows_5x5_4_rows for stride 1 and 8 rows of outputs (Hp = 12: the NIPS 1989
-    net's H3): twelve rows of dx[i] in registers."""
-    _, Hp, Wp = dx.shape
-    KP = 32
-    r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = r8 = r9 = r10 = r11 = vsplat(dx.dtype.type(0))
-    for ox in range(W_out):
-        bits = 31 << ox
-        b = ox * KP - ox
-        s = W_out * KP  # from window (oy, ox) to (oy + 1, ox)
-        r0, r1, r2, r3, r4 = _add_window_rows5(dwin, b, bits, r0, r1, r2, r3, r4)
-        r1, r2, r3, r4, r5 = _add_window_rows5(dwin, b + s, bits, r1, r2, r3, r4, r5)
-        r2, r3, r4, r5, r6 = _add_window_rows5(dwin, b + 2 * s, bits, r2, r3, r4, r5, r6)
-        r3, r4, r5, r6, r7 = _add_window_rows5(dwin, b + 3 * s, bits, r3, r4, r5, r6, r7)
-        r4, r5, r6, r7, r8 = _add_window_rows5(dwin, b + 4 * s, bits, r4, r5, r6, r7, r8)
-        r5, r6, r7, r8, r9 = _add_window_rows5(dwin, b + 5 * s, bits, r5, r6, r7, r8, r9)
-        r6, r7, r8, r9, r10 = _add_window_rows5(dwin, b + 6 * s, bits, r6, r7, r8, r9, r10)
-        r7, r8, r9, r10, r11 = _add_window_rows5(dwin, b + 7 * s, bits, r7, r8, r9, r10, r11)
-    at = i * Hp * Wp
-    _store_rows4(dx, at, Wp, r0, r1, r2, r3)
-    _store_rows4(dx, at + 4 * Wp, Wp, r4, r5, r6, r7)
-    _store_rows4(dx, at + 8 * Wp, Wp, r8, r9, r10, r11)
 
 
 @njit(cache=True, inline="always")
