@@ -122,10 +122,10 @@ def conv_cases(draw):
     "small" maps (the im2col path; 5x5 kernels on 4 rows of outputs have a path of their
     own in the backward, 8 rows as in the NIPS 1989 net's H3 take its general dx rows),
     "wide" rows (stride 1, >= 16 outputs per row: the row-vector path, with 1..9 rows so
-    every remainder of its 4-row blocks shows up) and "big" layers (more output positions than the vector paths' stack scratch holds: the
-    plain loops). The vector paths are compiled for 5x5 kernels only (other sizes run the
-    plain loops), so K is 5 more often than not. A strided layout sends any regime to the
-    plain loops too."""
+    every remainder of its 4-row blocks shows up) and "big" layers (more output positions
+    than the vector paths' stack scratch holds: the plain loops). The vector paths are
+    compiled for 5x5 kernels only (other sizes run the plain loops), so K is 5 more often
+    than not. A strided layout sends any regime to the plain loops too."""
     kernel_sizes = st.sampled_from([5, 5, 5, 1, 2, 3, 4])
     regime = draw(st.sampled_from(["small", "small 5x5 4 or 8 rows", "wide", "wide whole vectors", "big"]))
     if regime == "small":
