@@ -140,6 +140,7 @@ def vload_half_bits(typingctx, a, off, bits, at):
         h = builder.call(fn, [ptr, align, mask, cgutils.get_null_value(hty)])
         # lane k <- lane k - first of the loaded half, or lane 0 of the zero half
         idx = [k - first if first <= k < first + half else half for k in range(LANES)]
-        return builder.shuffle_vector(h, cgutils.get_null_value(hty), ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx))
+        idx = ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx)
+        return builder.shuffle_vector(h, cgutils.get_null_value(hty), idx)
 
     return vt(a, types.intp, types.intp, at), codegen
