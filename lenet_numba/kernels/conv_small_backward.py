@@ -32,7 +32,7 @@ from numba import carray
 from ..jit_cache import njit
 from .conv_shapes import conv_shapes
 from .simd import LANES, stack_ptr, vload, vsplat, vstore
-from .simd_lanes import vbroadcast, vload_bits, vload_bits_into, vload_half_bits, vplace, vstore_bits
+from .simd_lanes import vbroadcast, vload_bits, vload_half_bits, vplace, vstore_bits
 
 SCRATCH = 8192  # elements, each of win and dwin
 MAX_READERS = 1024  # input maps, and (output map, connection) pairs, of one layer
@@ -110,27 +110,15 @@ def _tap_bits(K, v):
 
 @njit(cache=True, inline="always")
 def _windows(x, i, K, NV, KP, stride, H_out, W_out, win):
-    """win[p*KP + ky*K + kx] = x[i, oy*s + ky, ox*s + kx]; the lanes after the taps 0."""
+    """win[p*KP + ky*K + kx] = x[i, oy*s + ky, ox*s + kx]; the lanes after the taps 0
+    (5x5 windows: the only kernel size conv.py sends here)."""
     _, Hp, Wp = x.shape
-    zero = vsplat(x.dtype.type(0))
     for oy in range(H_out):
         for ox in range(W_out):
             corner = (i * Hp + oy * stride) * Wp + ox * stride
-            if K == 5:
-                v0, v1 = _window5(x, corner, Wp)
-                vstore(win, (oy * W_out + ox) * KP, v0)
-                vstore(win, (oy * W_out + ox) * KP + LANES, v1)
-                continue
-            for v in range(NV):
-                # the rows whose taps fall in lanes v*LANES..: each a merge-masked load
-                t0 = v * LANES
-                t1 = min(t0 + LANES, K * K)
-                vec = zero
-                for ky in range(t0 // K, (t1 - 1) // K + 1):
-                    lo = max(ky * K, t0) - t0
-                    hi = min(ky * K + K, t1) - t0
-                    vec = vload_bits_into(vec, x, corner + ky * Wp + t0 - ky * K, (1 << hi) - (1 << lo))
-                vstore(win, (oy * W_out + ox) * KP + t0, vec)
+            v0, v1 = _window5(x, corner, Wp)
+            vstore(win, (oy * W_out + ox) * KP, v0)
+            vstore(win, (oy * W_out + ox) * KP + LANES, v1)
 
 
 @njit(cache=True, inline="always")
