@@ -5,7 +5,7 @@ kernels/simd_lanes.py). Shapes as in kernels/conv.py, which decides which path r
 One input map i at a time, for the readers of i (the (o, j) with conn[o, j] = i):
   win[p]   the K x K window that output position p = (oy, ox) reads, taps t = ky*K + kx
            in lanes, padded to KP = a whole number of vectors (5x5: 25 taps in 32 lanes).
-           Built once per map in registers (half-width row loads placed by constant
+           Built once per map in registers (5x5: half-width row loads placed by constant
            shuffles) and stored whole.
   dw[o,j]  = sum over p, in (oy, ox) order, of dy[o, p] win[p], and
   dwin[p]  = sum over the readers, in order, of dy[o, p] w[o, j] (the gradient of the
@@ -86,7 +86,7 @@ def _backward(x, w, conn, stride, dy, dx, dw, compute_dx, K, win, dwin, first, a
     dx_4_rows = (K == 5 and H_out == 4 and Wp <= LANES and W_out * stride + 5 - stride <= LANES
                  and ((stride == 1 and Hp == 8) or (stride == 2 and (Hp == 11 or Hp == 12))))
     for i in range(C_in):
-        _windows(x, i, KP, stride, H_out, W_out, win)
+        _windows(x, i, K, NV, KP, stride, H_out, W_out, win)
         r = first[i]
         while r < first[i + 1]:
             _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, min(4, first[i + 1] - r), first[i], K, NV, KP,
@@ -109,12 +109,14 @@ def _tap_bits(K, v):
 
 
 @njit(cache=True, inline="always")
-def _windows(x, i, KP, stride, H_out, W_out, win):
-    """win[p*KP + ky*5 + kx] = x[i, oy*s + ky, ox*s + kx] (5x5 windows); lanes 25.. 0."""
+def _windows(x, i, K, NV, KP, stride, H_out, W_out, win):
+    """win[p*KP + ky*K + kx] = x[i, oy*s + ky, ox*s + kx]; the lanes after the taps 0
+    (5x5 windows: the only kernel size conv.py sends here)."""
     _, Hp, Wp = x.shape
     for oy in range(H_out):
         for ox in range(W_out):
-            v0, v1 = _window5(x, (i * Hp + oy * stride) * Wp + ox * stride, Wp)
+            corner = (i * Hp + oy * stride) * Wp + ox * stride
+            v0, v1 = _window5(x, corner, Wp)
             vstore(win, (oy * W_out + ox) * KP, v0)
             vstore(win, (oy * W_out + ox) * KP + LANES, v1)
 
