@@ -108,10 +108,11 @@ def _tap_bits(K, v):
     return (1 << min(LANES, K * K - v * LANES)) - 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _windows(x, i, K, NV, KP, stride, H_out, W_out, win):
     """win[p*KP + ky*K + kx] = x[i, oy*s + ky, ox*s + kx]; the lanes after the taps 0
     (5x5 windows: the only kernel size conv.py sends here)."""
+    K, NV, KP = 5, 2, 32  # the only window size sent here: constants, so loops unroll
     _, Hp, Wp = x.shape
     for oy in range(H_out):
         for ox in range(W_out):
@@ -129,6 +130,7 @@ def _dw_dwin_four_readers(win, w, dy, dw, dwin, at_w, at_dy, r, n, r_begin, K, N
     (win). One call site, n and with_dwin read at run time: a literal n = 4 and literal
     flags compiled three variants of this block, which doubled the compile time of a
     cold start and measured slower, not faster."""
+    K, NV, KP = 5, 2, 32  # the only window size sent here: constants, so loops unroll
     w0, w1, w2, w3 = at_w[r], at_w[r + min(1, n - 1)], at_w[r + min(2, n - 1)], at_w[r + min(3, n - 1)]
     d0, d1, d2, d3 = at_dy[r], at_dy[r + min(1, n - 1)], at_dy[r + min(2, n - 1)], at_dy[r + min(3, n - 1)]
     zero = vsplat(dy.dtype.type(0))
@@ -193,10 +195,11 @@ def _window5(x, corner, Wp):
     return v0, v1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _dx_rows(dwin, i, K, KP, stride, H_out, W_out, dx):
     """dx[i, r, c] = sum of dwin[p, (r - oy*s, c - ox*s)] over the windows p = (oy, ox) that
     cover it, ox outer and oy inner: each row of dx[i] summed in a register and stored once."""
+    K, NV, KP = 5, 2, 32  # the only window size sent here: constants, so loops unroll
     _, Hp, Wp = dx.shape
     zero = vsplat(dx.dtype.type(0))
     step = W_out * KP - stride * K  # from row ky of window (oy, ox) to row ky - s of (oy + 1, ox)
@@ -231,7 +234,7 @@ def _add_window_rows5(dwin, off, bits, a0, a1, a2, a3, a4):
             a4 + vload_bits(dwin, off + 20, bits))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _dx_rows_5x5_4_rows(dwin, i, stride, W_out, dx):
     """_dx_rows for 5x5 windows (KP = 32) in 4 rows of outputs, rows of dx within one
     vector (Hp = 8 at stride 1, 11 or 12 at stride 2): all rows of dx[i] in registers, the
