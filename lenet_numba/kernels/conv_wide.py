@@ -56,7 +56,7 @@ def conv2d_forward_wide(x, w, b, conn, bias_per_unit, y):
     o = 0
     while o < C_out:
         if shape_4maps and o + 4 <= C_out and same_inputs(conn, o, 4):
-            _forward_4maps(x, w, b, conn, bias_per_unit, y, o, True, 5)
+            _forward_4maps_5x5(x, w, b, conn, bias_per_unit, y, o)
             o += 4
         else:
             _forward_1map(x, w, b, conn, bias_per_unit, y, o)
@@ -64,16 +64,15 @@ def conv2d_forward_wide(x, w, b, conn, bias_per_unit, y):
 
 
 @njit(cache=True, inline="always")
-def _forward_4maps(x, w, b, conn, bias_per_unit, y, o, full, K):
-    """Maps o..o+3 (reading the same inputs), four rows at a time: 16 accumulators."""
+def _forward_4maps_5x5(x, w, b, conn, bias_per_unit, y, o):
+    """Maps o..o+3 (reading the same inputs), four rows at a time: 16 accumulators. The
+    caller checks the shape: a 5x5 kernel, rows of whole vectors, a multiple of 4 rows,
+    so every loop bound is a constant and no load or store needs a mask."""
     C_out, n_conn, _, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, w, y)
-    # a row past the map gets n = 0: nothing is read or written for it
+    K = 5
+    n0 = n1 = n2 = n3 = LANES
     for oy in range(0, H_out, 4):
         for ox0 in range(0, W_out, LANES):
-            n0 = LANES if full else min(LANES, W_out - ox0)
-            n1 = n0 if full or oy + 1 < H_out else 0
-            n2 = n0 if full or oy + 2 < H_out else 0
-            n3 = n0 if full or oy + 3 < H_out else 0
             out = o * P + oy * W_out + ox0
             m0 = _rows_init(b, bias_per_unit, o, out, W_out, n0, n1, n2, n3)
             m1 = _rows_init(b, bias_per_unit, o + 1, out + P, W_out, n0, n1, n2, n3)
@@ -140,7 +139,7 @@ def conv2d_backward_wide(x, w, conn, dy, dx, dw, compute_dx):
             # whole vectors (the masks fold away) only: one variant to compile. float32
             # only: 25 accumulators of float64 lanes are 50 registers, which spill
             if K == 5 and W_out % LANES == 0 and dw.itemsize == 4:
-                _dw_5x5(x, dy, conn, dw, o, j, True)
+                _dw_5x5(x, dy, conn, dw, o, j)
             else:
                 _dw_rows(x, dy, conn, dw, o, j)
     if compute_dx:
@@ -190,7 +189,7 @@ def _dw_rows(x, dy, conn, dw, o, j):
 
 
 @njit(cache=True, inline="always")
-def _dw_5x5(x, dy, conn, dw, o, j, full):
+def _dw_5x5(x, dy, conn, dw, o, j):
     """dw[o, j] of a 5x5 kernel: input row iy is row ky of the windows of output row
     iy - ky, so its five shifted segments, loaded once, feed all 25 taps' accumulators
     (instead of being reloaded for each ky). Each tap still adds its terms over oy in
@@ -201,7 +200,7 @@ def _dw_5x5(x, dy, conn, dw, o, j, full):
     i = conn[o, j]
     for iy in range(H_out + 4):
         for ox0 in range(0, W_out, LANES):
-            n = LANES if full else min(LANES, W_out - ox0)
+            n = LANES  # whole vectors: the caller checks W_out % 16 == 0
             src = (i * Hp + iy) * Wp + ox0
             x0 = vload_n(x, src, n)
             x1 = vload_n(x, src + 1, n)
