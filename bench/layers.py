@@ -268,9 +268,10 @@ def render_table(t, min_share=0.0):
 
 
 def render(results, min_share=0.0):
-    parts = ["# Per-kernel roofline" if not min_share else "", "", results["header"], ""]
     if min_share:
         parts = [results["header"] + f" Kernels taking at least {100 * min_share:.0f}% of a sample:", ""]
+    else:
+        parts = ["# Per-kernel roofline", "", results["header"], ""]
     parts += [render_table(t, min_share) for t in results["tables"]]
     return "\n".join(parts)
 

@@ -100,6 +100,7 @@ def _forward_4maps_5x5(x, w, b, conn, bias_per_unit, y, o):
 def _forward_1map(x, w, b, conn, bias_per_unit, y, o):
     """Map o alone, four rows at a time."""
     C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, w, y)
+    # a row past the map gets n = 0: nothing is read or written for it
     for oy in range(0, H_out, 4):
         for ox0 in range(0, W_out, LANES):
             n0 = min(LANES, W_out - ox0)
