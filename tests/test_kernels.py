@@ -414,8 +414,16 @@ def test_conv_backward_without_dx_leaves_dx_alone(case, dtype, layout):
 
 @st.composite
 def sub_cases(draw):
-    return dict(C=draw(st.integers(1, 5)), H=draw(st.integers(2, 11)), W=draw(st.integers(2, 11)),
-                seed=draw(seeds))
+    """Any small shape (the plain loops), or rows of whole 8-output vector steps (W // 2 a
+    multiple of 8: the vector path when contiguous), with 1..6 maps so every remainder of
+    its groups of 4 maps shows up."""
+    if draw(st.booleans()):
+        W = draw(st.sampled_from([16, 17, 32, 33]))
+        C = draw(st.integers(1, 6))
+    else:
+        W = draw(st.integers(2, 11))
+        C = draw(st.integers(1, 5))
+    return dict(C=C, H=draw(st.integers(2, 11)), W=W, seed=draw(seeds))
 
 
 def sub_arrays(case, dtype):
@@ -455,6 +463,23 @@ def test_subsample_backward_matches_naive(case, dtype, layout):
         assert np.all(dx[:, -1, :] == 0)
     if case["W"] % 2:
         assert np.all(dx[:, :, -1] == 0)
+
+
+@FAST
+@given(case=sub_cases(), dtype=dtypes)
+def test_subsample_vector_path_gives_the_plain_loops_bits(case, dtype):
+    """Contiguous arrays take the vector path (rows of whole steps), strided ones the plain
+    loops: the same sums in the same order, so the same bits."""
+    rng, x, alpha, beta, dy = sub_arrays(case, dtype)
+    got = {}
+    for layout in ("guarded", "strided"):
+        y, dx, da, db = outputs(layout, rng, (dy.shape, dtype), (x.shape, dtype), (alpha.shape, dtype),
+                                (alpha.shape, dtype))
+        subsample_forward(*inputs(layout, x, alpha, beta), y.view)
+        subsample_backward(*inputs(layout, x, alpha, dy), dx.view, da.view, db.view, True)
+        got[layout] = [o.view.copy() for o in (y, dx, da, db)]
+    for fast, plain, what in zip(got["guarded"], got["strided"], ("y", "dx", "dalpha", "dbeta")):
+        np.testing.assert_array_equal(fast, plain, err_msg=what)
 
 
 @FAST

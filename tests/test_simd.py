@@ -8,7 +8,8 @@ from numba import carray, njit
 from lenet_numba.kernels.simd_tile import vload_tile4
 from lenet_numba.kernels.simd import (LANES, all_finite, flat_view, stack_ptr, vgather_n, vhsum, vload, vload_even_n,
                                       vload_n, vload_range, vsplat, vstore, vstore_n)
-from lenet_numba.kernels.simd_lanes import vbroadcast, vload_bits, vload_bits_into, vload_half_bits, vplace, vstore_bits
+from lenet_numba.kernels.simd_lanes import (vbroadcast, vcast_like, vdup_pairs, vload_bits, vload_bits_into, vload_half_bits,
+                                            vplace, vstore_bits, vsum_low)
 
 DTYPES = (np.float32, np.float64)
 
@@ -188,3 +189,47 @@ def test_bitmask_load_at_the_end_of_an_array(dtype):
     a = np.arange(1, 6, dtype=dtype)
     assert _bits_read_nothing_else(a, 5) == 30
     assert _bits_read_nothing_else(a, 0) == 0
+
+
+@njit(cache=True)
+def _mask_counts(a, n, out):
+    vstore(out, 0, vload_n(a, 0, n))
+    vstore_n(out, LANES, vload(a, 0), n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [-5, -1, 0, 1, 7, 15, 16, 17, 64, 1000])
+def test_lane_counts_out_of_range_clamp(dtype, n):
+    """The lane mask is the bitmask (1 << n) - 1 with n clamped to 0..LANES: a negative count
+    reads and writes nothing, one above LANES all lanes."""
+    a = np.arange(1, LANES + 1, dtype=dtype)
+    out = np.full(2 * LANES, -7, dtype)
+    _mask_counts(a, n, out)
+    m = min(max(n, 0), LANES)
+    np.testing.assert_array_equal(out[:LANES], np.where(np.arange(LANES) < m, a, 0))
+    np.testing.assert_array_equal(out[LANES:], np.where(np.arange(LANES) < m, a, -7))
+
+
+@njit(cache=True)
+def _casts_pairs_sums(a, n, out32, out64, dup):
+    v = vload(a, 0)
+    vstore(out32, 0, vcast_like(v, np.float32(0)))
+    vstore(out64, 0, vcast_like(v, 0.0))
+    vstore(dup, 0, vdup_pairs(v))
+    return vsum_low(a[LANES], v, n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [0, 1, 5, 8])
+def test_cast_duplicate_pairs_and_serial_lane_sum(dtype, n):
+    rng = np.random.default_rng(n)
+    a = (rng.uniform(-1, 1, LANES + 1) * 10.0 ** rng.integers(-8, 8, LANES + 1)).astype(dtype)
+    out32, out64, dup = np.empty(LANES, np.float32), np.empty(LANES), np.empty(LANES, dtype)
+    got = _casts_pairs_sums(a, n, out32, out64, dup)
+    np.testing.assert_array_equal(out32, a[:LANES].astype(np.float32))
+    np.testing.assert_array_equal(out64, a[:LANES].astype(np.float64))
+    np.testing.assert_array_equal(dup, np.repeat(a[:LANES // 2], 2))
+    want = a[LANES]
+    for k in range(n):  # one lane after the other, in lane order
+        want = dtype(want + a[k])
+    assert got == want and type(got) in (float, np.float32, np.float64)

@@ -74,12 +74,14 @@ def _vec_ptr(context, builder, arrty, arr, off):
 
 
 def _lane_mask(builder, n):
-    """<LANES x i1>: lane k is on iff k < n."""
-    idx = ir.Constant(ir.VectorType(ir.IntType(64), LANES), [ir.Constant(ir.IntType(64), k) for k in range(LANES)])
-    nv = cgutils.get_null_value(ir.VectorType(ir.IntType(64), LANES))
-    nv = builder.insert_element(nv, n, ir.Constant(ir.IntType(32), 0))
-    nv = builder.shuffle_vector(nv, nv, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
-    return builder.icmp_signed("<", idx, nv)
+    """<LANES x i1>: lane k is on iff k < n. Built as the integer (1 << n) - 1 (n clamped to
+    0..LANES) bitcast to the mask: a shift and a mask-register move, where a compare of
+    LANES 64-bit lane indices took several vector instructions per load."""
+    n = builder.select(builder.icmp_signed("<", n, ir.Constant(n.type, 0)), ir.Constant(n.type, 0), n)
+    n = builder.select(builder.icmp_signed(">", n, ir.Constant(n.type, LANES)), ir.Constant(n.type, LANES), n)
+    wide = ir.IntType(2 * LANES)
+    bits = builder.sub(builder.shl(ir.Constant(wide, 1), builder.trunc(n, wide)), ir.Constant(wide, 1))
+    return builder.bitcast(builder.trunc(bits, ir.IntType(LANES)), ir.VectorType(ir.IntType(1), LANES))
 
 
 def _masked_fn(builder, name, vty, ptr):

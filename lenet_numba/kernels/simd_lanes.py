@@ -1,10 +1,9 @@
 """Lane-level access for the 16-lane vectors of kernels/simd.py: lanes chosen by an integer
-bitmask, and a broadcast load.
+bitmask, a broadcast load, conversions and lane shuffles.
 
-Why: simd.py's vload_n / vstore_n / vload_range build their lane mask from a <16 x i64>
-compare (a few vector instructions each time), which dominates a loop of short masked
-loads whose mask changes from one load to the next. A bitmask is one scalar integer,
-computed with a shift or two and moved into a mask register as is.
+Why: a loop of short masked loads whose lanes change from one load to the next wants its
+mask as one scalar integer, computed with a shift or two and moved into a mask register
+as is (simd.py's vload_n builds its "first n lanes" mask the same way).
 
     v = vload_bits(a, off, bits)     lane k = a.flat[off + k] if bit k of bits is set, else 0
                                      (only those lanes are read)
@@ -15,9 +14,15 @@ computed with a shift or two and moved into a mask register as is.
     v = vload_bits_into(v, a, off, bits)   v, with lane k = a.flat[off + k] for each set bit k
                                      (a merge-masked load: e.g. a window's rows gathered into
                                      the lanes of one vector, one load per row, no shuffles)
+    w = vplace(u, v, at, n, start)   u with lanes at.. replaced by v[start..] (literals)
+    w = vcast_like(v, s)             v's lanes converted to the float type of the scalar s
+    w = vdup_pairs(v)                (v0, v0, v1, v1, ..., v7, v7)
+    s = vsum_low(acc, v, n)          acc + v0 + v1 + ... + v[n-1] (n <= 8), one lane at a time
 
 Like simd.py: offsets in elements from the start of a C-contiguous array's data, nothing
-bounds-checked, no arithmetic (so nothing here can change a result's bits).
+bounds-checked. The only arithmetic is vcast_like (the conversion an assignment between
+the two float types makes) and vsum_low (the adds a scalar loop over the lanes makes), so
+nothing here rounds differently from the scalar code it replaces.
 """
 
 from llvmlite import ir
@@ -144,3 +149,56 @@ def vload_half_bits(typingctx, a, off, bits, at):
         return builder.shuffle_vector(h, cgutils.get_null_value(hty), idx)
 
     return vt(a, types.intp, types.intp, at), codegen
+
+
+@intrinsic
+def vcast_like(typingctx, v, s):
+    """v's lanes converted to the float type of the scalar s, as a scalar assignment of one
+    type to the other would (fpext exactly, fptrunc rounding to nearest); a no-op when the
+    types agree."""
+    if not (isinstance(v, VecType) and s in (types.float32, types.float64)):
+        return None
+    vt = VecType(s)
+
+    def codegen(context, builder, sig, args):
+        to = context.get_value_type(vt)
+        if v.dtype == s:
+            return args[0]
+        if s.bitwidth > v.dtype.bitwidth:
+            return builder.fpext(args[0], to)
+        return builder.fptrunc(args[0], to)
+
+    return vt(v, s), codegen
+
+
+@intrinsic
+def vdup_pairs(typingctx, v):
+    """Lanes (v0, v0, v1, v1, ..., v7, v7): each of the low half's lanes twice (a 2x
+    upsampling of a row)."""
+    if not isinstance(v, VecType):
+        return None
+
+    def codegen(context, builder, sig, args):
+        idx = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [k // 2 for k in range(LANES)])
+        return builder.shuffle_vector(args[0], args[0], idx)
+
+    return v(v), codegen
+
+
+@intrinsic
+def vsum_low(typingctx, acc, v, n):
+    """acc + v[0] + v[1] + ... + v[n-1] for n <= LANES/2, added one lane at a time in lane
+    order (a serial sum, as a scalar loop over the lanes would add them): each lane is
+    picked by a constant index, so nothing goes through memory."""
+    if not (isinstance(v, VecType) and acc == v.dtype and isinstance(n, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        s, vec, count = args
+        for k in range(LANES // 2):
+            term = builder.fadd(s, builder.extract_element(vec, ir.Constant(ir.IntType(32), k)))
+            on = builder.icmp_signed(">", count, ir.Constant(count.type, k))
+            s = builder.select(on, term, s)
+        return s
+
+    return acc(acc, v, n), codegen
