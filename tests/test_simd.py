@@ -8,8 +8,8 @@ from numba import carray, njit
 from lenet_numba.kernels.simd_tile import vload_tile4
 from lenet_numba.kernels.simd import (LANES, all_finite, flat_view, stack_ptr, vgather_n, vhsum, vload, vload_even_n,
                                       vload_n, vload_range, vsplat, vstore, vstore_n)
-from lenet_numba.kernels.simd_lanes import (vbroadcast, vcast_like, vdup_pairs, vload_bits, vload_bits_into, vload_half_bits,
-                                            vplace, vstore_bits, vsum_low)
+from lenet_numba.kernels.simd_lanes import (vbroadcast, vcast_like, vdup_pairs, vevens_odds, vload_bits, vload_bits_into,
+                                            vload_half_bits, vload_shifts5, vplace, vstore_bits, vsum_low)
 
 DTYPES = (np.float32, np.float64)
 
@@ -233,3 +233,26 @@ def test_cast_duplicate_pairs_and_serial_lane_sum(dtype, n):
     for k in range(n):  # one lane after the other, in lane order
         want = dtype(want + a[k])
     assert got == want and type(got) in (float, np.float32, np.float64)
+
+
+@njit(cache=True)
+def _shifts_and_halves(a, off, out):
+    s = vload_shifts5(a, off)
+    for k in range(5):
+        vstore(out, k * LANES, s[k])
+    e, o = vevens_odds(vload(a, off))
+    vstore(out, 5 * LANES, e)
+    vstore(out, 6 * LANES, o)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("off", [0, 3, 16])
+def test_five_shifted_segments_and_even_odd_lanes(dtype, off):
+    a = np.arange(LANES + 4 + off, dtype=dtype) * 1.5 - 7  # the last segment ends at the array's end
+    out = np.full(7 * LANES, np.nan, dtype)
+    _shifts_and_halves(a, off, out)
+    for k in range(5):
+        np.testing.assert_array_equal(out[k * LANES:(k + 1) * LANES], a[off + k:off + k + LANES])
+    row, half = a[off:off + LANES], np.zeros(LANES // 2, dtype)
+    np.testing.assert_array_equal(out[5 * LANES:6 * LANES], np.concatenate([row[0::2], half]))
+    np.testing.assert_array_equal(out[6 * LANES:], np.concatenate([row[1::2], half]))

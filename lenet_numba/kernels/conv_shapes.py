@@ -1,10 +1,14 @@
 """The sizes of one conv layer's problem, read off its arrays (the convention of kernels/conv.py),
-and which output maps share their inputs.
+which output maps share their inputs, and whether the arrays are float32.
 
   x       (C_in, Hp, Wp)          input, already padded
   w       (C_out, n_conn, K, K)
   y, dy   (C_out, H_out, W_out)
 """
+
+import numpy as np
+from numba import types
+from numba.extending import overload
 
 from ..jit_cache import njit
 
@@ -26,3 +30,16 @@ def same_inputs(conn, o, m):
             if conn[o + k, j] != conn[o, j]:
                 return False
     return True
+
+
+def is_float32(a):
+    """True when the array a holds float32: a constant of a's type inside compiled code, so
+    the branch not taken is removed at compile time (an array's itemsize is a run-time
+    value there)."""
+    return a.dtype == np.float32
+
+
+@overload(is_float32, inline="always")
+def _is_float32_compiled(a):
+    answer = isinstance(a, types.Array) and a.dtype == types.float32
+    return lambda a: answer

@@ -16,8 +16,9 @@ tree, in both dw paths. So the blocking never changes a result.
 """
 
 from ..jit_cache import njit
-from .conv_shapes import conv_shapes, same_inputs
+from .conv_shapes import conv_shapes, is_float32, same_inputs
 from .simd import LANES, vhsum, vload_n, vsplat, vstore_n
+from .simd_lanes import vload_shifts5
 
 
 @njit(cache=True, inline="always")
@@ -138,11 +139,15 @@ def conv2d_backward_wide(x, w, conn, dy, dx, dw, compute_dx):
     for o in range(C_out):
         for j in range(n_conn):
             # whole vectors (the masks fold away) only: one variant to compile. float32
-            # only: 25 accumulators of float64 lanes are 50 registers, which spill
-            if K == 5 and W_out % LANES == 0 and dw.itemsize == 4:
+            # only: 25 accumulators of float64 lanes are 50 registers, which spill; float64
+            # takes the row passes with the kernel size and row length as constants (a
+            # mask and bound computed per load took 2.5x the time)
+            if K == 5 and W_out % LANES == 0 and is_float32(dw):
                 _dw_5x5(x, dy, conn, dw, o, j)
+            elif K == 5 and W_out % LANES == 0:
+                _dw_rows(x, dy, conn, dw, o, j, 5, True)
             else:
-                _dw_rows(x, dy, conn, dw, o, j)
+                _dw_rows(x, dy, conn, dw, o, j, K, False)
     if compute_dx:
         # dx[i, oy+ky, ox+kx] += w[o,j,ky,kx] * dy[o,oy,ox], a row segment at a time
         dx[:] = zero
@@ -160,10 +165,11 @@ def conv2d_backward_wide(x, w, conn, dy, dx, dw, compute_dx):
 
 
 @njit(cache=True, inline="always")
-def _dw_rows(x, dy, conn, dw, o, j):
-    """dw[o, j] of any kernel size: 16 partial sums along the row, added in a fixed tree at
-    the end; five kx at a time share the dy loads, as five independent add chains."""
-    C_out, n_conn, K, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, dw, dy)
+def _dw_rows(x, dy, conn, dw, o, j, K, whole):
+    """dw[o, j] of a K x K kernel: 16 partial sums along the row, added in a fixed tree at
+    the end; five kx at a time share the dy loads, as five independent add chains. K and
+    whole (rows of whole vectors) are constants at a call site that knows them."""
+    C_out, n_conn, _, C_in, Hp, Wp, H_out, W_out, P = conv_shapes(x, dw, dy)
     zero = dy.dtype.type(0)
     for ky in range(K):
         for kx in range(0, K, 5):
@@ -171,8 +177,12 @@ def _dw_rows(x, dy, conn, dw, o, j):
             for oy in range(H_out):
                 src = (conn[o, j] * Hp + oy + ky) * Wp + kx
                 for ox0 in range(0, W_out, LANES):
-                    n = min(LANES, W_out - ox0)
+                    n = LANES if whole else min(LANES, W_out - ox0)
                     g = vload_n(dy, o * P + oy * W_out + ox0, n)
+                    if whole and K == 5:
+                        s0, s1, s2, s3, s4 = vload_shifts5(x, src + ox0)
+                        a0, a1, a2, a3, a4 = a0 + g * s0, a1 + g * s1, a2 + g * s2, a3 + g * s3, a4 + g * s4
+                        continue
                     a0 = a0 + g * vload_n(x, src + ox0, n)
                     a1 = a1 + g * vload_n(x, src + ox0 + 1, n if kx + 1 < K else 0)
                     a2 = a2 + g * vload_n(x, src + ox0 + 2, n if kx + 2 < K else 0)

@@ -202,3 +202,45 @@ def vsum_low(typingctx, acc, v, n):
         return s
 
     return acc(acc, v, n), codegen
+
+
+@intrinsic
+def vload_shifts5(typingctx, a, off):
+    """The five vectors a.flat[off + s : off + s + 16] for s = 0..4 (a 5-tap kernel's shifted
+    input segments), from one load of the 20 values and four lane shifts, instead of five
+    overlapping loads that each straddle a cache line."""
+    _check_array(a)
+    vt = VecType(a.dtype)
+    tt = types.UniTuple(vt, 5)
+
+    def codegen(context, builder, sig, args):
+        ety = context.get_value_type(sig.args[0].dtype)
+        wide = ir.VectorType(ety, LANES + 4)
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), wide.as_pointer())
+        row = builder.load(ptr, align=sig.args[0].dtype.bitwidth // 8)
+        shifts = [builder.shuffle_vector(row, row, ir.Constant(ir.VectorType(ir.IntType(32), LANES),
+                                                               list(range(s, s + LANES)))) for s in range(5)]
+        return context.make_tuple(builder, tt, shifts)
+
+    return tt(a, types.intp), codegen
+
+
+@intrinsic
+def vevens_odds(typingctx, v):
+    """(v0, v2, ..., v14, 0, ..., 0) and (v1, v3, ..., v15, 0, ..., 0): a row of 2x2 blocks'
+    left and right inputs from one whole-vector load (stride-2 loads would need masks)."""
+    if not isinstance(v, VecType):
+        return None
+    tt = types.UniTuple(v, 2)
+
+    def codegen(context, builder, sig, args):
+        zero = cgutils.get_null_value(args[0].type)
+        half = LANES // 2
+        out = []
+        for first in (0, 1):
+            idx = [first + 2 * k for k in range(half)] + [LANES + k for k in range(half)]
+            out.append(builder.shuffle_vector(args[0], zero, ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx)))
+        return context.make_tuple(builder, tt, out)
+
+    return tt(v), codegen

@@ -19,8 +19,8 @@ Shapes (one sample):
 import numpy as np
 
 from ..jit_cache import njit
-from .simd import vload_even_n, vload_n, vstore_n
-from .simd_lanes import vcast_like, vdup_pairs, vsum_low
+from .simd import vload, vload_n, vstore_n
+from .simd_lanes import vcast_like, vdup_pairs, vevens_odds, vsum_low
 
 ROW = 8  # outputs per vector step: 2 * ROW inputs fill the 16 lanes. Only rows of whole
 # steps (LeNet-1's S1) take the vector path, so no step needs a mask; shorter or ragged
@@ -56,12 +56,15 @@ def zero_uncovered(dx, c, H_out, W_out):
 
 
 @njit(cache=True, inline="always")
-def block_sums(x, c, i, j0, n):
-    """Lane k < n: block_sum(x, c, i, j0 + k), added in block_sum's order (x C-contiguous)."""
+def block_sums(x, c, i, j0):
+    """Lane k < ROW: block_sum(x, c, i, j0 + k), added in block_sum's order (x C-contiguous;
+    lanes ROW.. are 0). Each input row is one whole-vector load split into its even and
+    odd lanes."""
     H, W = x.shape[1], x.shape[2]
     r0 = (c * H + 2 * i) * W + 2 * j0
-    r1 = r0 + W
-    return ((vload_even_n(x, r0, n) + vload_even_n(x, r0 + 1, n)) + vload_even_n(x, r1, n)) + vload_even_n(x, r1 + 1, n)
+    x00, x01 = vevens_odds(vload(x, r0))
+    x10, x11 = vevens_odds(vload(x, r0 + W))
+    return ((x00 + x01) + x10) + x11
 
 
 @njit(cache=True)
@@ -75,7 +78,7 @@ def subsample_forward(x, alpha, beta, y):
                 for j0 in range(0, W_out, ROW):
                     n = ROW
                     # y = a * s + beta, in float64 as below, rounded once to y's type
-                    v = vcast_like(block_sums(x, c, i, j0, n), a) * a + b
+                    v = vcast_like(block_sums(x, c, i, j0), a) * a + b
                     vstore_n(y, (c * H_out + i) * W_out + j0, vcast_like(v, y.dtype.type(0)), n)
         return
     for c in range(C):
@@ -90,8 +93,10 @@ def subsample_forward(x, alpha, beta, y):
 def subsample_backward(x, alpha, dy, dx, dalpha, dbeta, compute_dx):
     """Overwrites dalpha, dbeta and (if compute_dx) dx with one sample's gradients."""
     C, H_out, W_out = dy.shape
-    if W_out % ROW == 0 and x.flags.c_contiguous and dy.flags.c_contiguous and (dx.flags.c_contiguous or not compute_dx):
-        _backward_rows(x, alpha, dy, dx, dalpha, dbeta, compute_dx)
+    # the vector path always computes dx: a run-time flag tested inside its loop made it 5x
+    # slower (and a layer that needs no dx, a network's first, is not in these networks)
+    if compute_dx and W_out % ROW == 0 and x.flags.c_contiguous and dy.flags.c_contiguous and dx.flags.c_contiguous:
+        _backward_rows(x, alpha, dy, dx, dalpha, dbeta)
         return
     for c in range(C):
         ga = 0.0
@@ -114,27 +119,26 @@ def subsample_backward(x, alpha, dy, dx, dalpha, dbeta, compute_dx):
 
 
 @njit(cache=True, inline="always")
-def _row_terms(x, alpha, dy, dx, c, i, j0, n, ga, gb, compute_dx):
+def _row_terms(x, alpha, dy, dx, c, i, j0, n, ga, gb):
     """Outputs j0..j0+n-1 of row i of map c: (ga, gb) with their terms added one output at
-    a time, and (if compute_dx) their dx."""
+    a time, and their dx."""
     H_out, W_out = dy.shape[1], dy.shape[2]
     H, W = x.shape[1], x.shape[2]
     g = vcast_like(vload_n(dy, (c * H_out + i) * W_out + j0, n), 0.0)
     # ga += g * (s * 0.25); gb += g
-    ga = vsum_low(ga, g * (vcast_like(block_sums(x, c, i, j0, n), 0.0) * 0.25), n)
+    ga = vsum_low(ga, g * (vcast_like(block_sums(x, c, i, j0), 0.0) * 0.25), n)
     gb = vsum_low(gb, g, n)
-    if compute_dx:
-        # dx = alpha / 4 * dy on each input of the block: lanes (d0, d0, d1, d1, ...)
-        d = vdup_pairs(vcast_like(g * (alpha[c] * 0.25), dx.dtype.type(0)))
-        r0 = (c * H + 2 * i) * W + 2 * j0
-        vstore_n(dx, r0, d, 2 * n)
-        vstore_n(dx, r0 + W, d, 2 * n)
+    # dx = alpha / 4 * dy on each input of the block: lanes (d0, d0, d1, d1, ...)
+    d = vdup_pairs(vcast_like(g * (alpha[c] * 0.25), dx.dtype.type(0)))
+    r0 = (c * H + 2 * i) * W + 2 * j0
+    vstore_n(dx, r0, d, 2 * n)
+    vstore_n(dx, r0 + W, d, 2 * n)
     return ga, gb
 
 
 @njit(cache=True, inline="always")
-def _backward_rows(x, alpha, dy, dx, dalpha, dbeta, compute_dx):
-    """subsample_backward on C-contiguous arrays, a row of up to ROW outputs at a time.
+def _backward_rows(x, alpha, dy, dx, dalpha, dbeta):
+    """subsample_backward with dx on C-contiguous arrays, ROW outputs of a row at a time.
 
     dalpha and dbeta are serial float64 sums (one add after the other, as in the plain
     loops), so their latency, not the arithmetic, bounds this kernel: GROUP maps run side
@@ -147,16 +151,15 @@ def _backward_rows(x, alpha, dy, dx, dalpha, dbeta, compute_dx):
         for i in range(H_out):
             for j0 in range(0, W_out, ROW):
                 n = ROW
-                ga0, gb0 = _row_terms(x, alpha, dy, dx, c0, i, j0, n, ga0, gb0, compute_dx)
-                ga1, gb1 = _row_terms(x, alpha, dy, dx, c1, i, j0, n, ga1, gb1, compute_dx)
-                ga2, gb2 = _row_terms(x, alpha, dy, dx, c2, i, j0, n, ga2, gb2, compute_dx)
-                ga3, gb3 = _row_terms(x, alpha, dy, dx, c3, i, j0, n, ga3, gb3, compute_dx)
+                ga0, gb0 = _row_terms(x, alpha, dy, dx, c0, i, j0, n, ga0, gb0)
+                ga1, gb1 = _row_terms(x, alpha, dy, dx, c1, i, j0, n, ga1, gb1)
+                ga2, gb2 = _row_terms(x, alpha, dy, dx, c2, i, j0, n, ga2, gb2)
+                ga3, gb3 = _row_terms(x, alpha, dy, dx, c3, i, j0, n, ga3, gb3)
         for t, ga, gb in ((0, ga0, gb0), (1, ga1, gb1), (2, ga2, gb2), (3, ga3, gb3)):
             if c0 + t < C:
                 dalpha[c0 + t] = ga
                 dbeta[c0 + t] = gb
-                if compute_dx:
-                    zero_uncovered(dx, c0 + t, H_out, W_out)
+                zero_uncovered(dx, c0 + t, H_out, W_out)
 
 
 @njit(cache=True)
