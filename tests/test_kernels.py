@@ -415,8 +415,7 @@ def test_conv_backward_without_dx_leaves_dx_alone(case, dtype, layout):
 @st.composite
 def sub_cases(draw):
     """Any small shape (the plain loops), or rows of whole 8-output vector steps (W // 2 a
-    multiple of 8: the vector path when contiguous), with 1..6 maps so every remainder of
-    its groups of 4 maps shows up."""
+    multiple of 8: the forward's vector path when contiguous)."""
     if draw(st.booleans()):
         W = draw(st.sampled_from([16, 17, 32, 33]))
         C = draw(st.integers(1, 6))
@@ -468,18 +467,15 @@ def test_subsample_backward_matches_naive(case, dtype, layout):
 @FAST
 @given(case=sub_cases(), dtype=dtypes)
 def test_subsample_vector_path_gives_the_plain_loops_bits(case, dtype):
-    """Contiguous arrays take the vector path (rows of whole steps), strided ones the plain
-    loops: the same sums in the same order, so the same bits."""
+    """Contiguous arrays take the forward's vector path (rows of whole steps), strided ones
+    the plain loops: the same sums in the same order, so the same bits."""
     rng, x, alpha, beta, dy = sub_arrays(case, dtype)
     got = {}
     for layout in ("guarded", "strided"):
-        y, dx, da, db = outputs(layout, rng, (dy.shape, dtype), (x.shape, dtype), (alpha.shape, dtype),
-                                (alpha.shape, dtype))
+        (y,) = outputs(layout, rng, (dy.shape, dtype))
         subsample_forward(*inputs(layout, x, alpha, beta), y.view)
-        subsample_backward(*inputs(layout, x, alpha, dy), dx.view, da.view, db.view, True)
-        got[layout] = [o.view.copy() for o in (y, dx, da, db)]
-    for fast, plain, what in zip(got["guarded"], got["strided"], ("y", "dx", "dalpha", "dbeta")):
-        np.testing.assert_array_equal(fast, plain, err_msg=what)
+        got[layout] = y.view.copy()
+    np.testing.assert_array_equal(got["guarded"], got["strided"])
 
 
 @FAST

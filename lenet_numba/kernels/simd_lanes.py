@@ -16,13 +16,13 @@ as is (simd.py's vload_n builds its "first n lanes" mask the same way).
                                      the lanes of one vector, one load per row, no shuffles)
     w = vplace(u, v, at, n, start)   u with lanes at.. replaced by v[start..] (literals)
     w = vcast_like(v, s)             v's lanes converted to the float type of the scalar s
-    w = vdup_pairs(v)                (v0, v0, v1, v1, ..., v7, v7)
-    s = vsum_low(acc, v, n)          acc + v0 + v1 + ... + v[n-1] (n <= 8), one lane at a time
+    e, o = vevens_odds(v)            v's even and odd lanes, each in lanes 0..7 (zeros above)
+    s0, ..., s4 = vload_shifts5(a, off)  a.flat[off + s : off + s + 16] for s = 0..4, one load
 
 Like simd.py: offsets in elements from the start of a C-contiguous array's data, nothing
 bounds-checked. The only arithmetic is vcast_like (the conversion an assignment between
-the two float types makes) and vsum_low (the adds a scalar loop over the lanes makes), so
-nothing here rounds differently from the scalar code it replaces.
+the two float types makes), so nothing here rounds differently from the scalar code it
+replaces.
 """
 
 from llvmlite import ir
@@ -169,39 +169,6 @@ def vcast_like(typingctx, v, s):
         return builder.fptrunc(args[0], to)
 
     return vt(v, s), codegen
-
-
-@intrinsic
-def vdup_pairs(typingctx, v):
-    """Lanes (v0, v0, v1, v1, ..., v7, v7): each of the low half's lanes twice (a 2x
-    upsampling of a row)."""
-    if not isinstance(v, VecType):
-        return None
-
-    def codegen(context, builder, sig, args):
-        idx = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [k // 2 for k in range(LANES)])
-        return builder.shuffle_vector(args[0], args[0], idx)
-
-    return v(v), codegen
-
-
-@intrinsic
-def vsum_low(typingctx, acc, v, n):
-    """acc + v[0] + v[1] + ... + v[n-1] for n <= LANES/2, added one lane at a time in lane
-    order (a serial sum, as a scalar loop over the lanes would add them): each lane is
-    picked by a constant index, so nothing goes through memory."""
-    if not (isinstance(v, VecType) and acc == v.dtype and isinstance(n, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        s, vec, count = args
-        for k in range(LANES // 2):
-            term = builder.fadd(s, builder.extract_element(vec, ir.Constant(ir.IntType(32), k)))
-            on = builder.icmp_signed(">", count, ir.Constant(count.type, k))
-            s = builder.select(on, term, s)
-        return s
-
-    return acc(acc, v, n), codegen
 
 
 @intrinsic

@@ -4,11 +4,11 @@
 
 The activation (tanh) is applied afterwards by the activation kernels.
 
-C-contiguous arrays (the engine's) run a row of up to 8 outputs at a time on 16-lane
-vectors (kernels/simd.py): a block's four inputs come from stride-2 loads, and each
-output's arithmetic is the plain loops' own, in the same types and order; only the
-serial sums (dalpha, dbeta) still add one term at a time, in the plain loops' order. So
-both paths give the same bits.
+The forward on C-contiguous arrays (the engine's) runs 8 outputs of a row at a time on
+16-lane vectors (kernels/simd.py), each output's arithmetic the plain loops' own, in the
+same types and order: the same bits. The backward stays plain loops: its cost is the
+serial float64 sums of dalpha and dbeta, which the core overlaps with the next layer's
+work in a training step (a vector version, 35% faster alone, was no faster in training).
 
 Shapes (one sample):
   x      (C, H, W)
@@ -19,13 +19,12 @@ Shapes (one sample):
 import numpy as np
 
 from ..jit_cache import njit
-from .simd import vload, vload_n, vstore_n
-from .simd_lanes import vcast_like, vdup_pairs, vevens_odds, vsum_low
+from .simd import vload, vstore_n
+from .simd_lanes import vcast_like, vevens_odds
 
 ROW = 8  # outputs per vector step: 2 * ROW inputs fill the 16 lanes. Only rows of whole
 # steps (LeNet-1's S1) take the vector path, so no step needs a mask; shorter or ragged
 # rows (LeNet-1's S2, the NIPS net's) measured no faster on it
-GROUP = 4  # maps whose serial sums run side by side in the backward
 
 
 @njit(cache=True, inline="always")
@@ -93,11 +92,6 @@ def subsample_forward(x, alpha, beta, y):
 def subsample_backward(x, alpha, dy, dx, dalpha, dbeta, compute_dx):
     """Overwrites dalpha, dbeta and (if compute_dx) dx with one sample's gradients."""
     C, H_out, W_out = dy.shape
-    # the vector path always computes dx: a run-time flag tested inside its loop made it 5x
-    # slower (and a layer that needs no dx, a network's first, is not in these networks)
-    if compute_dx and W_out % ROW == 0 and x.flags.c_contiguous and dy.flags.c_contiguous and dx.flags.c_contiguous:
-        _backward_rows(x, alpha, dy, dx, dalpha, dbeta)
-        return
     for c in range(C):
         ga = 0.0
         gb = 0.0
@@ -116,51 +110,6 @@ def subsample_backward(x, alpha, dy, dx, dalpha, dbeta, compute_dx):
         dbeta[c] = gb
         if compute_dx:
             zero_uncovered(dx, c, H_out, W_out)
-
-
-@njit(cache=True)
-def _row_terms(x, alpha, dy, dx, c, i, j0, n, ga, gb):
-    """Outputs j0..j0+n-1 of row i of map c: (ga, gb) with their terms added one output at
-    a time, and their dx. Not inlined: its four call sites inlined took 0.2 s more of a
-    cold start's compile and measured no faster."""
-    H_out, W_out = dy.shape[1], dy.shape[2]
-    H, W = x.shape[1], x.shape[2]
-    g = vcast_like(vload_n(dy, (c * H_out + i) * W_out + j0, n), 0.0)
-    # ga += g * (s * 0.25); gb += g
-    ga = vsum_low(ga, g * (vcast_like(block_sums(x, c, i, j0), 0.0) * 0.25), n)
-    gb = vsum_low(gb, g, n)
-    # dx = alpha / 4 * dy on each input of the block: lanes (d0, d0, d1, d1, ...)
-    d = vdup_pairs(vcast_like(g * (alpha[c] * 0.25), dx.dtype.type(0)))
-    r0 = (c * H + 2 * i) * W + 2 * j0
-    vstore_n(dx, r0, d, 2 * n)
-    vstore_n(dx, r0 + W, d, 2 * n)
-    return ga, gb
-
-
-@njit(cache=True, inline="always")
-def _backward_rows(x, alpha, dy, dx, dalpha, dbeta):
-    """subsample_backward with dx on C-contiguous arrays, ROW outputs of a row at a time.
-
-    dalpha and dbeta are serial float64 sums (one add after the other, as in the plain
-    loops), so their latency, not the arithmetic, bounds this kernel: GROUP maps run side
-    by side, and their sums become independent chains. A group past the last map repeats
-    it (the same dx values written again; its sums are dropped)."""
-    C, H_out, W_out = dy.shape
-    for c0 in range(0, C, GROUP):
-        c1, c2, c3 = min(c0 + 1, C - 1), min(c0 + 2, C - 1), min(c0 + 3, C - 1)
-        ga0 = ga1 = ga2 = ga3 = gb0 = gb1 = gb2 = gb3 = 0.0
-        for i in range(H_out):
-            for j0 in range(0, W_out, ROW):
-                n = ROW
-                ga0, gb0 = _row_terms(x, alpha, dy, dx, c0, i, j0, n, ga0, gb0)
-                ga1, gb1 = _row_terms(x, alpha, dy, dx, c1, i, j0, n, ga1, gb1)
-                ga2, gb2 = _row_terms(x, alpha, dy, dx, c2, i, j0, n, ga2, gb2)
-                ga3, gb3 = _row_terms(x, alpha, dy, dx, c3, i, j0, n, ga3, gb3)
-        for t, ga, gb in ((0, ga0, gb0), (1, ga1, gb1), (2, ga2, gb2), (3, ga3, gb3)):
-            if c0 + t < C:
-                dalpha[c0 + t] = ga
-                dbeta[c0 + t] = gb
-                zero_uncovered(dx, c0 + t, H_out, W_out)
 
 
 @njit(cache=True)
