@@ -2,7 +2,8 @@
 
     python bench/speed.py --baseline fa6b692 [--out speed.json] [--repeats 7]
                           [--start-repeats 7] [--data DIR] [--scratch DIR] [--quick]
-    python bench/speed.py --render bench/results/speed.json     # README's markdown
+    python bench/speed.py --render bench/results/speed.json [--roofline bench/results/roofline.json]
+                                                                # README's markdown
 
 The baseline revision is installed from this repository's history (``git archive`` into a
 scratch folder) and both engines run in their own worker process (bench/speed_worker.py,
@@ -50,7 +51,7 @@ TARGETS = {"train/lenet1/float32": 1.8, "train/zipcode1989/float32": 1.8, "train
            "train/zipcode1989/float64": 1.5}
 INFER_TARGET = 1.5
 SDLM_TARGET = 0.15        # curvature estimate / SGD pass
-COLD_TARGET_S = 20.0      # first sample of an SGD run, empty cache
+COLD_TARGET_S = 20.0      # first training sample of `lenet-numba train`, empty cache
 WARM_TARGET_S = 1.0
 
 
@@ -219,7 +220,47 @@ def verdict(ok):
     return "met" if ok else "**not met**"
 
 
-def markdown(res):
+def top_kernels(roofline, arch, dt, forward_only, n=4):
+    """"conv2 conv bwd 23% (49% of peak), ...": the n kernels taking the most of a sample
+    (of its forward kernels for predict) in a bench/layers.py results file."""
+    for t in (roofline or {}).get("tables", []):
+        if t["arch"] != arch or t["dtype"] != dt:
+            continue
+        rows = [r for r in t["rows"] if not forward_only or r[1].endswith("fwd")]
+        total = sum(r[2] for r in rows)
+        parts = []
+        for layer, kernel, us, flops, _ in sorted(rows, key=lambda r: -r[2])[:n]:
+            peak = f"{100 * flops / (us * 1e3) / t['peak']:.0f}% of peak" if flops else "no FLOPs counted"
+            parts.append(f"{layer} {kernel} {100 * us / total:.0f}% ({peak})")
+        return ", ".join(parts)
+    return None
+
+
+def shortfalls(res, roofline):
+    """One line per target not met: how far off, and where the time goes."""
+    lines = []
+    for wl, row in res["workloads"].items():
+        kind, arch, dt = wl.split("/")
+        target = TARGETS.get(wl) if kind == "train" else (INFER_TARGET if kind == "infer" else None)
+        x = ratio(res, wl)
+        if kind == "sdlm" or target is None or x is None or x >= target:
+            continue
+        need, have = row["baseline"]["cpu"]["median"] / target, row["new"]["cpu"]["median"]
+        unit = "µs/sample" if kind == "train" else "µs/image"
+        line = (f"- {'SGD' if kind == 'train' else 'predict'} {arch} {dt}: {x:.2f}× of ≥ {target}×, "
+                f"{have:.2f} {unit} where {need:.2f} would meet it ({100 * (1 - need / have):.0f}% to cut)")
+        where = top_kernels(roofline, arch, dt, kind == "infer")
+        lines.append(line + (f". Largest kernels: {where}." if where else "."))
+    for cmd, args in res.get("settings", {}).get("start_commands", {}).items():
+        new = res["start"]["new"][cmd]["cold"]["median"]
+        if new > COLD_TARGET_S:
+            lines.append(f"- `train {' '.join(args)}` on an empty JIT cache: {new:.1f} s to the first training "
+                         f"sample where {COLD_TARGET_S:g} s would meet it ({100 * (1 - COLD_TARGET_S / new):.0f}% "
+                         "to cut).")
+    return lines
+
+
+def markdown(res, roofline=None):
     m, s = res["machine"], res["settings"]
     base = res["baseline"]
     L = [f"Measured by `{res['command']}` at commit `{res['commit']}` against `{base}`, both engines "
@@ -265,7 +306,17 @@ def markdown(res):
                  f"≤ {100 * SDLM_TARGET:.0f}% {verdict(new <= SDLM_TARGET)} |")
     if "start" not in res:
         return "\n".join(L) + "\n"
-    L += ["", f"| `lenet-numba train` to its first training sample, {s['start_repeats']} fresh processes "
+    L += _start_table(res, base, s)
+    short = shortfalls(res, roofline)
+    if short:
+        src = " in the per-kernel profile (bench/layers.py, the roofline below)" if roofline else ""
+        L += ["", f"Targets not met: how far off each is, and the kernels that take the most of a sample{src}:",
+              ""] + short
+    return "\n".join(L) + "\n"
+
+
+def _start_table(res, base, s):
+    L = ["", f"| `lenet-numba train` to its first training sample, {s['start_repeats']} fresh processes "
           f"| `{base}` wall s | this tree wall s | `{base}` CPU s | this tree CPU s | target (wall) |",
           "|---|---|---|---|---|---|"]
     for cmd, args in s["start_commands"].items():
@@ -273,11 +324,11 @@ def markdown(res):
             olds, news = res["start"]["baseline"][cmd], res["start"]["new"][cmd]
             new = news[phase]
             lim = COLD_TARGET_S if phase == "cold" else WARM_TARGET_S
-            tgt = f"≤ {lim:g} s {verdict(new['median'] <= lim)}" if (cmd == "sgd" or phase == "warm") else "–"
+            tgt = f"≤ {lim:g} s {verdict(new['median'] <= lim)}"
             what = "empty JIT cache" if phase == "cold" else "cache of the cold run"
             L.append(f"| `train {' '.join(args)}`, {what} | {fmt(olds[phase])} | {fmt(new)} | "
                      f"{fmt(olds[phase + '_cpu'])} | {fmt(news[phase + '_cpu'])} | {tgt} |")
-    return "\n".join(L) + "\n"
+    return L
 
 
 def main():
@@ -290,10 +341,17 @@ def main():
     ap.add_argument("--data", help="data root (default: $LENET_NUMBA_DATA)")
     ap.add_argument("--scratch", help="keep the baseline and JIT caches here instead of a removed temp folder")
     ap.add_argument("--render", metavar="FILE", help="print the README markdown of a results file and exit")
+    ap.add_argument("--roofline", metavar="FILE", help="with --render: name each missed target's largest kernels "
+                    "from this bench/layers.py results file")
     a = ap.parse_args()
     if a.render:
         with open(a.render) as f:
-            sys.stdout.write(markdown(json.load(f)))
+            res = json.load(f)
+        roofline = None
+        if a.roofline:
+            with open(a.roofline) as f:
+                roofline = json.load(f)
+        sys.stdout.write(markdown(res, roofline))
         return
     if a.data:
         os.environ["LENET_NUMBA_DATA"] = a.data

@@ -49,3 +49,28 @@ def test_numpy_reference_is_the_same_network(arch):
     train(m, x, y, epochs=1, lr=0.05, loss="ce")
     ref.sgd_pass(x, y, 0.05)
     np.testing.assert_allclose(ref.params, m.params, rtol=1e-10, atol=1e-12)
+
+
+def _speed_result(train_new_us, cold_s):
+    """A bench/speed.py results file in miniature: one SGD workload and the two start-ups
+    (an SGD run's cold start 15 s, the default recipe's cold_s)."""
+    stat = lambda v: {"median": v, "min": v, "max": v, "all": [v]}  # noqa: E731
+    start = lambda s: {"cold": stat(s), "warm": stat(0.4), "cold_cpu": stat(s), "warm_cpu": stat(0.4)}  # noqa: E731
+    return {"workloads": {"train/lenet1/float32": {"items": 7291, "baseline": {"cpu": stat(7.2)},
+                                                   "new": {"cpu": stat(train_new_us)}}},
+            "settings": {"start_commands": {"sgd": ["--optimizer", "sgd"], "default": ["--epochs", "1"]}},
+            "start": {"baseline": {"sgd": start(18.0), "default": start(24.0)},
+                      "new": {"sgd": start(15.0), "default": start(cold_s)}}}
+
+
+def test_speed_shortfalls_say_how_far_off_and_where_the_time_goes():
+    import speed
+    roofline = {"tables": [{"arch": "lenet1", "dtype": "float32", "peak": 100.0,
+                            "rows": [["conv1", "conv fwd", 1.0, 50_000, 0], ["conv1", "activation fwd", 3.0, 0, 0]]}]}
+    (line, cold) = speed.shortfalls(_speed_result(5.0, 30.0), roofline)
+    # 7.2 / 1.8 = 4.0 us would meet the target: 5.0 is 20% too slow
+    assert "1.44× of ≥ 1.8×" in line and "where 4.00 would meet it (20% to cut)" in line
+    assert "conv1 activation fwd 75% (no FLOPs counted), conv1 conv fwd 25% (50% of peak)" in line
+    assert cold.startswith("- `train --epochs 1`")
+    assert "30.0 s to the first training sample where 20 s would meet it (33% to cut)" in cold
+    assert speed.shortfalls(_speed_result(3.9, 19.0), roofline) == []  # all met: nothing to say
