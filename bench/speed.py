@@ -1,6 +1,6 @@
 """Single-core speed of this tree against a baseline revision, measured side by side.
 
-    python bench/speed.py --baseline fa6b692 [--out speed.json] [--repeats 7]
+    python bench/speed.py --baseline fa6b692 [--out speed.json] [--repeats 7] [--processes 3]
                           [--start-repeats 7] [--data DIR] [--scratch DIR] [--quick]
     python bench/speed.py --render bench/results/speed.json [--roofline bench/results/roofline.json]
                                                                 # README's markdown
@@ -10,8 +10,12 @@ scratch folder) and both engines run in their own worker process (bench/speed_wo
 each importing its own ``lenet_numba`` from its own source and compiling into its own
 empty JIT cache). The driver then interleaves them: every repeat times each workload once
 on each engine, alternating which goes first, so that the load of a shared machine falls
-on both alike. Reported: the median over the repeats [min-max] of the thread CPU time
-(wall-clock medians are in the JSON), and the ratio of the medians.
+on both alike. The repeats are spread over --processes fresh pairs of workers (default
+3): where a process's buffers and code land in memory moves a workload's time by up to
+~10% on these machines (LeNet-1's float64 predict measured 6.97 to 8.98 ms a pass in
+three fresh processes), so one pair would report its own layout. Reported: the median
+over the repeats [min-max] of the thread CPU time (wall-clock medians are in the JSON),
+and the ratio of the medians.
 
 Workloads (see speed_worker.py): per-sample SGD passes over the 7,291 USPS training digits,
 ``Model.predict`` on the 2,007 test digits, SDLM's curvature estimate (as a share of the
@@ -138,14 +142,38 @@ def measure_starts(engines, scratch, repeats):
             for name, per in raw.items()}
 
 
-def run(baseline, repeats, start_repeats, scratch):
+def start_workers(engines, scratch):
+    return {name: Worker(name, root, os.path.join(scratch, f"jit-{name}")) for name, root in engines.items()}
+
+
+def close_all(workers):
+    for w in workers.values():
+        w.close()
+
+
+def setup(workers, workloads, res, items, raw):
+    """Build (and, on an empty JIT cache, compile) every workload in each worker."""
+    for wl in workloads:
+        for name, w in workers.items():
+            if wl.split("/")[1] not in res["engines"][name]["architectures"]:
+                continue
+            out = w.ask(op="setup", workload=wl)
+            if "error" in out:
+                raise RuntimeError(f"{name} {wl}: {out['error']}")
+            items[wl] = out["items"]
+            raw.setdefault(wl, {}).setdefault(name, {"cpu": [], "wall": []})
+            log(f"setup {wl} {name}: {out['setup_s']:.1f} s")
+
+
+def run(baseline, repeats, start_repeats, scratch, processes):
     info = cpu_info()
     peak, peak_why = peak_gflops(info)
     res = {"command": "python bench/speed.py " + " ".join(sys.argv[1:]), "commit": git_rev("+uncommitted"),
            "machine": {**{k: info[k] for k in ("cpu", "vendor", "family", "model", "core", "mhz", "logical_cpus")},
                        "fp32_peak_gflops": peak, "peak_formula": peak_why, "loadavg_start": os.getloadavg(),
                        "measured_ghz": measured_ghz()},
-           "settings": {"repeats": repeats, "start_repeats": start_repeats, "timer": "thread CPU time",
+           "settings": {"repeats": repeats, "processes": processes, "start_repeats": start_repeats,
+                        "timer": "thread CPU time",
                         "threads": {k: "1" for k in THREAD_VARS}, "start_commands": START_COMMANDS},
            "targets": {"train": TARGETS, "infer": INFER_TARGET, "sdlm_share": SDLM_TARGET,
                        "cold_s": COLD_TARGET_S, "warm_s": WARM_TARGET_S}}
@@ -156,23 +184,20 @@ def run(baseline, repeats, start_repeats, scratch):
     if start_repeats > 0:
         res["start"] = measure_starts(engines, scratch, start_repeats)
 
-    workers = {name: Worker(name, root, os.path.join(scratch, f"jit-{name}")) for name, root in engines.items()}
+    workers = start_workers(engines, scratch)
     try:
         res["engines"] = {name: w.ask(op="info") for name, w in workers.items()}
         archs = [a for a in ARCHS if a in res["engines"]["new"]["architectures"]]
         workloads = [f"{kind}/{a}/{dt}" for kind in ("train", "infer", "sdlm") for a in archs for dt in DTYPES]
         items, raw = {}, {}
-        for wl in workloads:
-            for name, w in workers.items():
-                if wl.split("/")[1] not in res["engines"][name]["architectures"]:
-                    continue
-                out = w.ask(op="setup", workload=wl)
-                if "error" in out:
-                    raise RuntimeError(f"{name} {wl}: {out['error']}")
-                items[wl] = out["items"]
-                raw.setdefault(wl, {})[name] = {"cpu": [], "wall": []}
-                log(f"setup {wl} {name}: {out['setup_s']:.1f} s")
+        setup(workers, workloads, res, items, raw)
+        group = 0
         for r in range(repeats):
+            if r * processes // repeats != group:  # the next fresh pair of worker processes
+                group = r * processes // repeats
+                close_all(workers)
+                workers = start_workers(engines, scratch)
+                setup(workers, workloads, res, items, raw)
             for wl in workloads:
                 names = list(raw[wl]) if r % 2 == 0 else list(raw[wl])[::-1]
                 for name in names:
@@ -183,8 +208,7 @@ def run(baseline, repeats, start_repeats, scratch):
                     raw[wl][name]["wall"].append(out["wall_s"])
             log(f"repeat {r + 1}/{repeats} done")
     finally:
-        for w in workers.values():
-            w.close()
+        close_all(workers)
     res["workloads"] = {}
     for wl, per in raw.items():
         scale = 1e6 / items[wl] if not wl.startswith("sdlm/") else 1.0
@@ -263,9 +287,11 @@ def shortfalls(res, roofline):
 def markdown(res, roofline=None):
     m, s = res["machine"], res["settings"]
     base = res["baseline"]
+    n_proc = s.get("processes", 1)
+    spread = f", spread over {n_proc} fresh worker processes per engine" if n_proc > 1 else ""
     L = [f"Measured by `{res['command']}` at commit `{res['commit']}` against `{base}`, both engines "
          f"in one run, interleaved; single-threaded; median [min–max] of {s['repeats']} repeats of thread "
-         f"CPU time; load average {m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end.",
+         f"CPU time{spread}; load average {m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end.",
          "",
          f"CPU: {m['cpu']} (family {m['family']}, model {m['model']}: {m['core']}), {m['mhz']:.0f} MHz "
          f"nominal. fp32 peak of one core: {m['fp32_peak_gflops']:.1f} GFLOP/s = {m['peak_formula']}."
@@ -337,6 +363,9 @@ def main():
     ap.add_argument("--out", default="speed.json", help="results file [./speed.json]")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--start-repeats", type=int, default=7, help="fresh processes per start-up figure")
+    ap.add_argument("--processes", type=int, default=3,
+                    help="fresh worker processes per engine the repeats are spread over (a process's memory "
+                    "layout moves a workload's time by up to ~10%% on these machines)")
     ap.add_argument("--quick", action="store_true", help="3 repeats, 1 start-up each (a smoke run)")
     ap.add_argument("--data", help="data root (default: $LENET_NUMBA_DATA)")
     ap.add_argument("--scratch", help="keep the baseline and JIT caches here instead of a removed temp folder")
@@ -359,7 +388,7 @@ def main():
     scratch = a.scratch or tempfile.mkdtemp(prefix="lenet-numba-speed-")
     os.makedirs(scratch, exist_ok=True)
     try:
-        res = run(a.baseline, repeats, start_repeats, scratch)
+        res = run(a.baseline, repeats, start_repeats, scratch, max(1, min(a.processes, repeats)))
     finally:
         if not a.scratch:
             shutil.rmtree(scratch, ignore_errors=True)
