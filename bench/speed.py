@@ -105,7 +105,9 @@ class Worker:
 
 
 def first_sample(root, cache, args):
-    """(wall seconds to the first training sample, CPU seconds) of one fresh process."""
+    """(wall seconds to the first training sample, CPU seconds) of one fresh process (its CPU
+    includes the processes it waited for: the engine compiles SDLM's estimate in one while
+    it compiles the training loop)."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, os.path.join(HERE, "speed_worker.py"), "first-sample", *args],
                           cwd=tempfile.gettempdir(), env=engine_env(root, cache), capture_output=True, text=True)

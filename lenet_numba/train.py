@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from . import compile_ahead
 from .jit_cache import njit
 from .errors import DivergenceError, UsageError
 from .kernels.augment import AUG_ELASTIC_SIGMA, AUG_SIZE, augment_from_vector, work_size
@@ -235,7 +236,13 @@ def train(model, images, labels, options=None, *, optimizer=None, test_images=No
                            aug_work, float(weight_decay), float(label_smoothing))
 
     t0 = time.perf_counter()  # compile (or load from cache) before any timing starts
-    chunk(np.zeros(1, np.int64), 0, 0, 0)
+    ahead = compile_ahead.start(model, optimizer) if len(y) else None  # SDLM's, meanwhile
+    try:
+        chunk(np.zeros(1, np.int64), 0, 0, 0)
+    except BaseException:
+        compile_ahead.finish(ahead, ok=False)
+        raise
+    compile_ahead.finish(ahead)
     if len(y) and hasattr(optimizer, "warm_up"):
         optimizer.warm_up(model, x, y, loss_kind, step)
     result.jit_seconds = time.perf_counter() - t0

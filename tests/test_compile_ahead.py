@@ -1,0 +1,73 @@
+"""compile_ahead.py: SDLM's curvature estimate compiled in a second process, into the cache
+the first one then loads it from."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from lenet_numba import compile_ahead
+from lenet_numba.model import Model
+from lenet_numba.optim import SGD
+from lenet_numba.sdlm import SDLM
+
+# In a fresh process on the given cache: SDLM's warm-up for a zip-code net (another network
+# than the one compile_ahead compiles with), listing what numba really compiled (a cache
+# hit is not a compile).
+LOAD = textwrap.dedent("""
+    import numpy as np
+    from numba.core import event
+    from lenet_numba import compile_ahead
+    from lenet_numba.model import Model
+    from lenet_numba.sdlm import SDLM
+    compiled = []
+    class Listen(event.Listener):
+        def on_start(self, ev):
+            compiled.append(ev.data["dispatcher"].py_func.__name__)
+        def on_end(self, ev):
+            pass
+    print("cached before:", compile_ahead.cached())
+    event.register("numba:compile", Listen())
+    m = Model("zipcode1989", dtype="float32", seed=0)
+    SDLM().warm_up(m, np.zeros((1, 16, 16), np.float32), np.zeros(1, np.int64), 0, np.zeros(m.n_params, np.float32))
+    print("compiled:", " ".join(compiled))
+""")
+
+
+def _env(tmp_path):
+    env = dict(os.environ, LENET_NUMBA_JIT_CACHE=str(tmp_path / "jit"), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    env.pop("NUMBA_CACHE_DIR", None)
+    return env
+
+
+def test_the_second_process_compiles_what_the_first_then_loads(tmp_path):
+    env = _env(tmp_path)
+    check = "from lenet_numba import compile_ahead; print(compile_ahead.cached())"
+    r = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=600)
+    assert r.stdout.strip() == "False", r.stderr[-2000:]  # an empty cache
+    r = subprocess.run([sys.executable, "-m", "lenet_numba.compile_ahead", "float32"], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stderr[-2000:]
+    r = subprocess.run([sys.executable, "-c", LOAD], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "cached before: True" in r.stdout
+    compiled = r.stdout.split("compiled:")[1].split()
+    assert "estimate_curvature" not in compiled and "sdlm_steps" not in compiled, compiled
+
+
+def test_nothing_is_started_without_an_estimate_or_with_it_cached(monkeypatch):
+    m = Model("lenet1", seed=0)
+    assert compile_ahead.start(m, SGD(0.01)) is None
+    monkeypatch.setattr(compile_ahead, "cached", lambda: True)
+    assert compile_ahead.start(m, SDLM()) is None
+    compile_ahead.finish(None)  # nothing to wait for
+
+
+def test_a_process_that_outlives_the_wait_is_stopped(monkeypatch):
+    monkeypatch.setattr(compile_ahead, "WAIT_S", 0.2)
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    compile_ahead.finish(p)
+    assert p.returncode is not None
+    q = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    compile_ahead.finish(q, ok=False)  # leaving with an error: stopped at once
+    assert q.returncode is not None
