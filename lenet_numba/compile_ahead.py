@@ -10,9 +10,10 @@ while this one compiles the loop brings the wall time down to about the longer o
 two; this process then loads the estimate from the cache.
 
 The second process writes nothing but cache entries (the ones this process would have
-written, each atomically); if it fails or is not done in time, this process compiles the
-estimate itself, as before. Nothing is started when the estimate is cached already, so a
-warm start pays nothing.
+written; saves are serialized by jit_cache.cache_lock); if it fails or is not done in
+time, this process compiles the estimate itself, as before. Nothing is started when the
+estimate is cached already, so a warm start pays nothing. The second process ends with
+this one (killed if this one leaves with an error or an interrupt, or dies).
 
 The compiled estimate depends only on the dtype: the network's shape and layers are data
 (the plan table), so a LeNet-1 of the same dtype compiles exactly what any network needs.
@@ -25,61 +26,84 @@ import sys
 import numpy as np
 
 WAIT_S = 600  # the second process compiles in ~15 s; past this it is stopped and ignored
+OFF = "LENET_NUMBA_COMPILE_AHEAD"  # "0": never start one (a sweep's workers use every core already)
 
 
 def start(model, optimizer):
-    """The started process, or None when it would gain nothing (no curvature estimate to
-    compile, or the estimate's compiled code is in the cache already)."""
+    """The started process, or None when it would gain nothing: no curvature estimate to
+    compile, its compiled code already cached (or in memory) for this dtype, fewer than
+    two cores, or turned off (OFF)."""
     from .sdlm import SDLM
 
-    if not isinstance(optimizer, SDLM) or cached():
+    if (not isinstance(optimizer, SDLM) or os.environ.get(OFF) == "0" or _cores() < 2 or not sys.executable
+            or cached(model.dtype)):
         return None
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ)  # the same cache folder (prepare() puts it in the environment)
-    env["PYTHONPATH"] = os.pathsep.join([package_root] + [p for p in [env.get("PYTHONPATH")] if p])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # this very package (not one the working folder or PYTHONPATH would find first): the
+    # cache is keyed by its source
+    code = (f"import sys; sys.path.insert(0, {root!r}); "
+            "from lenet_numba.compile_ahead import main; main(sys.argv[1:])")
     try:
-        return subprocess.Popen([sys.executable, "-m", "lenet_numba.compile_ahead", model.dtype.name],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=env)
-    except OSError:
+        return subprocess.Popen([sys.executable, "-c", code, model.dtype.name, str(os.getpid())],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except Exception:  # noqa: BLE001  no second process: this one compiles, as without it
         return None
 
 
-def cached():
-    """True when the estimate's index file exists in the cache (or cannot be looked up: then
-    start nothing)."""
+def cached(dtype):
+    """True when the estimate for float arrays of ``dtype`` is compiled in this process or
+    listed in the cache's index (or when that cannot be read: then start nothing)."""
     from .network import estimate_curvature
 
+    def wanted(sig):
+        return len(sig) > 3 and str(getattr(sig[3], "dtype", "")) == np.dtype(dtype).name  # params
+
     try:
-        return os.path.exists(estimate_curvature._cache._cache_file._index_path)
-    except AttributeError:
+        if any(wanted(sig) for sig in estimate_curvature.signatures):
+            return True
+        files = estimate_curvature._cache._cache_file
+        if not os.path.exists(files._index_path):
+            return False
+        return any(wanted(key[0]) for key in files._load_index())
+    except Exception:  # noqa: BLE001  numba internals changed, or an unreadable index
         return True
 
 
 def finish(proc, ok=True):
-    """Wait for the process (ok), or stop it (this process is leaving with an error)."""
+    """Wait for the process (ok), or stop it (this process is leaving with an error); an
+    interrupt while waiting stops it too."""
     if proc is None:
         return
-    if ok:
-        try:
+    try:
+        if ok:
             proc.wait(WAIT_S)
             return
-        except subprocess.TimeoutExpired:
-            pass
+    except subprocess.TimeoutExpired:
+        pass
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
     proc.kill()
     proc.wait()
 
 
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def main(argv):
-    """python -m lenet_numba.compile_ahead DTYPE: compile SDLM's estimate into the cache."""
+    """Second process: DTYPE PARENT_PID. Compile SDLM's estimate into the cache; end with
+    the parent if it ends first."""
     from .model import Model
     from .sdlm import SDLM
+    from .sweep.worker import die_with_parent
 
+    die_with_parent(int(argv[1]))
     model = Model("lenet1", dtype=argv[0], init=False)
     _, H, W = model.arch.input_shape
     SDLM().warm_up(model, np.zeros((1, H, W), model.dtype), np.zeros(1, np.int64), 0,
                    np.zeros(model.n_params, model.dtype))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -237,12 +237,12 @@ def train(model, images, labels, options=None, *, optimizer=None, test_images=No
 
     t0 = time.perf_counter()  # compile (or load from cache) before any timing starts
     ahead = compile_ahead.start(model, optimizer) if len(y) else None  # SDLM's, meanwhile
+    compiled = False
     try:
         chunk(np.zeros(1, np.int64), 0, 0, 0)
-    except BaseException:
-        compile_ahead.finish(ahead, ok=False)
-        raise
-    compile_ahead.finish(ahead)
+        compiled = True
+    finally:
+        compile_ahead.finish(ahead, ok=compiled)
     if len(y) and hasattr(optimizer, "warm_up"):
         optimizer.warm_up(model, x, y, loss_kind, step)
     result.jit_seconds = time.perf_counter() - t0

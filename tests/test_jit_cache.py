@@ -268,3 +268,40 @@ def test_every_compiled_function_of_the_package_uses_its_cache():
             if re.search(r"from numba import [^\n]*\b(njit|jit)\b|numba\.n?jit\(|@(numba\.)?jit\b", text):
                 offenders.append(os.path.relpath(path, jit_cache.PACKAGE_DIR))
     assert not offenders, f"use `from lenet_numba.jit_cache import njit` in {offenders}"
+
+
+def _save_in_step(tag, barrier, root, n):
+    from lenet_numba.jit_cache import _CheckedFiles, cache_lock
+    for i in range(n):
+        files = _CheckedFiles(os.path.join(root, str(i)), "fn", ("stamp", 1))
+        barrier.wait()
+        with cache_lock(exclusive=True):  # what PackageCache.save_overload holds
+            files.save(("sig", tag), {"code_for": tag})
+
+
+def test_two_processes_saving_one_function_at_once_keep_both_entries(tmp_path, monkeypatch):
+    """numba's save (read the index, take the next free data file, write both) is not atomic
+    as a whole: without the lock, two processes saving two overloads in step lose one, or
+    leave the index naming the other's code (compile_ahead and a sweep's workers do this)."""
+    import multiprocessing as mp
+
+    from lenet_numba.jit_cache import _CheckedFiles
+
+    monkeypatch.setenv("LENET_NUMBA_JIT_CACHE", str(tmp_path / "jit"))
+    monkeypatch.setitem(jit_cache._state, "root", None)
+    n, root = 60, str(tmp_path / "entries")
+    for i in range(n):
+        os.makedirs(os.path.join(root, str(i)))
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_save_in_step, args=(tag, barrier, root, n)) for tag in ("float32", "float64")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    for i in range(n):
+        files = _CheckedFiles(os.path.join(root, str(i)), "fn", ("stamp", 1))
+        index = files._load_index()
+        assert len(index) == 2, i
+        assert all(files.load(key)["code_for"] == key[1] for key in index), i

@@ -15,8 +15,9 @@ import time
 
 from ..errors import DivergenceError
 
+# (and no compile_ahead second process: the workers use every core already)
 SINGLE_THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                     "MKL_NUM_THREADS": "1"}
+                     "MKL_NUM_THREADS": "1", "LENET_NUMBA_COMPILE_AHEAD": "0"}
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 RESULT_KEYS = ("epochs", "train_error", "test_error", "train_loss", "test_loss", "valid_error", "valid_loss",
                "train_seconds", "us_per_sample", "params")
