@@ -254,6 +254,8 @@ def top_kernels(roofline, arch, dt, forward_only, n=4):
             continue
         rows = [r for r in t["rows"] if not forward_only or r[1].endswith("fwd")]
         total = sum(r[2] for r in rows)
+        if total <= 0:
+            return None
         parts = []
         for layer, kernel, us, flops, _ in sorted(rows, key=lambda r: -r[2])[:n]:
             peak = f"{100 * flops / (us * 1e3) / t['peak']:.0f}% of peak" if flops else "no FLOPs counted"
@@ -277,12 +279,18 @@ def shortfalls(res, roofline):
                 f"{have:.2f} {unit} where {need:.2f} would meet it ({100 * (1 - need / have):.0f}% to cut)")
         where = top_kernels(roofline, arch, dt, kind == "infer")
         lines.append(line + (f". Largest kernels: {where}." if where else "."))
-    for cmd, args in res.get("settings", {}).get("start_commands", {}).items():
-        new = res["start"]["new"][cmd]["cold"]["median"]
-        if new > COLD_TARGET_S:
-            lines.append(f"- `train {' '.join(args)}` on an empty JIT cache: {new:.1f} s to the first training "
-                         f"sample where {COLD_TARGET_S:g} s would meet it ({100 * (1 - COLD_TARGET_S / new):.0f}% "
-                         "to cut).")
+    for wl in res["workloads"]:
+        kind, arch, dt = wl.split("/")
+        share = sdlm_share(res, "new", arch, dt) if kind == "sdlm" else None
+        if share is not None and share > SDLM_TARGET:
+            lines.append(f"- SDLM's curvature estimate, {arch} {dt}: {100 * share:.1f}% of an SGD pass where "
+                         f"{100 * SDLM_TARGET:.0f}% would meet it.")
+    for cmd, args in res.get("settings", {}).get("start_commands", {}).items() if "start" in res else ():
+        for phase, lim, what in (("cold", COLD_TARGET_S, "an empty JIT cache"), ("warm", WARM_TARGET_S, "a warm one")):
+            new = res["start"]["new"][cmd][phase]["median"]
+            if new > lim:
+                lines.append(f"- `train {' '.join(args)}` on {what}: {new:.1f} s to the first training sample "
+                             f"where {lim:g} s would meet it ({100 * (1 - lim / new):.0f}% to cut).")
     return lines
 
 
@@ -332,9 +340,8 @@ def markdown(res, roofline=None):
         n_est = res["workloads"][wl]["items"]
         L.append(f"| {n_est} samples before each pass | {arch} | {dt} | {old_s} | {100 * new:.1f}% | "
                  f"≤ {100 * SDLM_TARGET:.0f}% {verdict(new <= SDLM_TARGET)} |")
-    if "start" not in res:
-        return "\n".join(L) + "\n"
-    L += _start_table(res, base, s)
+    if "start" in res:
+        L += _start_table(res, base, s)
     short = shortfalls(res, roofline)
     if short:
         src = " in the per-kernel profile (bench/layers.py, the roofline below)" if roofline else ""

@@ -74,3 +74,6 @@ def test_speed_shortfalls_say_how_far_off_and_where_the_time_goes():
     assert cold.startswith("- `train --epochs 1`")
     assert "30.0 s to the first training sample where 20 s would meet it (33% to cut)" in cold
     assert speed.shortfalls(_speed_result(3.9, 19.0), roofline) == []  # all met: nothing to say
+    no_start = _speed_result(5.0, 30.0)
+    del no_start["start"]  # a results file without start-up figures still lists the rest
+    assert speed.shortfalls(no_start, {"tables": []}) == [line.split(". Largest")[0] + "."]
