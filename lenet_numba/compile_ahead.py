@@ -33,19 +33,21 @@ def start(model, optimizer):
     """The started process, or None when it would gain nothing: no curvature estimate to
     compile, its compiled code already cached (or in memory) for this dtype, fewer than
     two cores, or turned off (OFF)."""
+    from . import jit_cache
     from .sdlm import SDLM
 
     if (not isinstance(optimizer, SDLM) or os.environ.get(OFF) == "0" or _cores() < 2 or not sys.executable
             or cached(model.dtype)):
         return None
+    # this very package, not one another folder would give first (the cache is keyed by its
+    # source): run from the folder that holds it, which -m puts first on the path
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    # this very package (not one the working folder or PYTHONPATH would find first): the
-    # cache is keyed by its source
-    code = (f"import sys; sys.path.insert(0, {root!r}); "
-            "from lenet_numba.compile_ahead import main; main(sys.argv[1:])")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    env[jit_cache.ENV_VAR] = os.path.abspath(os.path.dirname(jit_cache.cache_root()))  # the folder in use
     try:
-        return subprocess.Popen([sys.executable, "-c", code, model.dtype.name, str(os.getpid())],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen([sys.executable, "-m", "lenet_numba.compile_ahead", model.dtype.name,
+                                 str(os.getpid())], cwd=root, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except Exception:  # noqa: BLE001  no second process: this one compiles, as without it
         return None
 
@@ -107,3 +109,7 @@ def main(argv):
     _, H, W = model.arch.input_shape
     SDLM().warm_up(model, np.zeros((1, H, W), model.dtype), np.zeros(1, np.int64), 0,
                    np.zeros(model.n_params, model.dtype))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -178,8 +178,39 @@ def _unframed(raw, path):
     return payload
 
 
+@contextlib.contextmanager
+def cache_lock(folder, exclusive):
+    """An flock on <folder>/.lock around reading (shared) or writing (exclusive) one
+    function's index and data files.
+
+    numba's save reads a function's index, picks the next free data file, then writes the
+    index and the data: two processes saving overloads of one function at once (a sweep's
+    workers, compile_ahead's second process) could leave an index naming the other's code.
+    Only the file operations are locked (the compile and the object code are made before).
+    Without fcntl (Windows) or a lock file that cannot be opened, no lock."""
+    try:
+        import fcntl
+        os.makedirs(folder, exist_ok=True)
+        f = open(os.path.join(folder, ".lock"), "a")
+    except (ImportError, OSError):
+        yield
+        return
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+
+
 class _CheckedFiles(caching.IndexDataCacheFile):
-    """numba's index + data files, each framed with a sha256 of its contents."""
+    """numba's index + data files, each framed with a sha256 of its contents, read and
+    written under cache_lock."""
+
+    def save(self, key, data):
+        with cache_lock(self._cache_path, exclusive=True):
+            super().save(key, data)
+
+    def load(self, key):
+        with cache_lock(self._cache_path, exclusive=False):
+            return super().load(key)
 
     def _load_index(self):
         try:
@@ -242,26 +273,6 @@ class _Impl(caching.CompileResultCacheImpl):
     _locator_classes = [_Locator]
 
 
-@contextlib.contextmanager
-def cache_lock(exclusive):
-    """An flock on <cache_root>/.lock around one entry's load (shared) or save (exclusive).
-
-    numba's save reads a function's index, picks the next free data file, then writes the
-    index and the data: two processes saving overloads of one function at once (a sweep's
-    workers, compile_ahead's second process) could leave an index naming the other's code.
-    Without fcntl (Windows) or a lock file that cannot be opened, no lock."""
-    try:
-        import fcntl
-        os.makedirs(cache_root(), exist_ok=True)
-        f = open(os.path.join(cache_root(), ".lock"), "a")
-    except (ImportError, OSError):
-        yield
-        return
-    with f:
-        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-
-
 class PackageCache(caching.FunctionCache):
     """The dispatcher's cache: numba's FunctionCache with a lazily chosen folder, checked
     entries, and every failure turned into a recompile."""
@@ -288,8 +299,7 @@ class PackageCache(caching.FunctionCache):
 
     def load_overload(self, sig, target_context):
         try:
-            with cache_lock(exclusive=False):
-                return super().load_overload(sig, target_context)
+            return super().load_overload(sig, target_context)
         except OSError:  # no readable folder: nothing cached (save_overload says why, if it matters)
             return None
         except Exception as e:  # noqa: BLE001  any failure to read an entry means: compile it again
@@ -301,8 +311,7 @@ class PackageCache(caching.FunctionCache):
     def save_overload(self, sig, data):
         for _ in range(2):
             try:
-                with cache_lock(exclusive=True):
-                    return super().save_overload(sig, data)
+                return super().save_overload(sig, data)
             except OSError as e:
                 if _state["temporary"]:  # the temporary folder failed too: keep it in memory
                     self.disable()

@@ -88,7 +88,7 @@ def test_train_starts_one_on_a_cold_cache_and_waits_for_it(monkeypatch):
     train(m, x, np.array([0, 1, 2]), optimizer=SDLM(n_estimate=2), epochs=1)
     (p,) = seen
     assert p is not None and p.returncode == 0  # reaped, and it succeeded
-    assert p.args[-2:] == ["float32", str(os.getpid())]
+    assert p.args[-3:] == ["lenet_numba.compile_ahead", "float32", str(os.getpid())]
 
 
 def test_a_process_that_outlives_the_wait_is_stopped(monkeypatch):
