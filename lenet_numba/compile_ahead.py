@@ -35,8 +35,9 @@ def start(model, optimizer):
     two cores, or turned off (OFF)."""
     from . import jit_cache
     from .sdlm import SDLM
+    from .sweep.executors import default_jobs  # the cores this process may use
 
-    if (not isinstance(optimizer, SDLM) or os.environ.get(OFF) == "0" or _cores() < 2 or not sys.executable
+    if (not isinstance(optimizer, SDLM) or os.environ.get(OFF) == "0" or default_jobs() < 2 or not sys.executable
             or cached(model.dtype)):
         return None
     # this very package, not one another folder would give first (the cache is keyed by its
@@ -88,13 +89,6 @@ def finish(proc, ok=True):
         raise
     proc.kill()
     proc.wait()
-
-
-def _cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def main(argv):

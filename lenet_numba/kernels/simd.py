@@ -150,13 +150,9 @@ def vload_even_n(typingctx, a, off, n):
     def codegen(context, builder, sig, args):
         two_n_1 = builder.sub(builder.add(args[2], args[2]), ir.Constant(args[2].type, 1))
         v = _masked_load(context, builder, sig.args[0], args[0], args[1], _lane_mask(builder, two_n_1))
-        zero = cgutils.get_null_value(v.type)
-        # lanes 0..LANES/2-1 <- even lanes of v; the rest <- zeros (index LANES + k of the pair)
-        idx = [2 * k for k in range(LANES // 2)] + [LANES + k for k in range(LANES // 2)]
-        even = builder.shuffle_vector(v, zero, ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx))
         # lanes n.. of the result must be 0: lane k < n came from lane 2k < 2n-1, fine; lanes
         # n..LANES/2-1 came from lanes 2n.. which the mask zeroed
-        return even
+        return stride2_lanes(builder, v, 0)
 
     return vt(a, types.intp, types.intp), codegen
 
@@ -189,6 +185,14 @@ def vstore_n(typingctx, a, off, v, n):
         return context.get_dummy_value()
 
     return types.none(a, types.intp, v, types.intp), codegen
+
+
+def stride2_lanes(builder, v, first):
+    """Lanes first, first+2, ..., of v in lanes 0..LANES/2-1, zeros above (one shuffle with a
+    zero vector: index LANES + k picks its lane k)."""
+    idx = [first + 2 * k for k in range(LANES // 2)] + [LANES + k for k in range(LANES // 2)]
+    idx = ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx)
+    return builder.shuffle_vector(v, cgutils.get_null_value(v.type), idx)
 
 
 def _splat(builder, x, vty):

@@ -30,7 +30,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .simd import LANES, VecType, _check_array, _masked_fn, _masked_load, _vec_ptr
+from .simd import LANES, VecType, _check_array, _masked_fn, _masked_load, _vec_ptr, stride2_lanes
 
 
 def _bits_mask(builder, bits):
@@ -202,12 +202,6 @@ def vevens_odds(typingctx, v):
     tt = types.UniTuple(v, 2)
 
     def codegen(context, builder, sig, args):
-        zero = cgutils.get_null_value(args[0].type)
-        half = LANES // 2
-        out = []
-        for first in (0, 1):
-            idx = [first + 2 * k for k in range(half)] + [LANES + k for k in range(half)]
-            out.append(builder.shuffle_vector(args[0], zero, ir.Constant(ir.VectorType(ir.IntType(32), LANES), idx)))
-        return context.make_tuple(builder, tt, out)
+        return context.make_tuple(builder, tt, [stride2_lanes(builder, args[0], first) for first in (0, 1)])
 
     return tt(v), codegen

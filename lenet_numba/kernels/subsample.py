@@ -75,10 +75,9 @@ def subsample_forward(x, alpha, beta, y):
             b = np.float64(beta[c])
             for i in range(H_out):
                 for j0 in range(0, W_out, ROW):
-                    n = ROW
                     # y = a * s + beta, in float64 as below, rounded once to y's type
                     v = vcast_like(block_sums(x, c, i, j0), a) * a + b
-                    vstore_n(y, (c * H_out + i) * W_out + j0, vcast_like(v, y.dtype.type(0)), n)
+                    vstore_n(y, (c * H_out + i) * W_out + j0, vcast_like(v, y.dtype.type(0)), ROW)
         return
     for c in range(C):
         a = alpha[c] * 0.25
