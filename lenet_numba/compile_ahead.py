@@ -62,12 +62,8 @@ def cached(dtype):
         return len(sig) > 3 and str(getattr(sig[3], "dtype", "")) == np.dtype(dtype).name  # params
 
     try:
-        if any(wanted(sig) for sig in estimate_curvature.signatures):
-            return True
-        files = estimate_curvature._cache._cache_file
-        if not os.path.exists(files._index_path):
-            return False
-        return any(wanted(key[0]) for key in files._load_index())
+        return any(map(wanted, estimate_curvature.signatures)) or any(
+            map(wanted, estimate_curvature._cache.indexed_signatures()))
     except Exception:  # noqa: BLE001  numba internals changed, or an unreadable index
         return True
 

@@ -297,6 +297,14 @@ class PackageCache(caching.FunctionCache):
             self._files = _CheckedFiles(path, self._impl.filename_base, self._impl.locator.get_source_stamp())
         return self._files
 
+    def indexed_signatures(self):
+        """The signatures this function's index lists in the cache (none without an index)."""
+        files = self._cache_file
+        if not os.path.exists(files._index_path):
+            return []
+        with cache_lock(files._cache_path, exclusive=False):
+            return [key[0] for key in files._load_index()]
+
     def load_overload(self, sig, target_context):
         try:
             return super().load_overload(sig, target_context)
