@@ -25,6 +25,8 @@ import sys
 
 import numpy as np
 
+from .procs import default_jobs, die_with_parent
+
 WAIT_S = 600  # the second process compiles in ~15 s; past this it is stopped and ignored
 OFF = "LENET_NUMBA_COMPILE_AHEAD"  # "0": never start one (a sweep's workers use every core already)
 
@@ -35,7 +37,6 @@ def start(model, optimizer):
     two cores, or turned off (OFF)."""
     from . import jit_cache
     from .sdlm import SDLM
-    from .sweep.executors import default_jobs  # the cores this process may use
 
     if (not isinstance(optimizer, SDLM) or os.environ.get(OFF) == "0" or default_jobs() < 2 or not sys.executable
             or cached(model.dtype)):
@@ -92,7 +93,6 @@ def main(argv):
     the parent if it ends first."""
     from .model import Model
     from .sdlm import SDLM
-    from .sweep.worker import die_with_parent
 
     die_with_parent(int(argv[1]))
     model = Model("lenet1", dtype=argv[0], init=False)

@@ -11,18 +11,12 @@ import re
 from concurrent.futures import ProcessPoolExecutor
 
 from ..errors import LenetError, MissingDependency, UsageError, first_line
+from ..procs import default_jobs
 from .worker import init_pool_worker
 
 # [scheme://]host:port, as a Dask scheduler prints it (tcp://10.0.0.5:8786, tls://[::1]:8786)
 _ADDRESS = re.compile(r"(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
                       r":(\d{1,5})")
-
-
-def default_jobs():
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
