@@ -5,7 +5,7 @@
 
 Each run trains on all 7,291 training digits with the shipped recipe (its constants chosen
 on held-out training digits: experiments/tune.py) and never looks at the test set while
-training (TrainConfig(test=False)); the test set is evaluated once, after the last pass.
+training (TrainConfig.from_options(test=False)); the test set is evaluated once, after the last pass.
 Per row: median, quartiles and min-max over seeds of test and train error, test and train
 MSE, and the reject rate for 1% error; the test set's 95% binomial interval (Wilson) at the
 median test error; where each paper's single run falls among our seeds.
@@ -59,7 +59,7 @@ def one_run(label, arch, recipe, overrides, seed, data_dir=None):
     from lenet_numba.experiment import TrainConfig, load_test_set, run
 
     t0 = time.perf_counter()
-    s = run(TrainConfig(arch=arch, recipe=recipe, overrides=overrides, seed=seed, data_dir=data_dir, download=False,
+    s = run(TrainConfig.from_options(arch=arch, recipe=recipe, overrides=overrides, seed=seed, data_dir=data_dir, download=False,
                         test=False))
     model = s["model"]
     xte, yte = load_test_set("usps", data_dir, False)  # once, after training

@@ -1,7 +1,7 @@
 """Choose recipe constants on held-out training digits; the test set is never loaded.
 
 Each run trains on 7,291 - N training digits and measures the N held out (seeded,
-class-stratified: ``train --validation N``), with ``TrainConfig(test=False)``, so the test
+class-stratified: ``train --validation N``), with ``TrainConfig.from_options(test=False)``, so the test
 file is never read. A setting is chosen by its median validation error over the tuning
 seeds (ties: median validation loss). The tuning seeds (100, 101) are not the seeds of the
 final runs (0-19, experiments/reproduce.py), which train on all 7,291 and report test once.
@@ -53,7 +53,7 @@ def settings(grid, key=None):
 def one_run(arch, recipe, setting, seed, validation=VALIDATION, data_dir=None, epochs=None):
     """Train with ``setting`` on all but ``validation`` training digits; never loads the test set."""
     overrides = dict(setting, **({"epochs": epochs} if epochs is not None else {}))
-    config = TrainConfig(arch=arch, recipe=recipe, overrides=overrides, seed=seed, data_dir=data_dir,
+    config = TrainConfig.from_options(arch=arch, recipe=recipe, overrides=overrides, seed=seed, data_dir=data_dir,
                          download=False, validation=validation, test=False)
     t0 = time.perf_counter()
     try:

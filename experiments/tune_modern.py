@@ -2,7 +2,7 @@
 
 Every setting is a full set of recipe overrides on top of RECIPES["modern"] (so the grid
 keeps its meaning when the recipe's defaults change). Each run is
-``experiment.run(TrainConfig(recipe="modern", overrides=..., seed=s, download=False))``;
+``experiment.run(TrainConfig.from_options(recipe="modern", overrides=..., seed=s, download=False))``;
 runs go one at a time and each appends one JSON line (final and best-epoch test error,
 train error, seconds, per-epoch test errors) to --out.
 
@@ -125,7 +125,7 @@ GRID = {
 def run_one(name, overrides, seed):
     from lenet_numba.experiment import TrainConfig, run
     t0 = time.perf_counter()
-    s = run(TrainConfig(recipe="modern", overrides=dict(overrides), seed=seed, download=False))
+    s = run(TrainConfig.from_options(recipe="modern", overrides=dict(overrides), seed=seed, download=False))
     tests = [h["test_error"] for h in s["history"]]
     return {"setting": name, "seed": seed, "overrides": overrides,
             "test_error": s["test_error"], "train_error": s["train_error"],

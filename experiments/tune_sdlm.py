@@ -131,9 +131,9 @@ def run(arch, mu, cap, seed, data, epochs, shape="lenet5", n_estimate=500, bias_
 def run_recipe(arch, seed, data_dir, overrides=None):
     """The shipped 1989 recipe (sdlm.TUNED via Recipe.for_arch) through experiment.run."""
     from lenet_numba.experiment import TrainConfig, run as run_experiment
-    cfg = TrainConfig(arch=arch, recipe="1989", overrides=dict(overrides or {}), seed=seed, data_dir=data_dir,
+    cfg = TrainConfig.from_options(arch=arch, recipe="1989", overrides=dict(overrides or {}), seed=seed, data_dir=data_dir,
                       download=False)
-    rec = cfg.resolved_recipe()
+    rec = cfg.validate().recipe
     t0 = time.perf_counter()
     out = run_experiment(cfg)
     return {"arch": arch, "shape": "recipe1989", "mu": rec.mu, "cap": rec.lr / rec.mu, "eta0": rec.lr,

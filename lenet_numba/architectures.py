@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .kernels import activations
+from .limits import check_choice
 
 # layer kinds (the plan's KIND column)
 CONV, SUBSAMPLE, DENSE = 0, 1, 2
@@ -254,6 +255,4 @@ def build(arch, hidden_activation="tanh", output_activation="identity"):
 
 
 def get(name):
-    from .recipes import check_name
-
-    return ARCHITECTURES[check_name("architecture", name)]
+    return ARCHITECTURES[check_choice(name, ARCHITECTURES, "architecture")]

@@ -8,22 +8,24 @@ entry of the block at once, so a wrong index anywhere in a block shows up.
 
 import numpy as np
 
+from .architectures import ARCHITECTURES
+from .kernels.activations import NAMES as ACTIVATIONS
+from .kernels.losses import NAMES as LOSSES
+from .limits import check_choice, check_int, check_number, check_seed
 from .model import Model
 
 
 def gradcheck(arch="lenet1", activation="scaled-tanh", output_activation="scaled-tanh", loss="mse",
               seed=0, samples=3, h=1e-5, tolerance=1e-6, images=None, labels=None):
     """dict block -> max relative error over ``samples`` random samples and directions."""
-    from . import recipes
-
-    recipes.check_name("architecture", arch)
-    recipes.check_name("activation", activation)
-    recipes.check_name("activation", output_activation, "output_activation")
-    recipes.check_name("loss", loss)
-    recipes.check_seed(seed)
-    recipes.check_int("samples", samples, 1, 1000)
-    recipes.check_number("tolerance", tolerance, 0, 1, lo_open=True)
-    recipes.check_number("h", h, 0, 1, lo_open=True)
+    check_choice(arch, ARCHITECTURES, "architecture")
+    check_choice(activation, ACTIVATIONS, "activation")
+    check_choice(output_activation, ACTIVATIONS, "output_activation")
+    check_choice(loss, LOSSES, "loss")
+    check_seed(seed)
+    check_int("samples", samples, 1, 1000)
+    check_number("tolerance", tolerance, 0, 1, lo_open=True)
+    check_number("h", h, 0, 1, lo_open=True)
     model = Model(arch, activation, output_activation, "float64", seed=seed)
     rng = np.random.default_rng(seed)
     model.params += rng.normal(0, 0.05, model.n_params)  # move alpha/beta/biases off their init values

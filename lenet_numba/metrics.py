@@ -17,6 +17,12 @@ import math
 import numpy as np
 
 
+def predictions(scores):
+    """The digit each row of scores picks: the index of its largest output, the first one on
+    ties (every prediction of the package is made here)."""
+    return np.argmax(scores, axis=-1)
+
+
 def _labels(labels, name="labels"):
     labels = np.asarray(labels)
     if labels.ndim != 1 or not (labels.size == 0 or np.issubdtype(labels.dtype, np.integer)):
@@ -74,7 +80,7 @@ def _wrong_in_reject_order(scores, labels):
     """Misclassified flags ordered from least to most confident (the order we reject in)."""
     scores, labels = _scores_labels(scores, labels)
     order = np.argsort(confidence_gap(scores), kind="stable")
-    return (np.argmax(scores, axis=1) != labels)[order]
+    return (predictions(scores) != labels)[order]
 
 
 def reject_count(fraction, n) -> int:

@@ -16,6 +16,9 @@ import numpy as np
 from .jit_cache import njit
 from . import architectures
 from .errors import UsageError
+from .kernels.activations import NAMES as ACTIVATIONS
+from .limits import check_choice
+from .metrics import predictions
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.losses import loss_forward_backward
 from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
@@ -25,21 +28,17 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def loss_kind(name):
-    from .recipes import check_name
-
-    return LOSS_NAMES[check_name("loss", name)]
+    return LOSS_NAMES[check_choice(name, LOSS_NAMES, "loss")]
 
 
 class Model:
     def __init__(self, arch="lenet1", activation="tanh", output_activation="identity",
                  dtype="float32", seed=0, init=True):
-        from .recipes import check_name
-
         if isinstance(dtype, str):
-            dtype = DTYPES[check_name("dtype", dtype)]
+            dtype = DTYPES[check_choice(dtype, DTYPES, "dtype")]
         self.dtype = np.dtype(dtype)
-        self.activation = check_name("activation", activation)
-        self.output_activation = check_name("activation", output_activation, "output_activation")
+        self.activation = check_choice(activation, ACTIVATIONS, "activation")
+        self.output_activation = check_choice(output_activation, ACTIVATIONS, "output_activation")
         self.plan = architectures.build(arch, activation, output_activation)
         self.arch = self.plan.arch
         self.params = np.zeros(self.plan.n_params, self.dtype)
@@ -163,6 +162,10 @@ class Model:
         forward_batch(self.table, self.pad_values, self.conn, self.params, acts, x, out)
         return out
 
+    def classify(self, x):
+        """The digit (N,) the network reads in each image (N, 16, 16) (metrics.predictions)."""
+        return predictions(self.predict(x))
+
     def layer_outputs(self, image):
         """[(layer name, output array (maps, H, W), post-activation)] for one 16x16 image,
         from the compiled forward pass."""
@@ -203,7 +206,7 @@ class Model:
         scores = self.predict(x)
         losses = np.zeros(len(y), np.float64)
         batch_losses(scores, y, loss_kind(loss), losses)
-        pred = scores.argmax(axis=1)
+        pred = predictions(scores)
         return {"error": float(np.mean(pred != y)), "loss": float(losses.mean()),
                 "scores": scores, "predictions": pred}
 

@@ -12,6 +12,7 @@ per-parameter ``step`` vector. An optimizer only decides that vector before each
 import numpy as np
 
 from .jit_cache import njit
+from .limits import DEFAULT_LR, check_rate
 
 OPTIMIZERS = ("sgd", "sdlm")  # SGD here, SDLM in sdlm.py
 
@@ -37,11 +38,9 @@ def step_schedule(pairs):
 class SGD:
     name = "sgd"
 
-    def __init__(self, lr=0.01):
+    def __init__(self, lr=DEFAULT_LR):
         if np.ndim(lr) == 0 and not callable(lr):
-            from .recipes import check_number
-
-            check_number("lr", float(lr), 0, 1e6, lo_open=True)
+            check_rate("lr", float(lr))
         self.lr = lr
 
     def warm_up(self, model, images, labels, loss_kind, step):

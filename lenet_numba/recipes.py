@@ -14,10 +14,17 @@
   update (tuning: docs/modern-tuning.md).
 """
 
-import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from .architectures import ARCHITECTURES
 from .errors import UsageError
+from .kernels.activations import NAMES as ACTIVATIONS
+from .kernels.losses import NAMES as LOSSES
+from .limits import (DATASETS, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_RECIPE, DISTORTION_LIMITS, MAX_EPOCHS, MAX_LR,
+                     MAX_MU, MIN_ELASTIC_SIGMA, UNUSED_MU, check_choice, check_int, check_number)
+from .model import DTYPES
+from .optim import OPTIMIZERS
+from .sdlm import TUNED
 
 
 def _opt(default, help, **cli):
@@ -36,7 +43,7 @@ class Recipe:
     lr: float = _opt(None, "SGD learning rate, or SDLM's eta (SDLM: tuned per network)")
     lr_decay: float = _opt(1.0, "The rate is lr x lr_decay**epoch (SDLM: tuned per network)")
     mu: float = _opt(None, "SDLM damping mu (tuned per network)")
-    epochs: int = _opt(23, "Passes over the data (1989 recipe: 23, 30 for lenet1-nips1989)")
+    epochs: int = _opt(DEFAULT_EPOCHS, "Passes over the data (1989 recipe: 23, 30 for lenet1-nips1989)")
     shuffle: bool = _opt(False, "Presentation order", flag="--shuffle/--fixed-order")
     augment: bool = _opt(False, "Seeded distortions of each sample (the sizes below)", flag="--augment/--no-augment")
     max_shift: float = _opt(0.0, "Augmentation: largest shift in pixels")
@@ -53,15 +60,21 @@ class Recipe:
     description: str = ""
 
     def with_overrides(self, **overrides):
-        """A copy with every non-None override applied (unknown names are an error). A
-        setting that would do nothing is refused: a distortion size or augment_epochs in a
+        """A copy with every non-None override applied, checked (unknown names are an error).
+        A setting that would do nothing is refused: a distortion size or augment_epochs in a
         recipe that does not augment, mu (SDLM's damping) with another optimizer."""
+        return self.resolve(None, **overrides)
+
+    def resolve(self, arch, **overrides):
+        """The recipe a run on ``arch`` uses: the overrides applied, the values left open
+        filled for ``arch`` (for_arch; ``arch`` None leaves them open), checked once."""
         names = {f.name for f in fields(self)}
         bad = [k for k in overrides if k not in names]
         if bad:
             raise UsageError(f"unknown recipe field(s): {', '.join(bad)}")
         given = {k: v for k, v in overrides.items() if v is not None}
-        out = replace(self, **given).validate()
+        out = replace(self, **given) if given else self
+        out = (out if arch is None else out.for_arch(arch)).validate()
         idle = [k for k in (*DISTORTION_LIMITS, "augment_epochs") if given.get(k) and not out.augment]
         if idle:
             raise UsageError(f"{idle[0]} has no effect without augment (recipe {self.name} does not augment)")
@@ -71,20 +84,25 @@ class Recipe:
 
     def for_arch(self, arch):
         """Fill SDLM's eta, mu and lr_decay left open (None) with the values tuned for ``arch``
-        (docs/sdlm-tuning.md); SGD without a rate gets 0.01 (and no decay)."""
+        (docs/sdlm-tuning.md); SGD without a rate gets DEFAULT_LR (and no decay)."""
         if self.optimizer == "sdlm":
-            from .sdlm import TUNED
             tuned = TUNED.get(arch, TUNED["lenet1"])
-            return replace(self, epochs=tuned.get("epochs", 23) if self.epochs is None else self.epochs,
-                           lr=tuned["eta"] if self.lr is None else self.lr,
-                           mu=tuned["mu"] if self.mu is None else self.mu,
-                           lr_decay=tuned.get("lr_decay", 1.0) if self.lr_decay is None else self.lr_decay)
-        return replace(self, epochs=23 if self.epochs is None else self.epochs,
-                       lr=0.01 if self.lr is None else self.lr, mu=0.02 if self.mu is None else self.mu,
-                       lr_decay=1.0 if self.lr_decay is None else self.lr_decay)
+            filled = dict(epochs=tuned.get("epochs", DEFAULT_EPOCHS), lr=tuned["eta"], mu=tuned["mu"],
+                          lr_decay=tuned.get("lr_decay", 1.0))
+        else:
+            filled = dict(epochs=DEFAULT_EPOCHS, lr=DEFAULT_LR, mu=UNUSED_MU, lr_decay=1.0)
+        open_ = {k: v for k, v in filled.items() if getattr(self, k) is None}
+        return replace(self, **open_) if open_ else self
 
     def validate(self):
-        """Refuse values no run can use (or that would silently do nothing); returns self."""
+        """Refuse values no run can use (or that would silently do nothing); returns self.
+        A recipe is immutable, so it is checked once: a checked one is trusted after."""
+        if not self.__dict__.get("_checked"):
+            self._check()
+            object.__setattr__(self, "_checked", True)
+        return self
+
+    def _check(self):
         for f in fields(self):
             if "choices" in f.metadata:
                 check_name(f.metadata["choices"], getattr(self, f.name), f.name)
@@ -93,7 +111,7 @@ class Recipe:
                 raise UsageError(f"{name} must be true or false, got {getattr(self, name)!r}")
         check_int("epochs", self.epochs, 0, MAX_EPOCHS, allow_none=True)  # None: per network (for_arch)
         check_int("augment_epochs", self.augment_epochs, 0, MAX_EPOCHS)
-        check_number("lr", self.lr, 0, 1e6, lo_open=True, allow_none=True)
+        check_number("lr", self.lr, 0, MAX_LR, lo_open=True, allow_none=True)
         check_number("lr_decay", self.lr_decay, 0, 1, lo_open=True, allow_none=True)
         check_number("mu", self.mu, 0, MAX_MU, lo_open=True, allow_none=True)
         check_number("weight_decay", self.weight_decay, 0, 1)
@@ -110,93 +128,22 @@ class Recipe:
         if self.augment and not any(getattr(self, n) for n in DISTORTION_LIMITS):
             raise UsageError("augmentation is on but every distortion size is 0: set one of "
                              + ", ".join(DISTORTION_LIMITS))
-        return self
 
     def as_dict(self):
         return asdict(self)
 
 
-# ---------------------------------------------------------------------------- the rules
-# Every "is this value allowed" check of a run lives here; the CLI, TrainConfig/run, train(),
-# the sweep and the checkpoint reader all call these (a checkpoint's values are checked by
-# the same rules as the options that made them).
-
-SEED_LIMIT = 2 ** 63   # seeds are stored as int64 (checkpoint, SDLM state) and fed to splitmix64
-MAX_EPOCHS = 100_000
-MAX_CHUNK = 2 ** 31
-MAX_HELD_OUT = 10 ** 6  # validation digits held out (fewer than the training set: data.split checks)
-MAX_MU = 1e12          # SDLM's damping: a huge mu makes it SGD at rate eta / mu
-
-
+# ---------------------------------------------------------------------------- names
 def names(kind):
     """The registry of valid names for ``kind``: loss, activation, optimizer, dtype,
     architecture, recipe, dataset (each lives with the code it names)."""
-    if kind == "loss":
-        from .kernels.losses import NAMES
-    elif kind == "activation":
-        from .kernels.activations import NAMES
-    elif kind == "optimizer":
-        from .optim import OPTIMIZERS as NAMES
-    elif kind == "dtype":
-        from .model import DTYPES as NAMES
-    elif kind == "architecture":
-        from .architectures import ARCHITECTURES as NAMES
-    elif kind == "recipe":
-        NAMES = RECIPES
-    elif kind == "dataset":
-        NAMES = DATASETS
-    else:
-        raise KeyError(kind)
-    return list(NAMES)
+    return list(_REGISTRIES[kind]())
 
 
 def check_name(kind, value, what=None):
     """``value`` must be one of ``names(kind)``."""
-    valid = names(kind)
-    if not isinstance(value, str) or value not in valid:
-        raise UsageError(f"unknown {what or kind} {value!r}; choose one of {', '.join(valid)}")
-    return value
+    return check_choice(value, names(kind), what or kind)
 
-
-def check_seed(seed, what="seed"):
-    """A random seed: an integer in [0, 2**63)."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT:
-        raise UsageError(f"{what} must be an integer in [0, 2**63), got {seed!r}")
-    return seed
-
-
-def check_int(what, value, lo, hi, allow_none=False):
-    if value is None and allow_none:
-        return value
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise UsageError(f"{what} must be an integer in [{lo}, {hi}], got {value!r}")
-    return value
-
-
-def check_number(what, value, lo, hi, lo_open=False, allow_none=False):
-    """A finite real number in [lo, hi] (or (lo, hi] with lo_open)."""
-    if value is None and allow_none:
-        return value
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-        and (value > lo if lo_open else value >= lo) and value <= hi
-    if not ok:
-        raise UsageError(f"{what} must be a number in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {value!r}")
-    return value
-
-
-def check_path(what, path):
-    """A file name option: None (not asked for) or a non-empty string."""
-    if path is not None and (not isinstance(path, str) or not path or "\0" in path):
-        raise UsageError(f"{what}: expected a file name, got {path!r}")
-    return path
-
-
-# The distortion sizes and the largest value each may take: beyond these a 16x16 digit is
-# moved off its image, mirrored (scale >= 1) or the elastic field's kernel outgrows it.
-DISTORTION_LIMITS = {"max_shift": 8.0, "max_rotate": 180.0, "max_scale": 0.9, "max_shear": 1.0,
-                     "max_stretch": 0.9, "elastic_alpha": 64.0, "elastic_sigma": 8.0}
-
-MIN_ELASTIC_SIGMA = 0.1  # px; a narrower Gaussian is a no-op smoothing (and ~1e-162 divides by 0)
 
 RECIPES = {
     "1989": Recipe(
@@ -217,9 +164,13 @@ RECIPES = {
         description="cross-entropy, shuffling, seeded shift/rotate/scale + elastic augmentation, decaying rate, "
                     "L2 weight decay"),
 }
-DEFAULT_RECIPE = "1989"
-DATASETS = ("usps", "mnist16", "mnist16-all")
+_REGISTRIES = {"loss": lambda: LOSSES, "activation": lambda: ACTIVATIONS, "optimizer": lambda: OPTIMIZERS,
+               "dtype": lambda: DTYPES, "architecture": lambda: ARCHITECTURES, "recipe": lambda: RECIPES,
+               "dataset": lambda: DATASETS}
 
 
 def get(name):
     return RECIPES[check_name("recipe", name)]
+
+
+__all__ = ["DATASETS", "DEFAULT_RECIPE", "RECIPES", "Recipe", "check_name", "get", "names"]

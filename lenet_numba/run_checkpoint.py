@@ -16,6 +16,7 @@ import numpy as np
 from . import recipes
 from .checkpoint import STATE_PREFIX, digest, load_checkpoint, read_file_once
 from .errors import CheckpointError, UsageError
+from .limits import MAX_HELD_OUT, check_int, check_seed
 from .model import DTYPES, Model
 
 MAX_POSITION = 10 ** 9
@@ -113,9 +114,9 @@ def check_training_fields(ckpt, recipe):
         raise CheckpointError(f"{path}: not a resumable training checkpoint ({problem})")
 
     try:
-        epoch = recipes.check_int("epoch", meta.get("epoch"), 0, recipe.epochs)
-        position = recipes.check_int("position", meta.get("position", 0), 0, MAX_POSITION)
-        recipes.check_seed(meta.get("seed"))
+        epoch = check_int("epoch", meta.get("epoch"), 0, recipe.epochs)
+        position = check_int("position", meta.get("position", 0), 0, MAX_POSITION)
+        check_seed(meta.get("seed"))
         recipes.check_name("dataset", meta.get("dataset"))
     except UsageError as e:
         bad(e)
@@ -137,7 +138,7 @@ def check_training_fields(ckpt, recipe):
     if not isinstance(config, dict) or not isinstance(config.get("init_from"), (str, type(None))):
         bad("config must be an object whose init_from is a string or null")
     try:
-        recipes.check_int("validation", config.get("validation", 0), 0, recipes.MAX_HELD_OUT)
+        check_int("validation", config.get("validation", 0), 0, MAX_HELD_OUT)
     except UsageError as e:
         bad(e)
     sdlm = {k: v for k, v in ckpt.state.items() if k in SDLM_SCALARS or k == "h"}
@@ -174,11 +175,11 @@ def resume_rules(config, ckpt):
     if config.init_from is not None:
         raise UsageError("--init-from starts a run; --resume continues one with its own weights: give one")
     for name, value in saved.items():
-        given = getattr(config, name, None)
+        given = config.given(name)
         if name not in FREE_ON_RESUME and given is not None and given != value:
             raise UsageError(f"--{name.replace('_', '-')} {given} differs from the resumed run's {value!r}: "
                              f"{ckpt.path} continues with the options it was started with")
-    epochs = recipe.epochs if config.epochs is None else config.epochs
+    epochs = recipe.epochs if config.given("epochs") is None else config.given("epochs")
     if epochs < meta["epoch"]:
         raise UsageError(f"{ckpt.path} has already trained {meta['epoch']} epochs: --epochs {epochs} "
                          f"would not continue it (give --epochs > {meta['epoch']} to train more)")
@@ -191,7 +192,7 @@ def evaluation_settings(meta, path):
     recipe = meta.get("recipe", {})
     try:
         loss = recipes.check_name("loss", recipe.get("loss", "mse") if isinstance(recipe, dict) else None)
-        seed = recipes.check_seed(meta.get("seed", 0))
+        seed = check_seed(meta.get("seed", 0))
     except UsageError as e:
         raise CheckpointError(f"{path}: {e}") from None
     return loss, seed

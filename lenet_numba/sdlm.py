@@ -34,6 +34,7 @@ import numpy as np
 
 from .jit_cache import njit
 from .errors import UsageError
+from .limits import MAX_MU, check_int, check_number, check_rate, check_seed
 from .kernels.losses import NAMES as LOSS_NAMES
 from .network import estimate_curvature
 from .optim import schedule_value, step_schedule
@@ -79,15 +80,13 @@ class SDLM:
     name = "sdlm"
 
     def __init__(self, eta=LENET5_ETA, mu=0.02, n_estimate=500, seed=0):
-        from . import recipes
-
         if np.ndim(eta) == 0 and not callable(eta):
-            recipes.check_number("eta", float(eta), 0, 1e6, lo_open=True)
+            check_rate("eta", float(eta))
         if not callable(eta) and np.ndim(eta) == 1 and (len(eta) == 0 or not np.all(np.asarray(eta) > 0)):
             raise UsageError("eta schedule must be a non-empty list of rates > 0")
-        recipes.check_number("mu", float(mu), 0, recipes.MAX_MU, lo_open=True)
-        recipes.check_int("n_estimate", int(n_estimate), 1, 10 ** 9)
-        recipes.check_seed(int(seed))
+        check_number("mu", float(mu), 0, MAX_MU, lo_open=True)
+        check_int("n_estimate", int(n_estimate), 1, 10 ** 9)
+        check_seed(int(seed))
         self.eta = eta
         self.mu = float(mu)
         self.n_estimate = int(n_estimate)

@@ -7,18 +7,20 @@ never changes the result, because the sequence of updates is the same.
 """
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
 from . import compile_ahead
-from .jit_cache import njit
 from .errors import DivergenceError, UsageError
-from .kernels.augment import AUG_ELASTIC_SIGMA, AUG_SIZE, augment_from_vector, work_size
+from .jit_cache import njit
+from .kernels.augment import AUG_ELASTIC_SIGMA, AUG_FIELDS, augment_from_vector, augmentation_vector, work_size
 from .kernels.losses import NAMES as LOSS_NAMES
+from .limits import DEFAULT_CHUNK, DEFAULT_LR, MAX_CHUNK, MAX_EPOCHS, check_int, check_seed
 from .kernels.simd import all_finite
 from .network import output_view, sample_loss_and_grad
 from .optim import SGD, apply_update, apply_update_decay, apply_update_uniform, uniform_step
+from .recipes import Recipe
 
 
 @njit(cache=True, inline="always")
@@ -124,56 +126,6 @@ def presentation_order(n, epoch, seed, shuffle):
     return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int64)
 
 
-def augmentation_vector(augment):
-    """[enabled, max_shift, max_rotate, max_scale, max_shear, max_stretch, elastic_alpha,
-    elastic_sigma, augment_epochs] from a Recipe-like object (or None); missing attributes
-    count as 0."""
-    if augment is None or not getattr(augment, "augment", False):
-        return np.zeros(AUG_SIZE, np.float64)
-    names = ("max_shift", "max_rotate", "max_scale", "max_shear", "max_stretch", "elastic_alpha", "elastic_sigma",
-             "augment_epochs")
-    return np.array([1.0] + [float(getattr(augment, n, 0.0)) for n in names], np.float64)
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """How train() trains: passes, loss, order, seed, regularization and augmentation.
-
-    ``augment``: an object with the Recipe's augmentation fields (``augment``,
-    ``max_shift``, ...; e.g. the Recipe itself) or None. ``weight_decay``: L2 added to every
-    per-sample update (params -= step * (grads + weight_decay * params));
-    ``label_smoothing``: eps of the smoothed CE target (loss "ce" only)."""
-    epochs: int = 23
-    loss: str = "mse"
-    shuffle: bool = False
-    seed: int = 0
-    chunk_size: int = 512
-    augment: object = None
-    weight_decay: float = 0.0
-    label_smoothing: float = 0.0
-
-    @classmethod
-    def from_recipe(cls, recipe, seed=0, chunk_size=512):
-        return cls(recipe.epochs, recipe.loss, recipe.shuffle, seed, chunk_size, recipe,
-                   recipe.weight_decay, recipe.label_smoothing)
-
-    def validate(self):
-        """The same rules (recipes.py) as a run's options; returns self. The recipe fields
-        are checked by Recipe.validate itself, so no rule is written twice."""
-        from . import recipes
-
-        recipes.check_int("epochs", self.epochs, 0, recipes.MAX_EPOCHS)  # train() needs a number
-        recipes.check_seed(self.seed)
-        recipes.check_int("chunk_size", self.chunk_size, 1, recipes.MAX_CHUNK)
-        augmenting = self.augment is not None and bool(getattr(self.augment, "augment", False))  # a Recipe, or alike
-        sizes = {n: getattr(self.augment, n, 0.0) for n in (*recipes.DISTORTION_LIMITS, "augment_epochs")} \
-            if augmenting else {}
-        recipes.Recipe("train", loss=self.loss, epochs=self.epochs, shuffle=bool(self.shuffle),
-                       weight_decay=self.weight_decay, label_smoothing=self.label_smoothing,
-                       augment=augmenting, **sizes).validate()
-        return self
-
-
 @dataclass(frozen=True)
 class Start:
     """Where a resumed run starts: passes done, samples done in the next pass, the running
@@ -186,57 +138,121 @@ class Start:
 
 _START_NAMES = {"start_epoch": "epoch", "start_position": "position", "start_totals": "totals",
                 "start_step": "step"}
+# what train() reads of a recipe: the passes, the loss, the order, the regularization and
+# the augmentation (the optimizer's fields are the optimizer's)
+_RECIPE_NAMES = frozenset(f.name for f in fields(Recipe))
+TRAINING_DEFAULTS = Recipe("train", optimizer="sgd")
 
 
-def train(model, images, labels, options=None, *, optimizer=None, test_images=None, test_labels=None,
-          valid_images=None, valid_labels=None, start=None, on_chunk=None, on_epoch=None, should_stop=None, lr=None, **option_values):
+class _Buffers:
+    """What the compiled loop reads and writes besides the model, allocated once per run."""
+
+    def __init__(self, model, x, recipe):
+        self.acts, self.dacts, self.grads = model.buffers()
+        self.step = np.zeros(model.n_params, model.dtype)
+        self.totals = np.zeros(2, np.float64)
+        aug = augmentation_vector(recipe)
+        self.aug = aug if aug[0] != 0.0 else None  # None: none of the augmentation code is compiled
+        self.image = np.zeros(x.shape[1:], model.dtype)
+        self.aug_work = np.zeros(work_size(x.shape[1], x.shape[2], aug[AUG_ELASTIC_SIGMA]), np.float64)
+
+
+def training_recipe(recipe=None, augment=None, **fields_):
+    """The recipe train() follows: ``recipe`` (default: per-sample SGD's training fields)
+    with the given fields, and the augmentation of ``augment`` (any object with a Recipe's
+    augmentation fields), checked once (a checked Recipe is trusted)."""
+    recipe = TRAINING_DEFAULTS if recipe is None else recipe
+    unknown = sorted(k for k in fields_ if k not in _RECIPE_NAMES)
+    if unknown:
+        raise UsageError(f"train(): unexpected keyword argument(s): {', '.join(unknown)}")
+    if augment is not None and not isinstance(augment, bool):
+        fields_ = {"augment": bool(getattr(augment, "augment", False)), **fields_,
+                   **{n: getattr(augment, n) for n in AUG_FIELDS if hasattr(augment, n)}}
+    elif augment is not None:
+        fields_["augment"] = augment
+    return (replace(recipe, **fields_) if fields_ else recipe).validate()
+
+
+def train(model, images, labels, recipe=None, *, seed=0, chunk_size=DEFAULT_CHUNK, optimizer=None, lr=None,
+          test_images=None, test_labels=None, valid_images=None, valid_labels=None, start=None,
+          on_chunk=None, on_epoch=None, should_stop=None, augment=None, **recipe_fields):
     """Train ``model`` in place by per-sample SGD (one update after every sample).
 
-    images (N, 16, 16) in [-1, 1], labels (N,) ints 0-9. ``options``: a TrainOptions (or
-    its fields as keywords, e.g. ``epochs=2, loss="ce"``); ``epochs`` counts passes in total
-    (a resumed run starts at ``start``, a Start). ``optimizer`` defaults to ``SGD(lr)``.
-    ``valid_images``/``valid_labels``: held-out training digits, evaluated after each pass
-    (valid_loss/valid_error). ``on_chunk(epoch, done, total)`` is called between compiled chunks,
+    images (N, 16, 16) in [-1, 1], labels (N,) ints 0-9. ``recipe``: a Recipe whose
+    training fields (epochs, loss, shuffle, augmentation, weight_decay, label_smoothing) are
+    followed, or those fields as keywords (``epochs=2, loss="ce"``); ``epochs`` counts
+    passes in total (a resumed run starts at ``start``, a Start). ``optimizer`` defaults to
+    ``SGD(lr)``. ``valid_images``/``valid_labels``: held-out training digits, evaluated
+    after each pass. ``on_chunk(epoch, done, total)`` is called between compiled chunks,
     ``on_epoch(EpochStats)`` after each pass; ``should_stop()`` returning True ends training
     after the current chunk, with ``result.interrupted`` set and the stopping point recorded
     for resuming (with ``result.step``, the per-parameter step sizes of that pass, to pass
     back as ``Start.step``: re-estimating them mid-pass would change the run).
     """
-    starts = {_START_NAMES[k]: option_values.pop(k) for k in list(option_values) if k in _START_NAMES}
+    starts = {_START_NAMES[k]: recipe_fields.pop(k) for k in list(recipe_fields) if k in _START_NAMES}
     start = replace(start or Start(), **starts)
-    try:
-        options = replace(options or TrainOptions(), **option_values)
-    except TypeError as e:
-        raise UsageError(f"train(): {e}") from None
-    options.validate()
-    epochs, loss, shuffle, seed, chunk_size = (options.epochs, options.loss, options.shuffle, options.seed,
-                                               options.chunk_size)
-    augment, weight_decay, label_smoothing = options.augment, options.weight_decay, options.label_smoothing
-    start_epoch, start_position, start_totals, start_step = start.epoch, start.position, start.totals, start.step
+    recipe = training_recipe(recipe, augment, **recipe_fields)
+    check_int("epochs", recipe.epochs, 0, MAX_EPOCHS)  # a number here (a Recipe may leave it to the network)
+    check_seed(seed)
+    check_int("chunk_size", chunk_size, 1, MAX_CHUNK)
     if optimizer is None:
-        optimizer = SGD(0.01 if lr is None else lr)
+        optimizer = SGD(DEFAULT_LR if lr is None else lr)
     x = model.as_images(images)
     y = model.as_labels(labels, len(x))
     if not np.all(np.isfinite(x)):
         raise UsageError("training images contain NaN or infinite values")
-    loss_kind = LOSS_NAMES[loss]
-    acts, dacts, grads = model.buffers()
-    step = np.zeros(model.n_params, model.dtype)
-    totals = np.zeros(2, np.float64)
-    aug = augmentation_vector(augment)
-    aug_or_none = aug if aug[0] != 0.0 else None
-    image_buf = np.zeros(x.shape[1:], model.dtype)
-    aug_work = np.zeros(work_size(x.shape[1], x.shape[2], aug[AUG_ELASTIC_SIGMA]), np.float64)
-    result = TrainResult()
-    result.step = step
+    buffers = _Buffers(model, x, recipe)
+    loss_kind = LOSS_NAMES[recipe.loss]
+    result = TrainResult(step=buffers.step)
 
-    def chunk(order, start, stop, epoch):
-        return train_chunk(model.table, model.pad_values, model.conn, model.params, acts, dacts, grads,
-                           step, x, y, order, start, stop, loss_kind, totals, aug_or_none, seed, epoch, image_buf,
-                           aug_work, float(weight_decay), float(label_smoothing))
+    def chunk(order, first, stop, epoch):
+        b = buffers
+        return train_chunk(model.table, model.pad_values, model.conn, model.params, b.acts, b.dacts, b.grads,
+                           b.step, x, y, order, first, stop, loss_kind, b.totals, b.aug, seed, epoch, b.image,
+                           b.aug_work, float(recipe.weight_decay), float(recipe.label_smoothing))
 
-    t0 = time.perf_counter()  # compile (or load from cache) before any timing starts
-    ahead = compile_ahead.start(model, optimizer) if len(y) else None  # SDLM's, meanwhile
+    result.jit_seconds = _compile(model, optimizer, chunk, x, y, loss_kind, buffers.step)
+    for epoch in range(start.epoch, recipe.epochs):
+        first = start.position if epoch == start.epoch else 0
+        seconds = _set_step(model, optimizer, epoch, x, y, loss_kind, buffers.step, start)
+        buffers.totals[:] = start.totals if epoch == start.epoch else (0.0, 0.0)
+        order = presentation_order(len(y), epoch, seed, recipe.shuffle)
+        for position in range(first, len(y), chunk_size):
+            stop = min(position + chunk_size, len(y))
+            t0 = time.perf_counter()
+            bad = chunk(order, position, stop, epoch)
+            seconds += time.perf_counter() - t0
+            if bad >= 0:
+                raise DivergenceError(f"training diverged: non-finite loss or gradient at epoch "
+                                      f"{epoch + 1}, sample {int(order[bad])} (position {bad}); "
+                                      f"try a smaller learning rate")
+            result.samples += stop - position
+            if on_chunk is not None:
+                on_chunk(epoch, stop, len(y))
+            if should_stop is not None and should_stop() and stop < len(y):
+                result.train_seconds += seconds
+                result.interrupted, result.epoch, result.position = True, epoch, stop
+                result.totals = (float(buffers.totals[0]), float(buffers.totals[1]))
+                return result
+        result.train_seconds += seconds
+        stats = _evaluate_pass(model, recipe.loss, epoch, x, y, buffers.totals, seconds, len(y) - first,
+                               (test_images, test_labels), (valid_images, valid_labels))
+        result.history.append(stats)
+        result.epoch, result.position = epoch + 1, 0
+        if on_epoch is not None:
+            on_epoch(stats)
+        if should_stop is not None and should_stop() and epoch + 1 < recipe.epochs:
+            result.interrupted = True
+            return result
+    return result
+
+
+def _compile(model, optimizer, chunk, x, y, loss_kind, step):
+    """Compile (or load from the cache) the loop and the optimizer's code before any timing
+    starts; returns the seconds it took. SDLM's estimate compiles in a second process
+    meanwhile (compile_ahead)."""
+    t0 = time.perf_counter()
+    ahead = compile_ahead.start(model, optimizer) if len(y) else None
     compiled = False
     try:
         chunk(np.zeros(1, np.int64), 0, 0, 0)
@@ -245,53 +261,31 @@ def train(model, images, labels, options=None, *, optimizer=None, test_images=No
         compile_ahead.finish(ahead, ok=compiled)
     if len(y) and hasattr(optimizer, "warm_up"):
         optimizer.warm_up(model, x, y, loss_kind, step)
-    result.jit_seconds = time.perf_counter() - t0
-    for epoch in range(start_epoch, epochs):
-        t0 = time.perf_counter()  # the step sizes (SDLM's curvature estimate) count as training time
-        if epoch == start_epoch and start_position > 0 and start_step is not None:
-            step[:] = start_step
-        else:
-            optimizer.step_for_epoch(model, epoch, x, y, loss_kind, step)
-        step[~model.free] = 0  # dead slots of a ragged connection table never move from 0
-        setup_seconds = time.perf_counter() - t0
-        order = presentation_order(len(y), epoch, seed, shuffle)
-        first = start_position if epoch == start_epoch else 0
-        totals[:] = start_totals if epoch == start_epoch else (0.0, 0.0)
-        seconds = setup_seconds
-        for start in range(first, len(y), chunk_size):
-            stop = min(start + chunk_size, len(y))
-            t0 = time.perf_counter()
-            bad = chunk(order, start, stop, epoch)
-            seconds += time.perf_counter() - t0
-            if bad >= 0:
-                raise DivergenceError(f"training diverged: non-finite loss or gradient at epoch "
-                                      f"{epoch + 1}, sample {int(order[bad])} (position {bad}); "
-                                      f"try a smaller learning rate")
-            result.samples += stop - start
-            if on_chunk is not None:
-                on_chunk(epoch, stop, len(y))
-            if should_stop is not None and should_stop() and stop < len(y):
-                result.train_seconds += seconds
-                result.interrupted, result.epoch, result.position = True, epoch, stop
-                result.totals = (float(totals[0]), float(totals[1]))
-                return result
-        result.train_seconds += seconds
-        tr = model.evaluate(x, y, loss)
-        n = max(len(y), 1)
-        stats = EpochStats(epoch + 1, tr["loss"], tr["error"],
-                           running_loss=float(totals[0]) / n, running_error=float(totals[1]) / n,
-                           seconds=seconds, samples_per_s=(len(y) - first) / seconds if seconds > 0 else 0.0)
-        if test_images is not None:
-            te = model.evaluate(test_images, test_labels, loss)
-            stats.test_loss, stats.test_error = te["loss"], te["error"]
-        if valid_images is not None:
-            va = model.evaluate(valid_images, valid_labels, loss)
-            stats.valid_loss, stats.valid_error = va["loss"], va["error"]
-        result.history.append(stats)
-        result.epoch, result.position = epoch + 1, 0
-        if on_epoch is not None:
-            on_epoch(stats)
-        if should_stop is not None and should_stop() and epoch + 1 < epochs:
-            result.interrupted = True
-            return result
-    return result
+    return time.perf_counter() - t0
+
+
+def _set_step(model, optimizer, epoch, x, y, loss_kind, step, start):
+    """The step sizes of a pass (a resumed pass keeps its saved ones); returns the seconds
+    it took (SDLM's curvature estimate counts as training time)."""
+    t0 = time.perf_counter()
+    if epoch == start.epoch and start.position > 0 and start.step is not None:
+        step[:] = start.step
+    else:
+        optimizer.step_for_epoch(model, epoch, x, y, loss_kind, step)
+    step[~model.free] = 0  # dead slots of a ragged connection table never move from 0
+    return time.perf_counter() - t0
+
+
+def _evaluate_pass(model, loss, epoch, x, y, totals, seconds, trained, test, valid):
+    """The EpochStats of a finished pass: training, test and held-out digits evaluated."""
+    tr = model.evaluate(x, y, loss)
+    n = max(len(y), 1)
+    stats = EpochStats(epoch + 1, tr["loss"], tr["error"],
+                       running_loss=float(totals[0]) / n, running_error=float(totals[1]) / n,
+                       seconds=seconds, samples_per_s=trained / seconds if seconds > 0 else 0.0)
+    for (images, labels), kind in ((test, "test"), (valid, "valid")):
+        if images is not None:
+            ev = model.evaluate(images, labels, loss)
+            setattr(stats, f"{kind}_loss", ev["loss"])
+            setattr(stats, f"{kind}_error", ev["error"])
+    return stats

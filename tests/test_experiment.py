@@ -20,7 +20,7 @@ from lenet_numba.experiment import TrainConfig, run
 
 
 def config(out=None, epochs=2, recipe="1989", **kw):
-    return TrainConfig(recipe=recipe, seed=1, overrides={"epochs": epochs}, out=out and str(out), chunk_size=200, **kw)
+    return TrainConfig.from_options(recipe=recipe, seed=1, overrides={"epochs": epochs}, out=out and str(out), chunk_size=200, **kw)
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_empty_out_is_a_clear_message(tmp_path):
 
 def test_a_run_with_held_out_digits_resumes_byte_identically(small_data, tmp_path):
     """Its history carries valid_* and its config the number held out: both read back."""
-    run(TrainConfig(recipe="article", seed=2, epochs=2, validation=100, out=str(tmp_path / "whole.npz")))
-    run(TrainConfig(recipe="article", seed=2, epochs=1, validation=100, out=str(tmp_path / "part.npz")))
-    run(TrainConfig(resume=str(tmp_path / "part.npz"), epochs=2, out=str(tmp_path / "part.npz")))
+    run(TrainConfig.from_options(recipe="article", seed=2, epochs=2, validation=100, out=str(tmp_path / "whole.npz")))
+    run(TrainConfig.from_options(recipe="article", seed=2, epochs=1, validation=100, out=str(tmp_path / "part.npz")))
+    run(TrainConfig.from_options(resume=str(tmp_path / "part.npz"), epochs=2, out=str(tmp_path / "part.npz")))
     assert (tmp_path / "part.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()

@@ -123,7 +123,7 @@ def test_trained_network_on_every_test_digit(ort, arch, data_root, tmp_path):
     from lenet_numba.experiment import TrainConfig, model_from_checkpoint, run
 
     out = tmp_path / f"{arch}.npz"
-    run(TrainConfig(arch=arch, recipe="1989", epochs=1, data_dir=str(data_root),
+    run(TrainConfig.from_options(arch=arch, recipe="1989", epochs=1, data_dir=str(data_root),
                     download=False, out=str(out)))
     assert_ok(invoke("export", out, tmp_path / f"{arch}.onnx"))
     model, _ = model_from_checkpoint(out)

@@ -465,3 +465,11 @@ def test_layer_outputs_equal_the_naive_trace(arch, seed):
     np.testing.assert_array_equal(outputs[-1][1].ravel(), m.predict(image)[0])
     with pytest.raises(Exception, match="one image"):
         m.layer_outputs(np.zeros((2, 16, 16)))
+
+
+def test_classify_picks_the_largest_output_first_on_ties():
+    m = Model("lenet1", seed=4)
+    x = np.random.default_rng(4).uniform(-1, 1, (12, 16, 16))
+    np.testing.assert_array_equal(m.classify(x), np.argmax(m.predict(x), axis=1))
+    from lenet_numba.metrics import predictions
+    assert list(predictions(np.array([[0.0, 1.0, 1.0], [2.0, 2.0, 0.0]]))) == [1, 0]

@@ -119,7 +119,7 @@ def test_resume_keeps_the_hold_out(tmp_path, small_data):
     from lenet_numba.experiment import TrainConfig, run
 
     out = tmp_path / "m.npz"
-    first = run(TrainConfig(recipe="article", overrides={"epochs": 1}, validation=100, out=str(out)))
-    again = run(TrainConfig(resume=str(out), overrides={"epochs": 2}, out=str(out)))
+    first = run(TrainConfig.from_options(recipe="article", overrides={"epochs": 1}, validation=100, out=str(out)))
+    again = run(TrainConfig.from_options(resume=str(out), overrides={"epochs": 2}, out=str(out)))
     assert first["validation"] == again["validation"] == 100
     assert [("valid_error" in r) for r in again["history"]] == [True, True]

@@ -21,9 +21,9 @@ from lenet_numba_cli.train_cmd import train_cmd
 
 
 def test_train_config_takes_the_cli_names():
-    config = TrainConfig(epochs=1, lr=0.5, recipe="article", max_shift=None)
-    assert config.resolved_recipe().epochs == 1 and config.resolved_recipe().lr == 0.5
-    assert TrainConfig(overrides={"epochs": 2}).epochs == 2  # the older spelling still works
+    config = TrainConfig.from_options(epochs=1, lr=0.5, recipe="article", max_shift=None)
+    assert config.validate().recipe.epochs == 1 and config.validate().recipe.lr == 0.5
+    assert TrainConfig(overrides={"epochs": 2}).validate().recipe.epochs == 2  # the older spelling still works
     cli_names = {p.name for p in train_cmd.params}
     config_names = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)}
     assert config_names <= cli_names, config_names - cli_names
@@ -47,12 +47,12 @@ def test_unknown_names_get_one_message_listing_the_valid_ones(kind):
 def test_a_distortion_size_without_augment_is_refused_by_the_library_too(small_data):
     message = "max_shift has no effect without augment"
     with pytest.raises(UsageError, match=message):
-        run(TrainConfig(max_shift=2))
+        run(TrainConfig.from_options(max_shift=2))
     with pytest.raises(UsageError, match=message):
         SweepSpec(grid={"max_shift": [2.0]}).validate()
     assert_user_error(invoke("train", "--max-shift", "2"), 2, message)
     # with augmentation on it is a setting, not a mistake
-    assert TrainConfig(max_shift=2, augment=True).resolved_recipe().max_shift == 2
+    assert TrainConfig.from_options(max_shift=2, augment=True).validate().recipe.max_shift == 2
 
 
 @pytest.mark.parametrize("change, fragment", [
@@ -74,7 +74,7 @@ def test_one_seed_rule_everywhere(seed):
     run options, a sweep and gradcheck refuse the rest with one message."""
     message = r"seed.* must be an integer in \[0, 2\*\*63\)"
     for call in (lambda: train(Model("lenet1"), np.zeros((2, 16, 16)), [0, 1], epochs=0, seed=seed),
-                 lambda: TrainConfig(seed=seed).validate(),
+                 lambda: TrainConfig.from_options(seed=seed).validate(),
                  lambda: SweepSpec(seeds=(0, seed)).validate()):
         with pytest.raises(UsageError, match=message):
             call()
@@ -101,7 +101,7 @@ def test_a_checkpoint_with_a_seed_out_of_range_is_refused(run_checkpoint):
     path = run_checkpoint(seed=2 ** 63)
     ckpt = read_run_checkpoint(path)
     with pytest.raises(CheckpointError, match=r"seed must be an integer in \[0, 2\*\*63\)"):
-        resume_rules(TrainConfig(resume=str(path)), ckpt)
+        resume_rules(TrainConfig.from_options(resume=str(path)), ckpt)
 
 
 @pytest.mark.parametrize("tolerance", ["inf", "nan", "0", "-1"])
@@ -117,7 +117,7 @@ def test_gradcheck_refuses_a_tolerance_that_can_never_fail_or_pass(tolerance):
 def test_fuzz_run_options_are_accepted_or_refused_by_one_usage_error(field, value):
     """Any value of any recipe field: a config that validates, or one UsageError line."""
     try:
-        recipe = TrainConfig(**{field: value}, recipe="modern").validate().resolved_recipe()
+        recipe = TrainConfig.from_options(**{field: value}, recipe="modern").validate().validate().recipe
     except UsageError as e:
         assert "\n" not in str(e)
         return

@@ -316,7 +316,7 @@ def test_cli_refuses_bad_values(small_data):
 
 def test_resume_mid_pass_with_regularization_is_bit_identical(small_data, tmp_path):
     def cfg(out, **kw):
-        return TrainConfig(recipe="modern", seed=2, overrides=dict(epochs=2, weight_decay=2e-3, label_smoothing=0.1),
+        return TrainConfig.from_options(recipe="modern", seed=2, overrides=dict(epochs=2, weight_decay=2e-3, label_smoothing=0.1),
                            out=str(out), chunk_size=100, **kw)
 
     run(cfg(tmp_path / "ref.npz"))

@@ -77,7 +77,7 @@ MODERN = ["--recipe", "modern", "--seed", "3"]
 
 
 def config(data_root, dtype="float32", epochs=2, recipe="modern", **kw):
-    return TrainConfig(recipe=recipe, seed=3, overrides=dict(epochs=epochs, dtype=dtype),
+    return TrainConfig.from_options(recipe=recipe, seed=3, overrides=dict(epochs=epochs, dtype=dtype),
                        data_dir=str(data_root), download=False, **kw)
 
 
@@ -196,7 +196,7 @@ def test_resume_past_the_end_is_refused_and_changes_nothing(reference, data_opts
 
 def test_metrics_after_a_crash_and_resume_match_an_uninterrupted_run(small_data, tmp_path):
     def cfg(epochs, out, metrics, **kw):
-        return TrainConfig(recipe="article", seed=1, overrides=dict(epochs=epochs), out=str(out), metrics=str(metrics),
+        return TrainConfig.from_options(recipe="article", seed=1, overrides=dict(epochs=epochs), out=str(out), metrics=str(metrics),
                            checkpoint_every=2, **kw)
 
     run(cfg(4, tmp_path / "ref.npz", tmp_path / "ref.jsonl"))

@@ -512,7 +512,7 @@ def test_the_1989_recipe_itself_is_under_7_percent_after_3_passes(data_root):
 
     errors = []
     for seed in range(5):
-        s = run(TrainConfig(arch="lenet1", recipe="1989", overrides={"epochs": 3}, seed=seed,
+        s = run(TrainConfig.from_options(arch="lenet1", recipe="1989", overrides={"epochs": 3}, seed=seed,
                             data_dir=str(data_root), download=False))
         assert s["epochs"] == 3 and s["recipe"] == "1989"
         errors.append(s["test_error"])

@@ -59,7 +59,7 @@ def server(data_root, tmp_path_factory):
 
     d = tmp_path_factory.mktemp("serve")
     checkpoint = d / "lenet1.npz"
-    run(TrainConfig(arch="lenet1", recipe="1989", seed=0, data_dir=str(data_root), download=False,
+    run(TrainConfig.from_options(arch="lenet1", recipe="1989", seed=0, data_dir=str(data_root), download=False,
                     out=str(checkpoint)))
     cmd = [sys.executable, "-c", "from lenet_numba_cli.main import main; main()", "serve", str(checkpoint),
            "--port", "0", "--data-dir", str(data_root), "--save-dir", str(d / "saved")]

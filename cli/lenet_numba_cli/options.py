@@ -20,15 +20,17 @@ def choice(kind):
     return click.Choice(recipes.names(kind))
 
 
-def field_options(dataclass_fields, recipe_note="[recipe]"):
+def field_options(dataclass_fields, recipe_note="[recipe]", open_defaults=False):
     """One click option per dataclass field that has ``help`` metadata, named after the field
     (--max-shift for max_shift), typed by it (``choices``: a registry of names; ``flag``:
     "--on/--off"; ``path``: a file name; else the field's type) and defaulting to the
     field's default, None meaning "the recipe's" (shown as ``recipe_note``) or the
-    ``default_text`` of the metadata."""
+    ``default_text`` of the metadata. ``open_defaults``: every default is None (the
+    recipe's fields: an option not given keeps the recipe's value)."""
     def decorate(command):
         for f in reversed(list(dataclass_fields)):
             meta = f.metadata
+            default = None if open_defaults else f.default
             if "help" not in meta or meta.get("cli", True) is False:
                 continue
             names = [meta.get("flag", "--" + f.name.replace("_", "-")), f.name]
@@ -39,9 +41,9 @@ def field_options(dataclass_fields, recipe_note="[recipe]"):
             else:
                 kind = meta.get("type", f.type if f.type in (int, float, str, bool) else str)
             note = f" [default: {meta['default_text']}]" if "default_text" in meta else \
-                (f" {recipe_note}" if f.default is None and not meta.get("path") else "")
-            command = click.option(*names, type=None if "flag" in meta else kind, default=f.default,
-                                   show_default=f.default is not None, help=meta["help"] + "." + note)(command)
+                (f" {recipe_note}" if default is None and not meta.get("path") else "")
+            command = click.option(*names, type=None if "flag" in meta else kind, default=default,
+                                   show_default=default is not None, help=meta["help"] + "." + note)(command)
         return command
     return decorate
 

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from lenet_numba.experiment import TrainConfig, run
+from lenet_numba.experiment import RECIPE_FIELDS, TrainConfig, run
 
 from .options import ProgressBar, data_dir_option, field_options, json_option, no_download_option, progress_bar
 
@@ -17,6 +17,7 @@ STALLED_ERROR = 0.8  # training error after 2+ passes that means the run is not 
 
 @click.command("train")
 @field_options(dataclasses.fields(TrainConfig))
+@field_options(RECIPE_FIELDS, open_defaults=True)
 @data_dir_option
 @no_download_option
 @json_option
@@ -27,7 +28,7 @@ def train_cmd(data_dir, no_download, as_json, **options):
     names a checkpoint (then: lenet-numba eval m.npz). Ctrl-C or SIGTERM stop after the
     current chunk, save the checkpoint (with --out) and print how to resume.
     """
-    config = TrainConfig(**options, data_dir=data_dir, download=not no_download).validate()
+    config = TrainConfig.from_options(**options, data_dir=data_dir, download=not no_download).validate()
     out = config.out
     err = sys.stderr
     tty = err.isatty()

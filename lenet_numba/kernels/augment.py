@@ -16,19 +16,32 @@ are background (-1), sampled bilinearly (so the output stays in [-1, 1]).
   exactly the output of :func:`augment_image`.
 * :func:`augment_from_vector` — :func:`distort_image` with its strengths read from the
   float64 vector the training loop carries (see ``AUG_*`` below and
-  ``train.augmentation_vector``), optionally only for the first ``AUG_EPOCHS`` passes.
+  ``augmentation_vector``), optionally only for the first ``AUG_EPOCHS`` passes.
 """
 
 import numpy as np
 
 from ..jit_cache import njit
+from ..limits import DISTORTION_LIMITS
 
 BACKGROUND = -1.0
 
-# layout of the augmentation vector carried by the compiled training loop
-(AUG_ENABLED, AUG_SHIFT, AUG_ROTATE, AUG_SCALE, AUG_SHEAR, AUG_STRETCH, AUG_ELASTIC_ALPHA, AUG_ELASTIC_SIGMA,
- AUG_EPOCHS) = range(9)
-AUG_SIZE = 9
+# layout of the augmentation vector carried by the compiled training loop: 1.0 (on), then
+# the recipe's fields of AUG_FIELDS in that order
+AUG_FIELDS = (*DISTORTION_LIMITS, "augment_epochs")
+AUG_SIZE = 1 + len(AUG_FIELDS)
+AUG_ENABLED = 0
+AUG_SHIFT, AUG_ROTATE, AUG_SCALE, AUG_SHEAR, AUG_STRETCH, AUG_ELASTIC_ALPHA, AUG_ELASTIC_SIGMA, AUG_EPOCHS = (
+    1 + AUG_FIELDS.index(name) for name in ("max_shift", "max_rotate", "max_scale", "max_shear", "max_stretch",
+                                            "elastic_alpha", "elastic_sigma", "augment_epochs"))
+
+
+def augmentation_vector(recipe):
+    """The vector (AUG_SIZE, float64) of a Recipe (or any object with its augmentation
+    fields; missing ones count as 0): all zeros when it does not augment (or is None)."""
+    if recipe is None or not getattr(recipe, "augment", False):
+        return np.zeros(AUG_SIZE, np.float64)
+    return np.array([1.0] + [float(getattr(recipe, name, 0.0)) for name in AUG_FIELDS], np.float64)
 
 # hash counters: 0-3 shift/rotate/scale, 4-6 shear/stretch, ELASTIC_K0.. the elastic field
 _K_SHEAR, _K_STRETCH_Y, _K_STRETCH_X = 4, 5, 6

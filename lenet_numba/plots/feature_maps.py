@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..kernels.activations import SCALED_A
+from ..metrics import predictions
 from .figure import DPI, _finish, _new_figure
 
 
@@ -56,7 +57,7 @@ def plot_feature_maps(model, image, path, *, label=None, index=None, dpi=DPI):
     ax.set_yticks([])
     ax.set_ylabel("input", rotation=0, ha="right", va="center")
     scores = outputs[-1][1].ravel()
-    prediction = int(np.argmax(scores))
+    prediction = int(predictions(scores))
     caption = f"digit #{index}" if index is not None else "digit"
     if label is not None:
         caption += f", label {int(label)}"

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import recipes
 from ..errors import UsageError
+from ..limits import check_int, check_seed
 
 MAX_BODY_BYTES = 8 * 1024 * 1024   # a 512x512 image written as "255.0000, " per pixel fits
 MAX_IMAGE_SIDE = 512
@@ -99,15 +100,15 @@ def predict_image(body):
 
 def train_request(body):
     """{"arch", "recipe", "seed", "epochs"} (all optional) -> a checked dict of the four, by the
-    rules every run follows (recipes.check_*); epochs None (absent or null): the recipe's
+    rules every run follows (limits.check_*); epochs None (absent or null): the recipe's
     number of passes for that network."""
     _fields(body, (), ("arch", "recipe", "seed", "epochs"))
     epochs = body.get("epochs")
     try:
         return {"arch": recipes.check_name("architecture", body.get("arch", "lenet1"), "arch"),
                 "recipe": recipes.check_name("recipe", body.get("recipe", recipes.DEFAULT_RECIPE)),
-                "seed": recipes.check_seed(body.get("seed", 0)),
-                "epochs": None if epochs is None else recipes.check_int("epochs", epochs, 1, MAX_EPOCHS)}
+                "seed": check_seed(body.get("seed", 0)),
+                "epochs": None if epochs is None else check_int("epochs", epochs, 1, MAX_EPOCHS)}
     except UsageError as e:
         raise BadRequest(400, str(e)) from None
 

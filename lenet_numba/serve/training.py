@@ -29,9 +29,9 @@ def worker_main(job, data_dir, queue, stop):
         from .engine import threshold_for
 
         # epochs None: the recipe's number of passes for this network
-        config = TrainConfig(arch=job["arch"], recipe=job["recipe"], seed=job["seed"],
-                             epochs=job["epochs"], data_dir=data_dir, download=False,
-                             chunk_size=CHUNK)
+        config = TrainConfig.from_options(arch=job["arch"], recipe=job["recipe"], seed=job["seed"],
+                                          epochs=job["epochs"], data_dir=data_dir, download=False,
+                                          chunk_size=CHUNK).validate()
         held = {}
         last_sent = [0.0]
 
@@ -40,7 +40,7 @@ def worker_main(job, data_dir, queue, stop):
             threshold, note = threshold_for(model, test_set)
             queue.put(("start", {"arch": model.arch.name, "activation": model.activation,
                                  "output_activation": model.output_activation, "dtype": model.dtype.name,
-                                 "recipe": config.resolved_recipe().as_dict(), "params": model.params.copy(),
+                                 "recipe": config.recipe.as_dict(), "params": model.params.copy(),
                                  "threshold": threshold, "note": note}))
 
         def on_chunk(epoch, done, total):

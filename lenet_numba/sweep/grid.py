@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .. import recipes
 from ..errors import UsageError
+from ..limits import check_seed
 
 NOT_SWEEPABLE = ("name", "description")
 MAX_RUNS = 1_000_000  # settings x seeds; more is a typo (and its task list would not fit in memory)
@@ -183,7 +184,7 @@ class SweepSpec:
         if n_settings * len(self.seeds) > MAX_RUNS:
             raise UsageError(f"{n_settings:,} settings x {len(self.seeds):,} seeds is more than {MAX_RUNS:,} runs")
         for seed in (min(self.seeds), max(self.seeds)):
-            recipes.check_seed(seed, "--seeds")
+            check_seed(seed, "--seeds")
         for setting in self.settings():
             try:
                 TrainConfig(arch=self.arch, recipe=self.recipe, overrides=self.overrides(setting),

@@ -34,6 +34,7 @@ def run_one(task):
     from numba.core import config
 
     from ..experiment import TrainConfig, run
+    from ..limits import DEFAULT_CHUNK
 
     t0 = time.perf_counter()
     base = {k: task[k] for k in ("name", "setting", "seed", "arch", "recipe", "dataset")}
@@ -41,9 +42,9 @@ def run_one(task):
                 numba_threads=int(config.NUMBA_NUM_THREADS))
     config_ = TrainConfig(arch=task["arch"], recipe=task["recipe"], overrides=dict(task["overrides"]),
                           seed=task["seed"], dataset=task["dataset"], data_dir=task.get("data_dir"),
-                          download=task.get("download", True), chunk_size=task.get("chunk_size", 512),
-                          validation=task.get("validation") or None, test=not task.get("validation"))
-    base["resolved_recipe"] = config_.resolved_recipe().as_dict()  # what the run really used
+                          download=task.get("download", True), chunk_size=task.get("chunk_size", DEFAULT_CHUNK),
+                          validation=task.get("validation") or None, test=not task.get("validation")).validate()
+    base["resolved_recipe"] = config_.recipe.as_dict()  # what the run really used
     try:
         summary = run(config_)
     except DivergenceError as e:
