@@ -17,7 +17,7 @@ from .jit_cache import njit
 from . import architectures
 from .errors import UsageError
 from .kernels.activations import NAMES as ACTIVATIONS
-from .limits import check_choice
+from .limits import DEFAULT_ARCH, check_choice
 from .metrics import predictions
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.losses import loss_forward_backward
@@ -32,7 +32,7 @@ def loss_kind(name):
 
 
 class Model:
-    def __init__(self, arch="lenet1", activation="tanh", output_activation="identity",
+    def __init__(self, arch=DEFAULT_ARCH, activation="tanh", output_activation="identity",
                  dtype="float32", seed=0, init=True):
         if isinstance(dtype, str):
             dtype = DTYPES[check_choice(dtype, DTYPES, "dtype")]

@@ -6,12 +6,13 @@ import sys
 import click
 
 from lenet_numba.gradcheck import gradcheck
+from lenet_numba.limits import DEFAULT_ARCH
 
 from .options import choice, json_option
 
 
 @click.command("gradcheck")
-@click.option("--arch", type=choice("architecture"), default="lenet1", show_default=True)
+@click.option("--arch", type=choice("architecture"), default=DEFAULT_ARCH, show_default=True)
 @click.option("--activation", type=choice("activation"), default="scaled-tanh", show_default=True)
 @click.option("--output-activation", type=choice("activation"),
               default="scaled-tanh", show_default=True)

@@ -9,6 +9,8 @@ import json
 
 import click
 
+from lenet_numba.limits import DEFAULT_DATASET
+
 from .options import choice, data_dir_option, json_option, no_download_option
 
 
@@ -72,7 +74,7 @@ def plot_metrics_cmd(metrics_file, out_dir, prefix, title, no_reference, dpi, as
 @prefix_option
 @click.option("--digit", type=int, default=0, show_default=True,
               help="Index of the test digit whose feature maps are drawn.")
-@click.option("--dataset", type=choice("dataset"), default="usps", show_default=True,
+@click.option("--dataset", type=choice("dataset"), default=DEFAULT_DATASET, show_default=True,
               help="Test split for the feature maps, confusion matrix and reject curve (as `eval`).")
 @click.option("--loss", type=choice("loss"), default=None,
               help="Loss for the scores [the checkpoint's training loss].")

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import recipes
 from ..errors import UsageError
-from ..limits import check_int, check_seed
+from ..limits import DEFAULT_ARCH, DEFAULT_RECIPE, DEFAULT_SEED, check_int, check_seed
 
 MAX_BODY_BYTES = 8 * 1024 * 1024   # a 512x512 image written as "255.0000, " per pixel fits
 MAX_IMAGE_SIDE = 512
@@ -105,9 +105,9 @@ def train_request(body):
     _fields(body, (), ("arch", "recipe", "seed", "epochs"))
     epochs = body.get("epochs")
     try:
-        return {"arch": recipes.check_name("architecture", body.get("arch", "lenet1"), "arch"),
-                "recipe": recipes.check_name("recipe", body.get("recipe", recipes.DEFAULT_RECIPE)),
-                "seed": check_seed(body.get("seed", 0)),
+        return {"arch": recipes.check_name("architecture", body.get("arch", DEFAULT_ARCH), "arch"),
+                "recipe": recipes.check_name("recipe", body.get("recipe", DEFAULT_RECIPE)),
+                "seed": check_seed(body.get("seed", DEFAULT_SEED)),
                 "epochs": None if epochs is None else check_int("epochs", epochs, 1, MAX_EPOCHS)}
     except UsageError as e:
         raise BadRequest(400, str(e)) from None

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .. import recipes
 from ..errors import UsageError
-from ..limits import check_seed
+from ..limits import DEFAULT_ARCH, DEFAULT_CHUNK, DEFAULT_DATASET, DEFAULT_RECIPE, check_seed
 
 NOT_SWEEPABLE = ("name", "description")
 MAX_RUNS = 1_000_000  # settings x seeds; more is a typo (and its task list would not fit in memory)
@@ -130,15 +130,15 @@ def run_name(setting, seed):
 class SweepSpec:
     """What to sweep: a base (arch, recipe, epochs, data) and a grid of recipe fields x seeds."""
 
-    arch: str = "lenet1"
-    recipe: str = recipes.DEFAULT_RECIPE
+    arch: str = DEFAULT_ARCH
+    recipe: str = DEFAULT_RECIPE
     epochs: int = None                       # None: the recipe's
     grid: dict = field(default_factory=dict)  # recipe field -> list of values
     seeds: tuple = (0,)
-    dataset: str = "usps"
+    dataset: str = DEFAULT_DATASET
     data_dir: str = None
     download: bool = True
-    chunk_size: int = 512
+    chunk_size: int = DEFAULT_CHUNK
     validation: int = 0                      # hold out N training digits per run, choose on them; no test set
 
     def settings(self):
