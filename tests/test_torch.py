@@ -262,7 +262,7 @@ def test_usps_trained_lenet1_predicts_the_same_in_torch():
 
 
 def test_to_state_dict_of_a_checkpoint_file(tmp_path):
-    """Issue 7's signature: to_state_dict(checkpoint) takes the file a run wrote."""
+    """to_state_dict also takes a checkpoint: the file a run wrote."""
     from lenet_numba.checkpoint import save_checkpoint
     from lenet_numba.errors import CheckpointError
 
