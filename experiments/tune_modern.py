@@ -6,7 +6,7 @@ keeps its meaning when the recipe's defaults change). Each run is
 runs go one at a time and each appends one JSON line (final and best-epoch test error,
 train error, seconds, per-epoch test errors) to --out.
 
-    export LENET_NUMBA_DATA=/work/shared/data
+    export LENET_NUMBA_DATA=~/lenet-data      # a data root holding usps/zip.train.gz, usps/zip.test.gz
     nice -n 19 python experiments/tune_modern.py --seeds 0 --only base,el2.5a12 --out experiments/results/modern-tuning.jsonl.gz
     nice -n 19 python experiments/tune_modern.py --seeds 0 --defaults        # RECIPES["modern"] as it is now
     nice -n 19 python experiments/tune_modern.py --seeds 0,1,2,3,4 --only el1.5a4mild+d.93e60 --out experiments/results/modern-tuning.jsonl.gz

@@ -21,12 +21,9 @@ and last estimate, ``--round`` to tag/filter runs, and min/max over seeds in ``-
 """
 
 import argparse
-import gzip
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +33,7 @@ use_repo_paths()
 
 from provenance import git_rev  # noqa: E402
 
+from lenet_numba.data import load_usps  # noqa: E402
 from lenet_numba.errors import DivergenceError  # noqa: E402
 from lenet_numba.model import Model  # noqa: E402
 from lenet_numba.optim import SGD  # noqa: E402
@@ -69,9 +67,8 @@ CAPS = (0.025, 0.05, 0.1, 0.2)
 
 
 def load(split, root):
-    path = Path(root) / "usps" / f"zip.{split}.gz"
-    d = np.loadtxt(gzip.open_text(path))
-    return d[:, 1:].reshape(-1, 16, 16).astype(np.float32), d[:, 0].astype(np.int64)
+    """The USPS split from data root ``root`` (None: the package's own look-up), checksum verified."""
+    return load_usps(split, root, download=False)
 
 
 def per_tensor_median(model, v):
@@ -219,8 +216,8 @@ def main():
     ap.add_argument("--seeds", default="0", help="comma-separated, e.g. 0,1")
     ap.add_argument("--only", default=None, help="mu:cap pairs, comma-separated (default: the full grid)")
     ap.add_argument("--epochs", type=int, default=23)
-    ap.add_argument("--data", default=os.environ.get("LENET_NUMBA_DATA", "/work/shared/data"),
-                    help="data root containing usps/zip.{train,test}.gz")
+    ap.add_argument("--data", default=None,
+                    help="data root containing usps/zip.{train,test}.gz (default: $LENET_NUMBA_DATA, then the user cache)")
     ap.add_argument("--out", default="experiments/results/sdlm-tuning.jsonl.gz")
     ap.add_argument("--summary", default=None, metavar="JSONL")
     ap.add_argument("--timing", action="store_true")

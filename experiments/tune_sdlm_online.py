@@ -30,7 +30,6 @@ per run appended to --out.
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -187,7 +186,8 @@ def main():
     ap.add_argument("--h0", default="estimate", choices=("estimate", "zeros"))
     ap.add_argument("--per-pass", action="store_true", help="gamma 0 and the 500-sample estimate before each pass")
     ap.add_argument("--epochs", type=int, default=23)
-    ap.add_argument("--data", default=os.environ.get("LENET_NUMBA_DATA", "/work/shared/data"))
+    ap.add_argument("--data", default=None,
+                    help="data root containing usps/zip.{train,test}.gz (default: $LENET_NUMBA_DATA, then the user cache)")
     ap.add_argument("--out", default="experiments/results/sdlm-online.jsonl.gz")
     ap.add_argument("--summary", default=None, metavar="JSONL")
     a = ap.parse_args()

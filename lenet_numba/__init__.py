@@ -6,7 +6,7 @@
 Names are imported on first use, so ``import lenet_numba`` stays cheap and does nothing else.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # pyproject.toml reads it from here
 
 _EXPORTS = {
     "Model": "model",

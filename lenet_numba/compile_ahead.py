@@ -4,8 +4,8 @@ training loop.
 Before its first training sample, a default ``lenet-numba train`` (SDLM) on an empty JIT
 cache compiles two large and independent things: the per-sample SGD loop
 (``train.train_chunk``) and SDLM's second-order walk (``network.estimate_curvature``,
-float64, with its own conv kernels). One after the other they took ~27 s on this
-machine kind (2 cores). A second process compiling the estimate into the same cache
+float64, with its own conv kernels). One after the other they took ~27 s on a
+2-core AMD EPYC. A second process compiling the estimate into the same cache
 while this one compiles the loop brings the wall time down to about the longer of the
 two; this process then loads the estimate from the cache.
 

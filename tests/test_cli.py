@@ -67,7 +67,7 @@ def test_version():
 
 
 def test_every_recipe_field_has_its_own_train_option():
-    """Issue 4: every field of a recipe can be overridden by its own option (and so a sweep
+    """Every field of a recipe can be overridden by its own option (and so a sweep
     or a resume check sees it under the same name)."""
     import dataclasses
 

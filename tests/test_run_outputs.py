@@ -103,7 +103,7 @@ def test_a_failing_disk_is_one_line_not_a_traceback(data_opts, tmp_path, monkeyp
 
 def test_sdlm_kernels_are_compiled_before_the_timed_passes():
     """train() calls the optimizer's warm_up before it starts timing the first pass, so a
-    cold JIT cache does not land in train_seconds / us_per_sample (issue 3)."""
+    cold JIT cache does not land in train_seconds / us_per_sample."""
     calls = []
 
     class Probe(SGD):

@@ -503,7 +503,7 @@ def test_lenet1_scaled_tanh_mse_sdlm_on_real_usps(data_root):
 
 
 def test_the_1989_recipe_itself_is_under_7_percent_after_3_passes(data_root):
-    """Issue 4: the shipped ``1989`` recipe (LeNet-1, SDLM at sdlm.TUNED, 0.95^pass decay), run
+    """The shipped ``1989`` recipe (LeNet-1, SDLM at sdlm.TUNED, 0.95^pass decay), run
     through the same entry point as ``lenet-numba train --recipe 1989 --epochs 3``, is under 7%
     test error after 3 passes. Like every target of the reproduction this is a median over
     model seeds 0-4 (measured per seed: 7.22, 6.33, 6.58, 7.27, 6.83 -> median 6.83%); a pass

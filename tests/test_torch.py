@@ -11,7 +11,6 @@ import itertools
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -209,26 +208,13 @@ def test_ragged_table_dead_slots_stay_out_of_torch_too():
 # ---------------------------------------------------------------- real data
 
 
-def usps_root():
-    root = os.environ.get("LENET_NUMBA_DATA")
-    msg = "set LENET_NUMBA_DATA to a data root containing usps/zip.train.gz and usps/zip.test.gz"
-    if not root:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the real-data tests: " + msg)
-        pytest.skip(msg)
-    root = Path(root) / "usps"
-    if not ((root / "zip.train.gz").is_file() and (root / "zip.test.gz").is_file()):
-        pytest.fail(f"{root} lacks zip.train.gz or zip.test.gz")
-    return root
-
-
 def read_esl(path):
     with gzip.open(path) as f:
         table = np.loadtxt(f)
     return table[:, 1:].astype(np.float32).reshape(-1, 16, 16), table[:, 0].astype(np.int64)
 
 
-def test_usps_trained_lenet1_predicts_the_same_in_torch():
+def test_usps_trained_lenet1_predicts_the_same_in_torch(data_root):
     """Train one epoch in lenet-numba (float32), run the 2,007 test digits in both engines.
 
     Compared in float32, the dtype the model was trained and is used in: both engines then
@@ -237,7 +223,7 @@ def test_usps_trained_lenet1_predicts_the_same_in_torch():
     max |diff| was 2.9e-6, within the 1e-5 bound. The same weights cast to float64 in both
     engines must agree to ~1e-12, which pins down that the remaining float32 gap is rounding.
     """
-    root = usps_root()
+    root = data_root / "usps"  # found as the program finds it; without it a skip (under CI a failure)
     x, y = read_esl(root / "zip.train.gz")
     xt, yt = read_esl(root / "zip.test.gz")
     assert x.shape == (7291, 16, 16) and xt.shape == (2007, 16, 16)
@@ -262,7 +248,7 @@ def test_usps_trained_lenet1_predicts_the_same_in_torch():
 
 
 def test_to_state_dict_of_a_checkpoint_file(tmp_path):
-    """Issue 7's signature: to_state_dict(checkpoint) takes the file a run wrote."""
+    """to_state_dict also takes a checkpoint: the file a run wrote."""
     from lenet_numba.checkpoint import save_checkpoint
     from lenet_numba.errors import CheckpointError
 
