@@ -2,6 +2,7 @@
 
 import contextlib
 import ipaddress
+import os
 import secrets
 import signal
 import socket
@@ -29,7 +30,8 @@ def initial_model(checkpoint):
         return Model("lenet1", seed=0), "untrained lenet1 (random weights, seed 0): train one on the page"
     model, meta = model_from_checkpoint(checkpoint)
     recipe = (meta.get("recipe") or {}).get("name", "?")
-    return model, f"checkpoint {checkpoint} ({model.arch.name}, recipe {recipe}, {meta.get('epoch', '?')} passes)"
+    # the file's name only: the page may be shared, the server's folders are not its business
+    return model, f"checkpoint {os.path.basename(checkpoint)} ({model.arch.name}, recipe {recipe}, {meta.get('epoch', '?')} passes)"
 
 
 def test_set_or_none(data_dir):
