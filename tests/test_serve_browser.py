@@ -57,33 +57,44 @@ def browser():
         b.close()
 
 
+def run_server(*args):
+    """`lenet-numba serve ARGS --port 0` in its own process: (process, printed URL)."""
+    cmd = [sys.executable, "-c", "from lenet_numba_cli.main import main; main()", "serve", *map(str, args),
+           "--port", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    line = proc.stdout.readline()
+    if not line.startswith("lenet-numba serve: http://127.0.0.1:"):
+        proc.kill()
+        raise AssertionError((line, proc.stderr.read()))
+    # keep reading what the server prints (request log, compile notes): a pipe nobody
+    # reads fills up after ~64 KB and then blocks the server mid-request
+    printed = []
+    for stream in (proc.stdout, proc.stderr):
+        threading.Thread(target=lambda f=stream: printed.extend(f), daemon=True).start()
+    SERVER_OUTPUT[:] = [printed]
+    return proc, line.split()[2]
+
+
+def stop_server(proc):
+    proc.terminate()
+    proc.wait(timeout=15)
+
+
 @pytest.fixture(scope="module")
 def server(data_root, tmp_path_factory):
-    """`lenet-numba serve CHECKPOINT --port 0` in its own process; yields its URL."""
+    """`lenet-numba serve CHECKPOINT` with a LeNet-1 trained here; yields its URL."""
     from lenet_numba.experiment import TrainConfig, run
 
     d = tmp_path_factory.mktemp("serve")
     checkpoint = d / "lenet1.npz"
     run(TrainConfig(arch="lenet1", recipe="1989", seed=0, data_dir=str(data_root), download=False,
                     out=str(checkpoint)))
-    cmd = [sys.executable, "-c", "from lenet_numba_cli.main import main; main()", "serve", str(checkpoint),
-           "--port", "0", "--data-dir", str(data_root), "--save-dir", str(d / "saved")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc, url = run_server(checkpoint, "--data-dir", data_root, "--save-dir", d / "saved")
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("lenet-numba serve: http://127.0.0.1:"), (line, proc.stderr.read() if
-                                                                        proc.poll() is not None else "")
-        # keep reading what the server prints (request log, compile notes): a pipe nobody
-        # reads fills up after ~64 KB and then blocks the server mid-request
-        printed = []
-        for stream in (proc.stdout, proc.stderr):
-            threading.Thread(target=lambda f=stream: printed.extend(f), daemon=True).start()
-        SERVER_OUTPUT[:] = [printed]
-        yield line.split()[2]
+        yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_server(proc)
 
 
 def stroke(page, box, points):
@@ -94,6 +105,13 @@ def stroke(page, box, points):
     for p in xy[1:]:
         page.mouse.move(*p, steps=12)
     page.mouse.up()
+
+
+def draw_seven_strokes(page):
+    pad = page.locator("#pad").bounding_box()
+    bar, diagonal = SEVEN[0][:2], SEVEN[0][1:]
+    stroke(page, pad, bar)
+    stroke(page, pad, diagonal)
 
 
 def draw_seven(page):
@@ -257,3 +275,34 @@ def save_small_png(png, path):
     from PIL import Image
 
     Image.open(io.BytesIO(png)).convert("RGB").quantize(128).save(path, optimize=True)
+
+
+def test_shared_server_opens_with_its_secret_only(browser, data_root):
+    """Listening on 0.0.0.0: a browser without the secret sees the login page and nothing
+    else; the printed address (or the secret typed into the login page) opens the page."""
+    proc, url = run_server("--host", "0.0.0.0", "--data-dir", data_root)
+    try:
+        assert "?secret=" in url
+        base, secret = url.split("?secret=")
+        stranger = browser.new_context()
+        page = stranger.new_page()
+        res = page.goto(base)
+        assert res.status == 401 and page.locator("#login").count() == 1
+        assert page.locator('meta[name="lenet-token"]').count() == 0
+        page.fill("input[name=secret]", "not-it")
+        page.click("button[type=submit]")
+        assert "Wrong secret" in page.locator("#login").text_content()
+        page.fill("input[name=secret]", secret)
+        page.click("button[type=submit]")
+        page.wait_for_function("document.getElementById('model-info').textContent.includes('untrained')")
+        assert "secret" not in page.url  # dropped from the address bar
+        stranger.close()
+        invited = browser.new_context()
+        page = invited.new_page()
+        page.goto(url)
+        page.wait_for_function("document.getElementById('model-info').textContent.includes('untrained')")
+        draw_seven_strokes(page)
+        page.wait_for_function("document.getElementById('answer').dataset.digit !== ''")
+        invited.close()
+    finally:
+        stop_server(proc)

@@ -240,9 +240,6 @@ def create_app(engine, trainer, token=None, allowed_hosts=("127.0.0.1", "localho
         the request took here (Server-Timing)."""
         if scope["type"] == "http":
             t0 = time.perf_counter()
-            refused = guard(Request(scope))
-            if refused is not None:
-                return await refused(scope, receive, send)
 
             async def send_with_headers(message):
                 if message["type"] == "http.response.start":
@@ -250,6 +247,9 @@ def create_app(engine, trainer, token=None, allowed_hosts=("127.0.0.1", "localho
                     timing = f"app;dur={1e3 * (time.perf_counter() - t0):.3f}".encode()
                     message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS, (b"server-timing", timing)]
                 await send(message)
+            refused = guard(Request(scope))
+            if refused is not None:  # the login page too stays out of other sites' frames
+                return await refused(scope, receive, send_with_headers)
             return await app(scope, receive, send_with_headers)
         return await app(scope, receive, send)
 
