@@ -238,6 +238,7 @@ def test_desktop_draw_hover_train_and_switch(browser, server):
     assert page.locator("#layers .layer").count() == 0
     draw_seven(page)              # the picture: a fresh 7 read by the live run, one unit pointed at
     hover_details(page, "#layers .layer[data-layer=conv2] .map-wrap[data-map='5'] canvas", "conv2 map 5")
+    page.evaluate("window.scrollTo(0, 0)")  # the unit details box sits in its place, not stuck mid-page
     save_small_png(page.screenshot(full_page=True), SCREENSHOTS / "serve-desktop.png")
     assert not errors, errors
     assert not missing, missing  # no 404: not even /favicon.ico
@@ -263,6 +264,7 @@ def test_phone_draw_and_tap_without_sideways_scrolling(browser, server):
     page.wait_for_function("document.getElementById('unit-details').textContent.includes('pool2 map 0')")
     assert page.locator("#layers .layer[data-layer=conv2] i.feed").count() == 1
     assert_no_sideways_scroll(page, "after a tap")
+    page.evaluate("window.scrollTo(0, 0)")  # the unit details box sits in its place, not stuck mid-page
     save_small_png(page.screenshot(full_page=True), SCREENSHOTS / "serve-phone.png")
     assert not errors, errors
     context.close()
