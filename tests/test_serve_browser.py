@@ -194,6 +194,7 @@ def test_desktop_draw_hover_train_and_switch(browser, server):
     page.click("#undo")           # the bar alone is read again...
     page.wait_for_function(f"Number(document.getElementById('answer').dataset.answers) > {answers}")
     assert page.locator("#step-16").evaluate("c => c.toDataURL()") != seven_input
+    pad = page.locator("#pad").bounding_box()  # afresh: hovering the layers scrolled the page
     stroke(page, pad, diagonal)   # ...and with the diagonal back it is a 7 again
     page.wait_for_function("document.getElementById('answer').dataset.digit === '7'")
 
