@@ -80,14 +80,14 @@ def test_predict_answers_with_every_layer(served):
     assert {"digit", "scores", "rejected", "input16", "layers"} <= set(r)
     x = preprocess(grey / 255.0)  # the same path as `lenet-numba predict`
     np.testing.assert_allclose(r["input16"], x, atol=1e-5)
-    want = engine.model.layer_outputs(x)
+    want = engine.loaded.model.layer_outputs(x)
     assert [(l["name"], l["shape"]) for l in r["layers"]] == [(n, list(a.shape)) for n, a in want]
     for l, (_, a) in zip(r["layers"], want):
         np.testing.assert_allclose(l["maps"], a, atol=1e-5)
-    np.testing.assert_allclose(r["scores"], engine.model.predict(x)[0], atol=1e-6)
+    np.testing.assert_allclose(r["scores"], engine.loaded.model.predict(x)[0], atol=1e-6)
     assert r["digit"] == int(np.argmax(r["scores"]))
     assert r["threshold"] is None and r["rejected"] is False  # no test set here: no reject
-    assert engine.info()["threshold_note"].startswith("no test set")
+    assert engine.info()["loaded"]["threshold_note"].startswith("no test set")
     timing = res.headers["server-timing"]  # the server's own share of the round trip
     assert timing.startswith("app;dur=") and float(timing.split("=")[1]) > 0
     assert res.headers["x-frame-options"] == "DENY"
@@ -105,7 +105,9 @@ BAD_BODIES = [
     (b'{"image": [[1, 1e999]]}', 400, "non-finite"),
     (b"[" * 100000 + b"]" * 100000, 400, "nested too deeply"),
     ({}, 400, "missing field"),
-    ({"image": [[0, 255]], "model": "x"}, 400, "unknown field"),
+    ({"image": [[0, 255]], "model": "x"}, 400, "model"),
+    ({"image": [[0, 255]], "net": "x"}, 400, "unknown field"),
+    ({"image": [[0, 255]], "model": "live"}, 409, "no training run"),
     ({"image": []}, 400, "non-empty 2-D list"),
     ({"image": [1, 2, 3]}, 400, "2-D list"),
     ({"image": [[0, 255], [0]]}, 400, "same length"),
@@ -114,6 +116,8 @@ BAD_BODIES = [
     ({"image": [[0, [1]], [0, 1]]}, 400, "numbers"),
     ({"image": [["0", "255"]]}, 400, "numbers"),
     ({"image": [[True, False]]}, 400, "numbers"),
+    ({"image": [[255, True, 0]]}, 400, "numbers"),   # NumPy would read true as 1 beside numbers
+    ({"image": [[0.5, 255], [False, 0]]}, 400, "numbers"),
     ({"image": [[None, 255]]}, 400, "numbers"),
     ({"image": [[0, 256]]}, 400, "0..255"),
     ({"image": [[-1, 255]]}, 400, "0..255"),
@@ -128,6 +132,33 @@ BAD_BODIES = [
 def test_bad_predict_requests_are_one_line_4xx(served, body, status, fragment):
     client, _ = served
     assert_refused(post(client, "/api/predict", body), status, fragment)
+
+
+def test_booleans_are_refused_whatever_the_request_bytes_say():
+    """The scan for booleans is skipped only for bodies without the words true/false."""
+    from lenet_numba.serve.requests import BadRequest, predict_image
+
+    for rows in ([[255, True, 0]], [[1.5, 2], [3, False]]):
+        with pytest.raises(BadRequest, match="numbers"):
+            predict_image(rows)
+        with pytest.raises(BadRequest, match="numbers"):
+            predict_image(rows, raw=json.dumps({"image": rows}).encode())
+
+
+@pytest.mark.parametrize("body", [{"recipe": "a" * 8_000_000}, {f"field{i}": 0 for i in range(20_000)},
+                                  {"arch": "x" * 100_000, "seed": -1}])
+def test_errors_quoting_a_huge_request_are_one_short_line(served, body):
+    client, _ = served
+    res = post(client, "/api/train", body)
+    message = assert_refused(res, 400)
+    assert len(message) <= 240 and len(res.content) < 300, len(res.content)
+
+
+def test_favicon_is_served(served):
+    client, _ = served
+    res = client.get("/favicon.ico")
+    assert res.status_code == 200 and res.headers["content-type"].startswith("image/svg+xml")
+    assert 'rel="icon"' in client.get("/").text
 
 
 def test_body_limit_is_enforced_while_reading(served):
@@ -191,7 +222,7 @@ def test_info_lists_every_network_and_recipe(served):
     info = client.get("/api/info").json()
     assert [a["name"] for a in info["architectures"]] == list(ARCHITECTURES)
     assert [r["name"] for r in info["recipes"]] == list(RECIPES)
-    assert info["model"]["arch"] == "lenet1" and info["can_save"] is False
+    assert info["loaded"]["arch"] == "lenet1" and info["live"] is None and info["can_save"] is False
 
 
 # ---------------------------------------------------------------- real data
@@ -216,13 +247,15 @@ def test_threshold_from_the_test_set(web, data_root):
     x, y = read_usps_file(data_root / "usps" / "zip.test.gz")
     m = Model("lenet1", seed=1)
     engine = Engine(m, "test", (x, y))
-    assert engine.threshold == metrics.reject_threshold(m.predict(x), y, 0.01) > 0
+    assert engine.loaded.threshold == metrics.reject_threshold(m.predict(x), y, 0.01) > 0
     gaps = metrics.confidence_gap(m.predict(x))
-    kept = gaps >= engine.threshold
+    kept = gaps >= engine.loaded.threshold
     assert np.mean(m.predict(x)[kept].argmax(axis=1) != y[kept]) <= 0.01
 
 
 def test_train_live_predict_meanwhile_cancel_and_save(web, data_root, tmp_path):
+    """A run trains the live network; predictions read the loaded one unless they ask for
+    the live one, so a run never changes what another reader sees."""
     from lenet_numba.experiment import model_from_checkpoint
     from lenet_numba.serve.launch import build_app
 
@@ -231,32 +264,49 @@ def test_train_live_predict_meanwhile_cancel_and_save(web, data_root, tmp_path):
     app, engine, _ = build_app(None, data_dir=str(data_root), save_dir=str(save_dir))
     with client_for(app) as client:
         client.headers["X-Lenet-Token"] = app.token
-        before = engine.version
+        loaded_params = engine.loaded.model.params.copy()
+        loaded_info = client.get("/api/info").json()["loaded"]
         res = post(client, "/api/train", {"arch": "zipcode1989", "recipe": "1989", "seed": 1, "epochs": 2})
         assert res.status_code == 202, res.text
         assert_refused(post(client, "/api/train", {}), 409, "going")
-        image = {"image": draw_strokes().tolist()}
+        image = draw_strokes().tolist()
         answered = []
         while client.get("/api/train").json()["state"] in ("starting", "running"):
-            t0 = time.perf_counter()
-            r = post(client, "/api/predict", image)
-            answered.append((r.status_code, time.perf_counter() - t0, r.json().get("arch")))
+            for which in ("live", "loaded"):
+                r = post(client, "/api/predict", {"image": image, "model": which})
+                answered.append((which, r.status_code, r.json().get("arch")))
         st = wait_for(client, ("done", "failed"))
         assert st["state"] == "done", st
         assert [h["epoch"] for h in st["history"]] == [1, 2]
         assert all(0 <= h["test_error"] < 0.5 and 0 <= h["train_error"] < 0.5 for h in st["history"])
-        assert answered and all(code == 200 for code, _, _ in answered)
-        assert any(arch == "zipcode1989" for _, _, arch in answered)  # the drawing used the run's weights
-        assert engine.version > before and engine.model.arch.name == "zipcode1989"
-        assert engine.threshold is not None and "test digits" in engine.threshold_note
-        kernels = client.get("/api/kernels").json()["kernels"]
+        assert {(which, arch) for which, code, arch in answered if code == 200} >= {("live", "zipcode1989"),
+                                                                                   ("loaded", "lenet1")}
+        assert all(code == 200 for which, code, _ in answered if which == "loaded")
+        assert all(arch == "lenet1" for which, _, arch in answered if which == "loaded")
+        info = client.get("/api/info").json()
+        assert info["loaded"] == loaded_info  # the run left the loaded network alone
+        np.testing.assert_array_equal(engine.loaded.model.params, loaded_params)
+        assert info["live"]["arch"] == "zipcode1989" and info["version"] > 0
+        assert info["live"]["threshold"] is not None and "test digits" in info["live"]["threshold_note"]
+        assert post(client, "/api/predict", {"image": image, "model": "live"}).json()["arch"] == "zipcode1989"
+        assert post(client, "/api/predict", {"image": image}).json()["arch"] == "lenet1"
+        kernels = client.get("/api/kernels?model=live").json()["kernels"]
         assert list(kernels) == ["h1", "h2"] and np.array(kernels["h2"]["connected"]).sum(axis=1).tolist() == [8] * 12
+        assert list(client.get("/api/kernels").json()["kernels"]) == ["conv1", "conv2"]
+        assert_refused(client.get("/api/kernels?model=other"), 400, "model")
 
         saved = post(client, "/api/save", {}).json()["saved"]
         assert os.listdir(save_dir) == [saved] and "/" not in saved
         model, meta = model_from_checkpoint(save_dir / saved)
-        np.testing.assert_array_equal(model.params, engine.model.params)
+        np.testing.assert_array_equal(model.params, engine.live.model.params)
         assert meta["epoch"] == 2 and meta["arch"] == "zipcode1989"
+        time.sleep(1.1)  # file names carry the second: saving again must not write another file
+        assert post(client, "/api/save", {}).json()["saved"] == saved
+        assert os.listdir(save_dir) == [saved]
+        os.remove(save_dir / saved)
+        os.rmdir(save_dir)  # the folder removed under the running server
+        error = assert_refused(post(client, "/api/save", {}), 500, "--save-dir")
+        assert str(tmp_path) not in error and not os.path.exists(save_dir)
 
         # no epochs: the recipe's number for this network
         assert post(client, "/api/train", {"arch": "lenet1", "recipe": "1989", "epochs": None}).status_code == 202

@@ -27,15 +27,13 @@ def serve_cmd(checkpoint, host, port, save_dir, allow_host, data_dir):
     preprocessing, every layer's maps, the scores and the reject decision (the gap
     threshold giving 1% error on the USPS test set, when the data is here), and trains
     any network and recipe in the background. Stop with Ctrl-C.
-    """
-    from lenet_numba.serve.launch import LOCAL_HOSTS, bind, build_app, require_web, serve, url_of
 
-    require_web()
+    Listening beyond loopback (--host 0.0.0.0, a LAN address), the server prints an
+    address carrying a secret: every client must open the page with it first.
+    """
+    from lenet_numba.serve.launch import start
+
     if save_dir is not None:
         check_output_dir(save_dir, "--save-dir")
         os.makedirs(save_dir, exist_ok=True)
-    hosts = LOCAL_HOSTS + ((host,) if host not in ("0.0.0.0", "::") else ()) + tuple(allow_host)
-    app, _, _ = build_app(checkpoint, data_dir, save_dir and os.path.abspath(save_dir), allowed_hosts=hosts)
-    sock = bind(host, port)
-    click.echo(f"lenet-numba serve: {url_of(sock, host)}  (Ctrl-C to stop)")
-    serve(app, sock)
+    start(checkpoint, host, port, save_dir and os.path.abspath(save_dir), allow_host, data_dir, say=click.echo)

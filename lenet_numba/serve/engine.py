@@ -27,7 +27,7 @@ def threshold_for(model, test_set):
     error = float(np.mean(scores.argmax(axis=1) != y))
     t = metrics.reject_threshold(scores, y, REJECT_TARGET)
     kept = float(np.mean(metrics.confidence_gap(scores) >= t))
-    return finite_or_none(t), (f"gap < {t:.3f} rejected: keeps {100 * kept:.1f}% of the {len(y)} test digits "
+    return finite_or_none(t), (f"keeps {100 * kept:.1f}% of the {len(y)} test digits "
                                f"at <= 1% error (error without reject {100 * error:.2f}%)")
 
 
@@ -43,63 +43,98 @@ def conv_kernels(model):
 
 
 def describe(model):
-    """The network's layers as the page lists them."""
-    from ..architectures import OUT_C, OUT_H, OUT_W
+    """The network's layers as the page lists them, with what feeds each unit (for the
+    page's hover details): a conv unit reads a kernel x kernel window (stride, padding) of
+    the input maps its table connects, a subsampling unit the 2x2 block under it in its own
+    map, a dense unit every unit of the layer before."""
+    from ..architectures import OUT_C, OUT_H, OUT_W, PAD, STRIDE, K
 
     layers = []
     for layer, row in zip(model.arch.layers, model.plan.table):
-        layers.append({"name": layer.name, "kind": type(layer).__name__.lower(),
-                       "shape": [int(row[OUT_C]), int(row[OUT_H]), int(row[OUT_W])]})
+        kind = type(layer).__name__.lower()
+        entry = {"name": layer.name, "kind": kind, "shape": [int(row[OUT_C]), int(row[OUT_H]), int(row[OUT_W])]}
+        if isinstance(layer, Conv):
+            entry.update(kernel=int(row[K]), stride=int(row[STRIDE]), pad=int(row[PAD]),
+                         connected=model.full_kernels(layer.name)[1].astype(int).tolist())
+        layers.append(entry)
     return {"arch": model.arch.name, "description": model.arch.description, "params": model.n_params,
-            "activation": model.activation, "output_activation": model.output_activation, "layers": layers}
+            "activation": model.activation, "output_activation": model.output_activation,
+            "input_shape": list(model.arch.input_shape), "layers": layers}
+
+
+class Network:
+    """One network the page may read: its model, where it comes from, its reject threshold."""
+
+    def __init__(self, model, source, threshold, note):
+        self.model, self.source, self.threshold, self.note = model, source, threshold, note
 
 
 class Engine:
+    """The network loaded at launch (never changed) and the live run's (None before the
+    first run); a prediction says which it reads, so training never swaps the network
+    under someone who did not ask for it."""
+
     def __init__(self, model, source, test_set=None):
         self._lock = threading.Lock()
         self.test_set = test_set
-        self.model = model
-        self.source = source          # where the weights come from, for the page
-        self.version = 0              # bumped on every weight change
-        self.threshold, self.threshold_note = threshold_for(model, test_set)
+        self.loaded = Network(model, source, *threshold_for(model, test_set))
+        self.live = None
+        self.version = 0              # bumped on every change of the live network
 
     def replace(self, model, source, threshold=None, note=None):
-        """A new network (a training run's first weights, or a finished run's)."""
+        """The live network becomes ``model`` (a training run's first weights)."""
         if note is None:
             threshold, note = threshold_for(model, self.test_set)
         with self._lock:
-            self.model, self.source = model, source
-            self.threshold, self.threshold_note = threshold, note
+            self.live = Network(model, source, threshold, note)
             self.version += 1
 
     def update(self, params, source=None, threshold=None, note=None):
-        """New weights for the same network; a threshold when the run measured one."""
+        """New weights for the live network; a threshold when the run measured one."""
         with self._lock:
-            self.model.params[:] = params
+            self.live.model.params[:] = params
             if source is not None:
-                self.source = source
+                self.live.source = source
             if note is not None:
-                self.threshold, self.threshold_note = threshold, note
+                self.live.threshold, self.live.note = threshold, note
             self.version += 1
 
+    def network(self, which="loaded"):
+        """The network named ``which`` ("loaded" or "live"); call under the lock."""
+        if which == "live":
+            if self.live is None:
+                raise BadRequest(409, "model live: no training run yet (train one, or read the loaded network)")
+            return self.live
+        return self.loaded
+
+    def live_model(self):
+        with self._lock:
+            return None if self.live is None else self.live.model
+
+    @staticmethod
+    def _info(net):
+        return {**describe(net.model), "source": net.source, "threshold": net.threshold, "threshold_note": net.note}
+
     def info(self):
+        """{"loaded": ..., "live": ... or None, "version"}: both networks as the page lists them."""
         with self._lock:
-            return {**describe(self.model), "source": self.source, "version": self.version,
-                    "threshold": self.threshold, "threshold_note": self.threshold_note}
+            return {"loaded": self._info(self.loaded), "live": None if self.live is None else self._info(self.live),
+                    "version": self.version}
 
-    def kernels(self):
+    def kernels(self, which="loaded"):
         with self._lock:
-            return conv_kernels(self.model)
+            return conv_kernels(self.network(which).model)
 
-    def predict(self, grey):
-        """grey (H, W) in [0, 1] -> the /api/predict answer."""
+    def predict(self, grey, which="loaded"):
+        """grey (H, W) in [0, 1] -> the /api/predict answer, read by the network ``which``."""
         if not has_ink(grey):
             raise BadRequest(422, "image: no ink found (blank image)")
         x = preprocess(grey)  # the same path as `lenet-numba predict`
         box = ink_box(ink_map(grey))
         with self._lock:
-            layers = self.model.layer_outputs(x)
-            threshold, version, arch = self.threshold, self.version, self.model.arch.name
+            net = self.network(which)
+            layers = net.model.layer_outputs(x)
+            threshold, version, arch = net.threshold, self.version, net.model.arch.name
         scores = layers[-1][1].ravel().astype(np.float64)
         gap = float(metrics.confidence_gap(scores[None, :])[0])  # the measure the threshold was set on
         return {
@@ -114,5 +149,6 @@ class Engine:
             "layers": [{"name": name, "shape": list(a.shape), "maps": np.round(a.astype(np.float64), DIGITS).tolist()}
                        for name, a in layers],
             "arch": arch,
-            "version": version,
+            "model": which,
+            "version": version if which == "live" else 0,
         }

@@ -17,10 +17,19 @@ from ..limits import DEFAULT_ARCH, DEFAULT_RECIPE, DEFAULT_SEED, check_int, chec
 MAX_BODY_BYTES = 8 * 1024 * 1024   # a 512x512 image written as "255.0000, " per pixel fits
 MAX_IMAGE_SIDE = 512
 MAX_EPOCHS = 200   # passes one run from the page may ask for (it can be cancelled)
+MAX_MESSAGE_CHARS = 240   # an error message quoting the request is cut to this
+MODELS = ("loaded", "live")   # which network a prediction reads: the one loaded at launch, the run's
+
+
+def one_line(message, limit=MAX_MESSAGE_CHARS):
+    """``message`` on one line and at most ``limit`` characters (a request may be megabytes)."""
+    text = " ".join(str(message)[:4 * limit].split())
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
 class BadRequest(Exception):
     def __init__(self, status, message):
+        message = one_line(message)
         super().__init__(message)
         self.status = status
         self.message = message
@@ -71,10 +80,21 @@ def _fields(body, required, optional=()):
         raise BadRequest(400, f"missing field(s) {', '.join(map(repr, missing))}")
 
 
-def predict_image(body):
-    """{"image": 2-D list of grey levels 0-255} -> (H, W) float64 grey levels in [0, 1]."""
-    _fields(body, ("image",))
-    rows = body["image"]
+def predict_request(body, raw=None):
+    """{"image": 2-D list of grey levels 0-255, "model": "loaded" or "live" (optional)}
+    -> (grey levels (H, W) float64 in [0, 1], model)."""
+    _fields(body, ("image",), ("model",))
+    model = body.get("model", MODELS[0])
+    if model not in MODELS:
+        raise BadRequest(400, f"model: expected one of {', '.join(map(repr, MODELS))}, got {model!r}")
+    return predict_image(body["image"], raw), model
+
+
+def predict_image(rows, raw=None):
+    """A 2-D list of grey levels 0-255 -> (H, W) float64 grey levels in [0, 1].
+
+    raw: the request's bytes, if known: a body without the words true/false holds no
+    boolean, which spares the scan for them (NumPy reads True as 1 beside numbers)."""
     if not isinstance(rows, list) or not rows or not all(isinstance(r, list) for r in rows):
         raise BadRequest(400, "image: expected a non-empty 2-D list (a list of rows of grey levels)")
     h, w = len(rows), len(rows[0])
@@ -89,6 +109,9 @@ def predict_image(body):
     # strings, booleans, null or nested lists give another dtype (or more dimensions)
     if grey.ndim != 2 or grey.dtype.kind not in "iuf":
         raise BadRequest(400, "image: expected numbers, one per pixel")
+    if raw is None or b"true" in raw or b"false" in raw:
+        if any(bool in set(map(type, r)) for r in rows):
+            raise BadRequest(400, "image: expected numbers, one per pixel (not true/false)")
     grey = grey.astype(np.float64)
     if not np.all(np.isfinite(grey)):
         raise BadRequest(400, "image: holds a non-finite value")

@@ -5,13 +5,20 @@ so a run in a thread would stall predictions for a whole chunk or evaluation at 
 The worker (``worker_main``, started with "spawn" so it inherits no server threads) runs
 ``experiment.run`` and sends messages on a queue: "start" (network and first weights),
 "chunk" (weights, at most every ``SEND_EVERY`` s), "epoch" (errors, weights, reject
-threshold), then "done" or "failed". A listener thread applies them to the Engine, so
-the drawing panel always predicts with the newest weights.
+threshold), then "done" or "failed". A listener thread applies them to the Engine's live
+network, which the page reads when asked to.
+
+A worker that does not stop when told (stopped with SIGSTOP, stuck) is terminated, then
+killed (``stop_process``): cancel and shutdown end within a few seconds whatever it does.
+The worker ignores SIGINT: Ctrl-C in the terminal reaches the whole process group, and the
+server, not the worker, decides how a run ends.
 """
 
+import contextlib
 import multiprocessing
 import os
 import queue as queue_module
+import signal
 import threading
 import time
 
@@ -20,10 +27,40 @@ from .requests import BadRequest
 
 SEND_EVERY = 0.1   # seconds between weight updates sent while a pass runs
 CHUNK = 256        # samples per compiled chunk: how soon a cancel is seen
+STOP_GRACE = 2.0   # seconds a worker told to stop may take before it is terminated
+KILL_GRACE = 1.0   # seconds after terminate before kill
+
+
+def stop_process(proc, grace=STOP_GRACE):
+    """Wait ``grace`` s for ``proc`` to end, then terminate it, then kill it: it is gone
+    within grace + 2 * KILL_GRACE seconds (SIGKILL also ends a stopped process)."""
+    proc.join(timeout=grace)
+    for signal_it in (proc.terminate, proc.kill):
+        if not proc.is_alive():
+            return
+        signal_it()
+        proc.join(timeout=KILL_GRACE)
+
+
+@contextlib.contextmanager
+def sigint_blocked():
+    """SIGINT blocked in this thread, so a child started meanwhile inherits the mask and
+    cannot be interrupted before it ignores SIGINT itself."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def worker_main(job, data_dir, queue, stop):
     """Runs in the worker process: train as ``job`` says, report on ``queue``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a pending Ctrl-C is discarded here
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         from ..experiment import TrainConfig, run
         from .engine import threshold_for
@@ -80,6 +117,7 @@ class Trainer:
         self.progress = None
         self.error = None
         self.saved = None
+        self._saved_for = None     # (run id, live version) of the last file written
 
     @property
     def busy(self):
@@ -93,7 +131,8 @@ class Trainer:
             q, stop = ctx.Queue(), ctx.Event()
             proc = ctx.Process(target=worker_main, args=(job, self.data_dir, q, stop), daemon=True,
                                name="lenet-numba-train")
-            proc.start()
+            with sigint_blocked():
+                proc.start()
             self.run_id += 1
             self._proc, self._stop = proc, stop
             self.state, self.job, self.recipe, self.history = "starting", dict(job), None, []
@@ -107,6 +146,8 @@ class Trainer:
                 raise BadRequest(409, "no training run is going")
             self._stop.set()
             self.state = "cancelling"
+            proc = self._proc
+        threading.Thread(target=stop_process, args=(proc,), daemon=True, name="lenet-numba-cancel").start()
 
     def _listen(self, run_id, proc, q):
         """Apply the worker's messages until it says done/failed (or dies without a word)."""
@@ -132,6 +173,8 @@ class Trainer:
             with self._lock:
                 if run_id != self.run_id:
                     return
+                if kind == "failed" and self.state == "cancelling" and not proc.is_alive():
+                    kind, body = "done", {"interrupted": True, "params": None}  # stopped by force
                 if kind == "start":
                     model = Model(body["arch"], body["activation"], body["output_activation"], body["dtype"],
                                   init=False)
@@ -148,7 +191,8 @@ class Trainer:
                     self.engine.update(body["params"], self._source(len(self.history)), body["threshold"],
                                        body["note"])
                 elif kind == "done":
-                    self.engine.update(body["params"])
+                    if body["params"] is not None and self.engine.live is not None:
+                        self.engine.update(body["params"])
                     self.state = "cancelled" if body["interrupted"] or self._stop.is_set() else "done"
                 elif kind == "failed":
                     self.state, self.error = "failed", body
@@ -175,16 +219,24 @@ class Trainer:
         with self._lock:
             if self.save_dir is None:
                 raise BadRequest(403, "saving is off: start the server with --save-dir FOLDER")
-            if self.state not in ("done", "cancelled") or self.recipe is None:
+            model = self.engine.live_model()
+            if self.state not in ("done", "cancelled") or self.recipe is None or model is None:
                 raise BadRequest(409, "nothing to save: train a network first (and let the run end)")
-            j, model = self.job, self.engine.model
+            saved_for = (self.run_id, self.engine.version)
+            if self._saved_for == saved_for and os.path.exists(os.path.join(self.save_dir, self.saved)):
+                return self.saved  # this run's network is saved already: one file per run
+            j = self.job
             stamp = time.strftime("%Y%m%d-%H%M%S")
             name = f"{j['arch']}-{j['recipe']}-seed{j['seed']}-{len(self.history)}passes-{stamp}-{self.run_id}.npz"
             run_defining = {"arch": j["arch"], "recipe": j["recipe"], "seed": j["seed"], "dataset": "usps",
                             "init_from": None}
             meta = checkpoint_meta(run_defining, Recipe(**self.recipe), model, len(self.history), self.history)
-            save_checkpoint(os.path.join(self.save_dir, name), model.state_dict(), meta)
-            self.saved = name
+            try:
+                save_checkpoint(os.path.join(self.save_dir, name), model.state_dict(), meta)
+            except OSError as e:  # the folder removed or unwritable since launch
+                raise BadRequest(500, f"save: cannot write into the server's --save-dir "
+                                      f"({e.strerror or type(e).__name__})") from None
+            self.saved, self._saved_for = name, saved_for
             return name
 
     def shutdown(self):
@@ -193,10 +245,7 @@ class Trainer:
             self.run_id += 1  # the listener stops applying messages
         if proc is not None and proc.is_alive():
             stop.set()
-            proc.join(timeout=3)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(timeout=3)
+            stop_process(proc, grace=STOP_GRACE / 2)
         with self._lock:
             self._proc = self._stop = None
             if self.busy:
