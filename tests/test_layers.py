@@ -34,3 +34,12 @@ def test_every_module_has_a_level():
     modules = {f"lenet_numba.{m.name}" for m in pkgutil.iter_modules(lenet_numba.__path__)}
     missing = sorted(modules - listed)
     assert not missing, f"modules with no level in pyproject.toml's layers contract: {missing}"
+
+
+def test_the_design_page_shows_the_contract():
+    with open(os.path.join(ROOT, "docs", "design.md"), encoding="utf-8") as f:
+        page = f.read()
+    shown = re.search(r"^```\n(lenet_numba\.__main__\n.*?)^```", page, re.S | re.M).group(1).split("\n")[:-1]
+    want = [" | ".join(n.replace("lenet_numba.", "", 1) if n != "lenet_numba.__main__" else n for n in line)
+            for line in contract_layers()]
+    assert shown == want, "docs/design.md's levels differ from pyproject.toml's contract"
