@@ -24,7 +24,7 @@ def threshold_for(model, test_set):
         return None, "no test set found (set LENET_NUMBA_DATA or --data-dir): reject is off"
     x, y = test_set
     scores = model.predict(x)
-    error = float(np.mean(scores.argmax(axis=1) != y))
+    error = float(np.mean(metrics.predictions(scores) != y))
     t = metrics.reject_threshold(scores, y, REJECT_TARGET)
     kept = float(np.mean(metrics.confidence_gap(scores) >= t))
     return finite_or_none(t), (f"keeps {100 * kept:.1f}% of the {len(y)} test digits "
@@ -138,7 +138,7 @@ class Engine:
         scores = layers[-1][1].ravel().astype(np.float64)
         gap = float(metrics.confidence_gap(scores[None, :])[0])  # the measure the threshold was set on
         return {
-            "digit": int(np.argmax(scores)),
+            "digit": int(metrics.predictions(scores)),
             "scores": scores.tolist(),
             "gap": gap,
             "threshold": threshold,
