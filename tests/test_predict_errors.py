@@ -15,9 +15,8 @@ import zlib
 import numpy as np
 import pytest
 
-from lenet_numba.checkpoint import save_checkpoint
-from lenet_numba.model import Model
 from clitools import assert_ok, assert_user_error, invoke
+from random_checkpoint import save_random_lenet1
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image, ImageDraw  # noqa: E402
@@ -25,11 +24,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "m.npz"
-    m = Model("lenet1", "tanh", "identity", seed=0)
-    save_checkpoint(path, m.state_dict(), {"arch": "lenet1", "activation": "tanh",
-                                           "output_activation": "identity", "dtype": "float32"})
-    return path
+    return save_random_lenet1(tmp_path_factory.mktemp("ckpt") / "m.npz")
 
 
 def png_declaring(path, width, height):

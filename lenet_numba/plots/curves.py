@@ -107,7 +107,7 @@ def metrics_figure(metrics_file, out_dir, *, prefix=None, title=None, reference_
     if prefix is None:
         prefix = os.path.splitext(os.path.basename(metrics_file))[0] + "-"
     path = os.path.join(out_dir, f"{prefix}metrics.png")
-    check_output_files([path])
+    check_output_files([path], {"METRICS_FILE": metrics_file})
     finite = [r for r in history if all(math.isfinite(r[k]) for k in METRIC_KEYS)]
     title = title or f"{os.path.basename(metrics_file)}: {len(history)} epochs" + (
         f", final test error {100 * finite[-1]['test_error']:.2f}%" if finite else "")
