@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from ..errors import LenetError
+from ..wording import count
 from .figure import (DPI, _finish, _matplotlib, _new_figure, _percent_axis, check_dpi, check_out_dir,
                      check_output_files, require_matplotlib)
 
@@ -109,6 +110,6 @@ def metrics_figure(metrics_file, out_dir, *, prefix=None, title=None, reference_
     path = os.path.join(out_dir, f"{prefix}metrics.png")
     check_output_files([path], {"METRICS_FILE": metrics_file})
     finite = [r for r in history if all(math.isfinite(r[k]) for k in METRIC_KEYS)]
-    title = title or f"{os.path.basename(metrics_file)}: {len(history)} epochs" + (
+    title = title or f"{os.path.basename(metrics_file)}: {count(len(history), 'epoch')}" + (
         f", final test error {100 * finite[-1]['test_error']:.2f}%" if finite else "")
     return plot_metrics(history, path, title=title, reference_error=reference_error, dpi=dpi)
