@@ -25,28 +25,44 @@ def _owner_tag():
 
 
 def name_max(directory):
-    """The longest file name (bytes) the file system holding ``directory`` takes; 255 if it
-    does not say."""
+    """The longest file name (bytes) the file system holding ``directory`` (or its nearest
+    existing parent) takes; 255 if it does not say."""
+    directory = os.path.abspath(directory)
+    while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+        directory = os.path.dirname(directory)
     try:
         return os.pathconf(directory, "PC_NAME_MAX")
     except (OSError, ValueError):
         return 255
 
 
-def _temp_stem(path):
-    """The target's file name as its temp files carry it: whole when the temp name fits in
-    NAME_MAX, else cut to fit and marked with a hash of the whole name (so a legal name of
-    up to NAME_MAX bytes still gets a legal temp name, and two long names sharing a start
-    do not share temp names)."""
-    base = os.path.basename(path)
-    room = name_max(os.path.dirname(os.path.abspath(path))) - len(_owner_tag()) - 3 - _RANDOM_AND_SUFFIX
-    if len(os.fsencode(base)) <= room:
-        return base
-    mark = "~" + hashlib.sha256(os.fsencode(base)).hexdigest()[:8]
-    cut = base[:max(room - len(mark), 0)]
+def fit_name(name, room):
+    """``name`` if it takes at most ``room`` bytes, else its longest start that fits with a
+    mark made of a hash of the whole name: distinct long names stay distinct."""
+    if len(os.fsencode(name)) <= room:
+        return name
+    mark = "~" + hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    cut = name[:max(room - len(mark), 0)]
     while len(os.fsencode(cut)) > room - len(mark):  # a name in a multi-byte encoding
         cut = cut[:-1]
     return cut + mark
+
+
+def _temp_stem(path):
+    """The target's file name as its temp files carry it: cut (fit_name) so that the temp
+    name fits in NAME_MAX, so a legal name of up to NAME_MAX bytes gets a legal temp name."""
+    room = name_max(os.path.dirname(os.path.abspath(path))) - len(_owner_tag()) - 3 - _RANDOM_AND_SUFFIX
+    return fit_name(os.path.basename(path), room)
+
+
+def check_name_fits(path, what="output"):
+    """UsageError if the file name of ``path`` is longer than its file system takes."""
+    from .errors import UsageError
+
+    path = os.fspath(path)
+    size, limit = len(os.fsencode(os.path.basename(path))), name_max(os.path.dirname(os.path.abspath(path)))
+    if size > limit:
+        raise UsageError(f"{what} {path}: the name is too long for the file system ({size} bytes, at most {limit})")
 
 
 def _pid_alive(pid):
@@ -116,6 +132,8 @@ def check_output_path(path, what="output", inputs=None):
         return
     if not os.fspath(path):
         raise UsageError(f"{what}: empty file name")
+    if os.fspath(path).endswith(("/", os.sep)):
+        raise UsageError(f"{what} {path}: ends with a slash, a folder's name, not a file's")
     check_distinct_paths({what: path}, inputs or {})
     path = os.path.realpath(os.fspath(path))
     directory = os.path.dirname(path)
@@ -125,9 +143,7 @@ def check_output_path(path, what="output", inputs=None):
         raise UsageError(f"{what} {path}: folder {directory} does not exist")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UsageError(f"{what} {path}: folder {directory} is not writable")
-    size, limit = len(os.fsencode(os.path.basename(path))), name_max(directory)
-    if size > limit:
-        raise UsageError(f"{what} {path}: the name is too long for the file system ({size} bytes, at most {limit})")
+    check_name_fits(path, what)
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(path), suffix=".tmp")
         os.close(fd)
@@ -206,7 +222,10 @@ def atomic_open(path, mode="wb"):
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except OSError as e:  # name the file that could not be written, not the temp file
+                raise OSError(e.errno, e.strerror, path) from None
         except OSError as e:  # disk full, quota, I/O error: say which file could not be written
             if e.filename is not None or e.errno is None:
                 raise

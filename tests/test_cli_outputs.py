@@ -186,3 +186,48 @@ def test_data_fetch_refuses_two_data_files_that_are_one(data_root, tmp_path, mon
     assert_user_error(invoke("data", "fetch", "--data-dir", tmp_path), 2,
                       "zip.test.gz", "zip.train.gz", "is the same file as", "remove the link")
     assert (usps / "zip.train.gz").read_bytes() == before and downloads == []
+
+
+# --------------------------------------------------------------------------- hostile output names
+
+
+@pytest.mark.parametrize("command", [["export", "CKPT"], ["train", "--epochs", 0, "--out"]])
+def test_an_output_name_ending_with_a_slash_is_refused(ckpt, command):
+    """Reproduction: `export m.npz x.onnx/` wrote a file named x.onnx, exit 0."""
+    if command[0] == "export":
+        require("onnx", "pip install 'lenet-numba[onnx]'")
+    args = [ckpt if a == "CKPT" else a for a in command]
+    assert_user_error(invoke(*args, f"{ckpt.parent}/x.out/"), 2, "ends with a slash")
+    assert os.listdir(ckpt.parent) == [ckpt.name]
+
+
+def test_a_newline_in_a_file_name_is_shown_escaped_on_the_one_error_line(ckpt):
+    """Reproduction: a missing folder named with a newline gave a two-line error."""
+    require("onnx", "pip install 'lenet-numba[onnx]'")
+    line = assert_user_error(invoke("export", ckpt, ckpt.parent / "new\nline" / "x.onnx"), 2, "does not exist")
+    assert "new\\nline" in line
+
+
+def test_a_figure_name_too_long_is_refused_before_drawing(tmp_path):
+    """Reproduction: a 250-character --prefix drew the figure, then failed to save it,
+    naming the temporary file."""
+    require("matplotlib", "pip install 'lenet-numba[plot]'")
+    source = metrics_file(tmp_path / "r.jsonl")
+    for out_dir in (tmp_path, tmp_path / "new"):
+        assert_user_error(invoke("plot", "metrics", source, "--out-dir", out_dir, "--prefix", "p" * 250), 2,
+                          "pmetrics.png: ", "too long for the file system (261 bytes, at most 255)")
+    assert os.listdir(tmp_path) == ["r.jsonl"]
+
+
+@pytest.mark.parametrize("source", ["fifo", "/dev/zero"])
+def test_plot_metrics_refuses_a_pipe_or_device_without_reading_it(tmp_path, source):
+    """Reproduction: a FIFO blocked the command forever and /dev/zero was read until memory
+    ran out. Run in a child process bounded in time and memory."""
+    require("matplotlib", "pip install 'lenet-numba[plot]'")
+    from clitools import assert_one_line_error, run_cli
+
+    if source == "fifo":
+        source = tmp_path / "fifo"
+        os.mkfifo(source)
+    proc = run_cli("plot", "metrics", source, "--out-dir", tmp_path, timeout=60)
+    assert_one_line_error(proc, f"{source}: is not a regular file", code=1)

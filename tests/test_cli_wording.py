@@ -37,6 +37,7 @@ def test_sweep_of_one_run_says_one_setting_one_seed_one_run(tmp_path):
     res = assert_ok(invoke("sweep", "--recipe", "article", "--epochs", 1, "--set", "lr=0.01", "--out-dir", out,
                            "--resume"))
     assert "lenet-numba sweep: 1 setting x 1 seed = 1 run of lenet1" in res.stdout, res.stdout
+    assert "on 1 single-threaded process;" in res.stdout, res.stdout
     assert "1 line is not whole results" in res.stderr, res.stderr
 
 

@@ -160,3 +160,31 @@ def test_ctrl_c_keeps_finished_runs_and_resume_runs_the_rest(data_root, tmp_path
     assert summary["complete"] and len(read_jsonl(results)) == 4
     runs = {r["task_key"]: r for r in summary["runs"]}
     assert all(runs[f["task_key"]] == f for f in finished)   # the interrupted sweep's runs, kept as they were
+
+
+class MadeUpRuns:
+    """An executor that finishes each task at once with a made-up result (no training)."""
+
+    def submit(self, fn, task):
+        from concurrent.futures import Future
+
+        done = Future()
+        done.set_result({"name": task["name"], "setting": task["setting"], "seed": task["seed"], "status": "ok",
+                         "test_error": 0.05, "train_error": 0.02, "history": [{"epoch": 1, "test_error": 0.05}]})
+        return done
+
+
+def test_a_run_named_after_many_long_settings_gets_a_legal_file_name(tmp_path):
+    """Reproduction: a run whose name (its settings and seed) passed 255 bytes trained, then
+    failed to save its epochs ("File name too long"), and its result was lost."""
+    grid = sweep.parse_grid(["lr=0.0012345678901234567", "mu=0.0012345678901234567", "lr_decay=0.12345678901234567",
+                             "weight_decay=0.00012345678901234567", "output_activation=scaled-tanh",
+                             "activation=scaled-tanh", "shuffle=false", "loss=mse", "dtype=float32",
+                             "optimizer=sdlm", "augment=false"])
+    spec = sweep.SweepSpec(recipe="1989", epochs=1, grid=grid, seeds=(2 ** 63 - 2, 2 ** 63 - 3))
+    assert all(len(t["name"]) > 255 for t in spec.tasks())
+    summary = sweep.run_sweep(spec, MadeUpRuns(), str(tmp_path))
+    assert summary["complete"] and summary["finished"] == 2
+    files = [r["metrics"] for r in read_jsonl(tmp_path / "results.jsonl")]
+    assert len(set(files)) == 2 and all(len(os.path.basename(f)) <= 255 for f in files)
+    assert all(read_jsonl(tmp_path / f) == [{"epoch": 1, "test_error": 0.05}] for f in files)

@@ -94,7 +94,7 @@ def _run(spec, out_dir, arch, recipe, jobs, dask_scheduler, dask_ex, resume, fin
     log = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
     n_tasks = len(spec.tasks())
     where = f"Dask cluster {dask_scheduler}" if dask_scheduler else \
-        f"{min(jobs or sweep.default_jobs(), n_tasks)} single-threaded processes"
+        count(min(jobs or sweep.default_jobs(), n_tasks), "single-threaded process", "single-threaded processes")
     log(f"lenet-numba sweep: {count(len(spec.settings()), 'setting')} x {count(len(spec.seeds), 'seed')} = "
         f"{count(n_tasks, 'run')} "
         f"of {arch}, recipe {recipe}, on {where}; results in {out_dir}")

@@ -1,12 +1,14 @@
 """Training curves: a ``train --metrics`` file read back and drawn as error and loss per epoch."""
 
+import io
 import json
 import math
 import os
 
 import numpy as np
 
-from ..errors import LenetError
+from ..checkpoint import read_file_once
+from ..errors import CheckpointError, LenetError
 from ..wording import count
 from .figure import (DPI, _finish, _matplotlib, _new_figure, _percent_axis, check_dpi, check_out_dir,
                      check_output_files, require_matplotlib)
@@ -15,6 +17,7 @@ PAPER_TEST_ERROR = 0.05  # LeCun et al., Neural Computation 1989: 5.0% on the US
 PAPER_LABEL = "LeCun et al. 1989: 5.0% test error"
 METRICS_FIGSIZE = (10.0, 4.0)
 METRIC_KEYS = ("epoch", "train_error", "test_error", "train_loss", "test_loss")
+MAX_METRICS_BYTES = 1 << 26  # a line per epoch is ~300 bytes: 64 MB is 200,000 epochs
 
 
 class MetricsFileError(LenetError):
@@ -23,12 +26,12 @@ class MetricsFileError(LenetError):
 
 def read_metrics(path):
     """The per-epoch records of a ``train --metrics`` JSON-lines file, in file order."""
-    try:
-        with open(path) as f:
-            lines = f.readlines()
-    except FileNotFoundError:
-        raise MetricsFileError(f"{path}: no such metrics file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    try:  # one bounded read of a regular file: a pipe or /dev/zero is refused, not read forever
+        text = read_file_once(path, "metrics", MAX_METRICS_BYTES).decode("utf-8")
+        lines = io.StringIO(text, newline=None).readlines()  # newlines read as open() reads them
+    except CheckpointError as e:
+        raise MetricsFileError(str(e)) from None
+    except UnicodeDecodeError as e:
         raise MetricsFileError(f"{path}: cannot read ({e})") from None
     records = []
     for number, line in enumerate(lines, 1):

@@ -7,7 +7,7 @@ import signal
 import threading
 from concurrent.futures import as_completed
 
-from ..atomic import atomic_open
+from ..atomic import atomic_open, fit_name, name_max
 from ..errors import UsageError
 from .grid import task_key
 from .report import markdown_report, summarize
@@ -60,7 +60,9 @@ def run_sweep(spec, executor, out_dir=None, *, resume=False, on_result=None, com
             result["task_key"] = task_key(task)
             history = result.pop("history")
             if out_dir is not None:
-                result["metrics"] = os.path.join("runs", task["name"] + ".jsonl")
+                # a run named after many long settings is cut to a legal file name
+                name = fit_name(task["name"], name_max(os.path.join(out_dir, "runs")) - len(".jsonl"))
+                result["metrics"] = os.path.join("runs", name + ".jsonl")
                 with atomic_open(os.path.join(out_dir, result["metrics"]), "w") as f:
                     f.writelines(json.dumps(r) + "\n" for r in history)
                 append_result(os.path.join(out_dir, RESULTS), result)
