@@ -37,7 +37,7 @@ def read_image(path):
             # between MAX_IMAGE_PIXELS and twice that Pillow only warns: refuse those too
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                return _grey_levels(im)
+                grey = _grey_levels(im)
     except FileNotFoundError:
         problem = "no such file"
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -46,11 +46,38 @@ def read_image(path):
         problem = "image too large to read (out of memory)"
     except Exception as e:  # Pillow's decoders raise OSError, SyntaxError, ValueError, EOFError, struct.error, ...
         problem = f"not a readable image ({type(e).__name__}: {first_line(e)})"
+    else:
+        problem = grey_problem(grey)
+        if problem is None:
+            return grey
     raise DataError(f"{path}: {problem}")
 
 
+def grey_problem(grey):
+    """What is wrong with grey levels a picture gave (None if nothing): every picture is
+    checked here, whatever its format, before anything is computed from it. Pillow's own
+    conversion to 8 bits would turn NaN into paper and infinity or 1e30 into full ink
+    silently, so a float or 32-bit picture is read as its numbers and checked instead."""
+    grey = np.asarray(grey)
+    if grey.ndim != 2 or grey.size == 0:
+        return f"expected one plane of grey levels, got shape {grey.shape}"
+    finite = np.isfinite(grey)
+    if not finite.all():
+        return f"NaN or infinite pixel values ({int(grey.size - finite.sum()):,} of {grey.size:,})"
+    lo, hi = float(grey.min()), float(grey.max())
+    if lo < 0.0 or hi > 1.0:
+        return f"pixel values must be in 0..255 (or 0..65535 in 16 bits), got {255 * lo:.6g}..{255 * hi:.6g}"
+    return None
+
+
 def _grey_levels(im):
-    """(H, W) float64 in [0, 1] of an open Pillow image, transparency flattened onto paper."""
+    """(H, W) float64 of an open Pillow image, 0..1 on its bit depth's scale (anything else
+    for a float or 32-bit picture holding it: see grey_problem), transparency flattened
+    onto paper."""
+    if im.mode.startswith("I;16"):  # 16 bits: Pillow's conversion to 8 bits would clip at 255
+        return np.asarray(im, np.float64) / 65535.0
+    if im.mode in ("F", "I"):  # 32-bit float or integer, on the 0..255 scale as Pillow reads it
+        return np.asarray(im, np.float64) / 255.0
     if "A" in im.getbands() or "transparency" in im.info:
         rgba = im.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"), np.float64) / 255.0

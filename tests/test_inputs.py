@@ -21,13 +21,9 @@ def npy_header(shape, descr="<f4"):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from lenet_numba.checkpoint import save_checkpoint
-    from lenet_numba.model import Model
+    from random_checkpoint import save_random_lenet1
 
-    m = Model("lenet1", "tanh", "identity", seed=0)
-    path = tmp_path_factory.mktemp("ckpt") / "m.npz"
-    save_checkpoint(path, m.state_dict(), {"arch": "lenet1", "activation": "tanh", "output_activation": "identity"})
-    return path
+    return save_random_lenet1(tmp_path_factory.mktemp("ckpt") / "m.npz")
 
 
 def test_huge_values_get_the_range_reason_not_an_overflow(tmp_path):

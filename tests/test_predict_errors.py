@@ -3,7 +3,9 @@
 Decompression bombs and Pillow's other decode errors name the file; a picture with no ink
 (all white, all black, fully transparent) is refused instead of classified; a digit drawn
 on a transparent background is flattened onto contrasting paper and read like the same
-digit drawn on white. No training: the checkpoint is a seeded random network.
+digit drawn on white; a 16-bit or float picture is read as its numbers (NaN, infinity and
+values no grey level has are refused, mid greys not clipped). No training: the checkpoint
+is a seeded random network.
 """
 
 import json
@@ -13,9 +15,8 @@ import zlib
 import numpy as np
 import pytest
 
-from lenet_numba.checkpoint import save_checkpoint
-from lenet_numba.model import Model
 from clitools import assert_ok, assert_user_error, invoke
+from random_checkpoint import save_random_lenet1
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image, ImageDraw  # noqa: E402
@@ -23,11 +24,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "m.npz"
-    m = Model("lenet1", "tanh", "identity", seed=0)
-    save_checkpoint(path, m.state_dict(), {"arch": "lenet1", "activation": "tanh",
-                                           "output_activation": "identity", "dtype": "float32"})
-    return path
+    return save_random_lenet1(tmp_path_factory.mktemp("ckpt") / "m.npz")
 
 
 def png_declaring(path, width, height):
@@ -138,3 +135,51 @@ def test_palette_picture_with_transparency(ckpt, tmp_path):
     seven().save(ref)
     assert np.allclose(preprocess(read_image(path)), preprocess(read_image(ref)), atol=1e-6)
     assert_ok(invoke("predict", ckpt, path))
+
+
+def float_seven(ink, paper=0.0):
+    """A 32-bit float picture (mode F) of a seven: ``ink`` on the strokes, ``paper`` elsewhere."""
+    strokes = np.asarray(seven("L", 255, 0), np.float32) > 0
+    return Image.fromarray(np.where(strokes, np.float32(ink), np.float32(paper)), mode="F")
+
+
+@pytest.mark.parametrize("name, make, words", [
+    ("one-nan.tif", lambda: float_seven(255.0), ["NaN or infinite pixel values (1 of 2,304)"]),
+    ("nan-ink.tif", lambda: float_seven(np.nan), ["NaN or infinite pixel values"]),
+    ("inf-ink.tif", lambda: float_seven(np.inf), ["NaN or infinite pixel values"]),
+    ("huge-ink.tif", lambda: float_seven(1e30), ["pixel values must be in 0..255", "1e+30"]),
+    ("negative-paper.tif", lambda: float_seven(255.0, -5.0), ["pixel values must be in 0..255", "-5..255"]),
+])
+def test_float_picture_with_values_no_grey_level_has_is_refused(ckpt, tmp_path, name, make, words):
+    """Pillow's 8-bit conversion reads NaN as paper and infinity or 1e30 as full ink: such a
+    picture was classified as a digit. It is refused, naming the file and the problem."""
+    im = make()
+    if name == "one-nan.tif":
+        im.putpixel((0, 0), float("nan"))
+    path = tmp_path / name
+    im.save(path)
+    res = invoke("predict", ckpt, path)
+    assert_user_error(res, 1, f"{path}: ", *words)
+    assert res.stdout == ""
+
+
+def test_16_bit_and_float_pictures_read_like_the_8_bit_one(ckpt, tmp_path):
+    """Grey levels are read on the picture's own scale: a 16-bit PNG's mid greys are not
+    clipped to white at 255 (Pillow's 8-bit conversion), a float one in 0..255 is unchanged."""
+    from PIL import ImageFilter
+
+    from lenet_numba.images import preprocess, read_image
+
+    eight = seven().filter(ImageFilter.GaussianBlur(2))        # strokes with soft grey edges
+    levels = np.asarray(eight, np.uint16)
+    paths = {"8.png": eight, "16.png": Image.fromarray(levels * 257),
+             "f.tif": Image.fromarray(levels.astype(np.float32), mode="F")}
+    for name, im in paths.items():
+        im.save(tmp_path / name)
+    assert Image.open(tmp_path / "16.png").mode.startswith("I;16")
+    want = preprocess(read_image(tmp_path / "8.png"))
+    for name in ("16.png", "f.tif"):
+        assert np.allclose(preprocess(read_image(tmp_path / name)), want, atol=1e-6), name
+    res = json.loads(assert_ok(invoke("predict", ckpt, *(tmp_path / n for n in paths), "--json")).stdout)
+    assert len({r["digit"] for r in res}) == 1
+    assert np.allclose([r["scores"] for r in res], res[0]["scores"], atol=1e-5)

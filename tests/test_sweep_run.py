@@ -13,7 +13,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -114,35 +113,78 @@ def test_dask_cluster_gives_identical_results(pool_sweep, data_root, tmp_path):
     assert res.stderr.count("] lr=") == 4   # one progress line per run
 
 
+# The sweep CLI in a child process whose results file, the moment a run's line is on it,
+# sends Ctrl-C to the whole process group (workers too): the interrupt lands exactly between
+# "recorded in results.jsonl" and "taken in by the sweep loop", on any machine at any load.
+CTRL_C_AFTER_FIRST_RESULT = """
+import os, signal, sys
+import lenet_numba.sweep.run as run
+from lenet_numba_cli.main import main
+recorded = run.append_result
+def append_then_ctrl_c(path, result):
+    recorded(path, result)
+    os.killpg(0, signal.SIGINT)
+run.append_result = append_then_ctrl_c
+sys.argv[0] = "lenet-numba"
+main()
+"""
+
+
 def test_ctrl_c_keeps_finished_runs_and_resume_runs_the_rest(data_root, tmp_path):
+    """Ctrl-C just after a run is recorded: the summary (sweep.json, sweep.md, the table
+    printed, the count on stderr) agrees with results.jsonl, and --resume runs the rest."""
     out = tmp_path / "s"
-    args = [sys.executable, "-m", "lenet_numba_cli.main", "sweep", "--recipe", "article", "--epochs", "6",
+    args = [sys.executable, "-c", CTRL_C_AFTER_FIRST_RESULT, "sweep", "--recipe", "article", "--epochs", "2",
             "--set", "lr=0.01,0.02", "--seeds", "0", "1", "--jobs", "1", "--out-dir", str(out),
             "--data-dir", str(data_root), "--no-download"]
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p = subprocess.run(args, capture_output=True, text=True, start_new_session=True, timeout=600,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    stdout, stderr = p.stdout, p.stderr
     results = out / "results.jsonl"
-    deadline = time.time() + 60
-    while not (results.exists() and results.stat().st_size) and time.time() < deadline and p.poll() is None:
-        time.sleep(0.02)
-    os.killpg(p.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, workers too
-    stdout, stderr = p.communicate(timeout=30)
     assert p.returncode == 130, (stdout, stderr)
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     finished = read_jsonl(results)
     summary = json.load(open(out / "sweep.json"))
-    assert 1 <= len(finished) < 4 and summary["finished"] == len(finished) and not summary["complete"]
-    assert f"interrupted: {len(finished)} of 4 runs finished" in stderr and "--resume" in stderr
+    assert len(finished) == 1 and summary["finished"] == 1 and not summary["complete"], summary["finished"]
+    assert [r["task_key"] for r in summary["runs"]] == [finished[0]["task_key"]]
+    assert "interrupted: 1 of 4 runs finished" in stderr and "--resume" in stderr
     assert table_rows(stdout) == table_rows(open(out / "sweep.md").read())
-    assert [row[1].strip("*") for row in table_rows(stdout)] == [f"{min(len(finished), 2)}/2",
-                                                                 f"{max(len(finished) - 2, 0)}/2"]
+    assert [row[1].strip("*") for row in table_rows(stdout)] == ["1/2", "0/2"]
 
-    res = invoke("sweep", *args[4:], "--json")   # same command, no --resume: refused
+    res = invoke(*args[3:], "--json")   # same command, no --resume: refused
     assert_user_error(res, 2, "already holds", "--resume")
-    res = invoke("sweep", *args[4:], "--resume", "--json")
+    res = invoke(*args[3:], "--resume", "--json")
     assert res.exit_code == 0, (res.output, res.exception)
     assert f"resuming: {len(finished)} finished, {4 - len(finished)} to run" in res.stderr
     summary = json.loads(res.stdout)
     assert summary["complete"] and len(read_jsonl(results)) == 4
     runs = {r["task_key"]: r for r in summary["runs"]}
     assert all(runs[f["task_key"]] == f for f in finished)   # the interrupted sweep's runs, kept as they were
+
+
+class MadeUpRuns:
+    """An executor that finishes each task at once with a made-up result (no training)."""
+
+    def submit(self, fn, task):
+        from concurrent.futures import Future
+
+        done = Future()
+        done.set_result({"name": task["name"], "setting": task["setting"], "seed": task["seed"], "status": "ok",
+                         "test_error": 0.05, "train_error": 0.02, "history": [{"epoch": 1, "test_error": 0.05}]})
+        return done
+
+
+def test_a_run_named_after_many_long_settings_gets_a_legal_file_name(tmp_path):
+    """Reproduction: a run whose name (its settings and seed) passed 255 bytes trained, then
+    failed to save its epochs ("File name too long"), and its result was lost."""
+    grid = sweep.parse_grid(["lr=0.0012345678901234567", "mu=0.0012345678901234567", "lr_decay=0.12345678901234567",
+                             "weight_decay=0.00012345678901234567", "output_activation=scaled-tanh",
+                             "activation=scaled-tanh", "shuffle=false", "loss=mse", "dtype=float32",
+                             "optimizer=sdlm", "augment=false"])
+    spec = sweep.SweepSpec(recipe="1989", epochs=1, grid=grid, seeds=(2 ** 63 - 2, 2 ** 63 - 3))
+    assert all(len(t["name"]) > 255 for t in spec.tasks())
+    summary = sweep.run_sweep(spec, MadeUpRuns(), str(tmp_path))
+    assert summary["complete"] and summary["finished"] == 2
+    files = [r["metrics"] for r in read_jsonl(tmp_path / "results.jsonl")]
+    assert len(set(files)) == 2 and all(len(os.path.basename(f)) <= 255 for f in files)
+    assert all(read_jsonl(tmp_path / f) == [{"epoch": 1, "test_error": 0.05}] for f in files)

@@ -21,7 +21,7 @@ def export_cmd(checkpoint, out, as_json):
     from lenet_numba.export import OPSET, require_onnx, save_onnx
 
     require_onnx()  # a missing extra is reported before anything is read
-    check_output_path(out, "OUT")
+    check_output_path(out, "OUT", inputs={"CHECKPOINT": checkpoint})
     model, _ = model_from_checkpoint(checkpoint)
     size = save_onnx(model, out)
     if as_json:

@@ -7,6 +7,7 @@ import click
 
 from lenet_numba.gradcheck import gradcheck
 from lenet_numba.limits import DEFAULT_ARCH
+from lenet_numba.wording import count
 
 from .options import choice, json_option
 
@@ -30,7 +31,7 @@ def gradcheck_cmd(arch, activation, output_activation, loss, samples, tolerance,
     if as_json:
         click.echo(json.dumps(r))
     else:
-        click.echo(f"gradcheck {arch} ({activation}/{output_activation}, {loss}), float64, {samples} samples, "
+        click.echo(f"gradcheck {arch} ({activation}/{output_activation}, {loss}), float64, {count(samples, 'sample')}, "
                    "central differences along a random direction per block")
         for name, e in r["blocks"].items():
             click.echo(f"  {name:<16} max rel error {e:.2e}  {'ok' if e <= tolerance else 'FAIL'}")

@@ -6,6 +6,7 @@ An OSError the machine raised (disk full, no permission) is one line and exit 1 
 Anything else is a bug and keeps its traceback.
 """
 
+import re
 import sys
 
 import click
@@ -38,12 +39,18 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except LenetError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {one_line(str(e))}", err=True)
             sys.exit(e.exit_code)
         except OSError as e:  # the machine refused a read or write (disk full, permissions, ...)
             where = f"{e.filename}: " if e.filename else ""
-            click.echo(f"error: {where}{e.strerror or e}", err=True)
+            click.echo(f"error: {one_line(f'{where}{e.strerror or e}')}", err=True)
             sys.exit(1)
+
+
+def one_line(message):
+    """``message`` on one line: control characters (a newline in a file name, say) shown
+    as escapes, so an error is always the one line a script or a person reads."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], message)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,6 +12,7 @@ import click
 from lenet_numba import architectures, recipes
 from lenet_numba.errors import UsageError
 from lenet_numba.experiment import DATASETS
+from lenet_numba.wording import count
 
 from .options import data_dir_option, json_option, no_download_option, non_negative, positive
 
@@ -78,7 +79,8 @@ def sweep_cmd(more_seeds, out_dir, arch, recipe, epochs, assignments, seed_token
     skipped = []
     finished = len({r["task_key"] for r in sweep.check_out_dir(out_dir, resume, skipped)} & keys)
     if skipped:
-        click.echo(f"warning: {os.path.join(out_dir, sweep.RESULTS)}: {len(skipped)} line(s) are not whole results "
+        click.echo(f"warning: {os.path.join(out_dir, sweep.RESULTS)}: {count(len(skipped), 'line')} "
+                   f"{'is' if len(skipped) == 1 else 'are'} not whole results "
                    f"(first: line {skipped[0]}); ignored, and their runs run again", err=True)
     # a Dask cluster is connected to (or refused, in seconds) before anything is printed or written
     with sweep.dask_executor(dask_scheduler) if dask_scheduler else contextlib.nullcontext() as dask_ex:
@@ -92,8 +94,9 @@ def _run(spec, out_dir, arch, recipe, jobs, dask_scheduler, dask_ex, resume, fin
     log = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
     n_tasks = len(spec.tasks())
     where = f"Dask cluster {dask_scheduler}" if dask_scheduler else \
-        f"{min(jobs or sweep.default_jobs(), n_tasks)} single-threaded processes"
-    log(f"lenet-numba sweep: {len(spec.settings())} settings x {len(spec.seeds)} seeds = {n_tasks} runs "
+        count(min(jobs or sweep.default_jobs(), n_tasks), "single-threaded process", "single-threaded processes")
+    log(f"lenet-numba sweep: {count(len(spec.settings()), 'setting')} x {count(len(spec.seeds), 'seed')} = "
+        f"{count(n_tasks, 'run')} "
         f"of {arch}, recipe {recipe}, on {where}; results in {out_dir}")
     if resume:
         log(f"resuming: {finished} finished, {n_tasks - finished} to run")

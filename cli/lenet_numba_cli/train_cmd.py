@@ -9,6 +9,7 @@ import sys
 import click
 
 from lenet_numba.experiment import RECIPE_FIELDS, TrainConfig, run
+from lenet_numba.wording import count
 
 from .options import ProgressBar, data_dir_option, field_options, json_option, no_download_option, progress_bar
 
@@ -39,7 +40,7 @@ def train_cmd(data_dir, no_download, as_json, **options):
             click.echo("note: no --out given: the trained network will not be saved", err=True)
         log(f"lenet-numba train: {cfg.arch}, recipe {r.name} ({r.activation}/{r.output_activation}, {r.loss}, "
             f"{r.optimizer}, {'shuffled' if r.shuffle else 'fixed order'}{', augmented' if r.augment else ''}), "
-            f"{r.epochs} epochs{f' (resuming after {start_epoch})' if cfg.resume else ''}, {r.dtype}, "
+            f"{count(r.epochs, 'epoch')}{f' (resuming after {start_epoch})' if cfg.resume else ''}, {r.dtype}, "
             f"seed {cfg.seed}, dataset {cfg.dataset}")
         log(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>10} {'train_err':>9} {'test_err':>8} "
             + (f"{'valid_loss':>10} {'valid_err':>9} " if cfg.validation else "") + f"{'seconds':>8} {'samples/s':>10}")
@@ -85,7 +86,8 @@ def train_cmd(data_dir, no_download, as_json, **options):
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        click.echo(f"{'stopped' if summary['interrupted'] else 'done'}: {summary['epochs']} epochs, train error {100 * summary['train_error']:.2f}%, "
+        click.echo(f"{'stopped' if summary['interrupted'] else 'done'}: {count(summary['epochs'], 'epoch')}, "
+                   f"train error {100 * summary['train_error']:.2f}%, "
                    f"test error {100 * summary['test_error']:.2f}%, {summary['train_seconds']:.2f} s training "
                    f"({summary['us_per_sample']:.1f} µs/sample, JIT/cache load {summary['jit_seconds']:.2f} s)"
                    + (f", checkpoint {out}" if out else ""))

@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from lenet_numba.atomic import check_distinct_paths
 from lenet_numba.data.checksum import sha256_file
 from lenet_numba.data.locate import cache_root, candidate_paths, download_file, find_file, search_roots
 from lenet_numba.data.sources import DATASETS, USPS_FILES, variants
@@ -58,6 +59,11 @@ def fetch(data_dir=None, progress=None, report=None):
     told what happened: "present", "downloaded" or "replaced".
     """
     target = None if data_dir is None else Path(os.fspath(data_dir)).expanduser()
+    # where each file is read from, or would be downloaded to: two names for one file (a
+    # link) would let one file's download replace the other
+    check_distinct_paths({name: next((p for p in candidate_paths("usps", name, data_dir) if p.is_file()),
+                                     Path(target if target is not None else cache_root()) / "usps" / name)
+                          for name in USPS_FILES}, {}, advice="remove the link")
     paths = {}
     for name, (_, _, sha256) in USPS_FILES.items():
         existed = any(p.is_file() for p in candidate_paths("usps", name, data_dir))

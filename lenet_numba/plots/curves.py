@@ -1,12 +1,15 @@
 """Training curves: a ``train --metrics`` file read back and drawn as error and loss per epoch."""
 
+import io
 import json
 import math
 import os
 
 import numpy as np
 
-from ..errors import LenetError
+from ..checkpoint import read_file_once
+from ..errors import CheckpointError, LenetError
+from ..wording import count
 from .figure import (DPI, _finish, _matplotlib, _new_figure, _percent_axis, check_dpi, check_out_dir,
                      check_output_files, require_matplotlib)
 
@@ -14,6 +17,7 @@ PAPER_TEST_ERROR = 0.05  # LeCun et al., Neural Computation 1989: 5.0% on the US
 PAPER_LABEL = "LeCun et al. 1989: 5.0% test error"
 METRICS_FIGSIZE = (10.0, 4.0)
 METRIC_KEYS = ("epoch", "train_error", "test_error", "train_loss", "test_loss")
+MAX_METRICS_BYTES = 1 << 26  # a line per epoch is ~300 bytes: 64 MB is 200,000 epochs
 
 
 class MetricsFileError(LenetError):
@@ -22,12 +26,12 @@ class MetricsFileError(LenetError):
 
 def read_metrics(path):
     """The per-epoch records of a ``train --metrics`` JSON-lines file, in file order."""
-    try:
-        with open(path) as f:
-            lines = f.readlines()
-    except FileNotFoundError:
-        raise MetricsFileError(f"{path}: no such metrics file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    try:  # one bounded read of a regular file: a pipe or /dev/zero is refused, not read forever
+        text = read_file_once(path, "metrics", MAX_METRICS_BYTES).decode("utf-8")
+        lines = io.StringIO(text, newline=None).readlines()  # newlines read as open() reads them
+    except CheckpointError as e:
+        raise MetricsFileError(str(e)) from None
+    except UnicodeDecodeError as e:
         raise MetricsFileError(f"{path}: cannot read ({e})") from None
     records = []
     for number, line in enumerate(lines, 1):
@@ -107,8 +111,8 @@ def metrics_figure(metrics_file, out_dir, *, prefix=None, title=None, reference_
     if prefix is None:
         prefix = os.path.splitext(os.path.basename(metrics_file))[0] + "-"
     path = os.path.join(out_dir, f"{prefix}metrics.png")
-    check_output_files([path])
+    check_output_files([path], {"METRICS_FILE": metrics_file})
     finite = [r for r in history if all(math.isfinite(r[k]) for k in METRIC_KEYS)]
-    title = title or f"{os.path.basename(metrics_file)}: {len(history)} epochs" + (
+    title = title or f"{os.path.basename(metrics_file)}: {count(len(history), 'epoch')}" + (
         f", final test error {100 * finite[-1]['test_error']:.2f}%" if finite else "")
     return plot_metrics(history, path, title=title, reference_error=reference_error, dpi=dpi)

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from ..atomic import atomic_open, check_output_dir
+from ..atomic import atomic_open, check_distinct_paths, check_name_fits, check_output_dir
 from ..errors import MissingDependency, UsageError
 
 DPI = 100
@@ -45,11 +45,15 @@ def check_out_dir(path, what="--out-dir"):
     return check_output_dir(path, what)
 
 
-def check_output_files(paths):
-    """UsageError if one of the PNG paths about to be written is a folder or other non-file."""
+def check_output_files(paths, inputs):
+    """UsageError if one of the PNG paths about to be written is a folder or other non-file,
+    the same file as one of ``inputs`` (option -> path, by identity: a link is seen through),
+    or a name longer than the file system takes (a long --prefix)."""
     for path in paths:
         if os.path.lexists(path) and not os.path.isfile(path):
             raise UsageError(f"{path}: exists and is not a regular file")
+        check_distinct_paths({"output": path}, inputs, advice="choose another --prefix or --out-dir")
+        check_name_fits(path)
 
 
 def _new_figure(figsize, dpi, layout="constrained"):

@@ -43,7 +43,8 @@ def checkpoint_figures(checkpoint, out_dir, *, prefix=None, digit=0, dataset="us
         return os.path.join(out_dir, f"{prefix}{stem}.png")
 
     check_output_files([out(f"kernels-{layer}") for layer, _ in conv_layers(model)]
-                       + [out(f"feature-maps-{digit}"), out("confusion"), out("reject-curve")])
+                       + [out(f"feature-maps-{digit}"), out("confusion"), out("reject-curve")],
+                       {"CHECKPOINT": checkpoint})
     figures = {}  # every input is checked: from here on the folder is made and the files written
     for layer, _ in conv_layers(model):
         figures[f"kernels-{layer}"] = plot_kernels(model, layer, out(f"kernels-{layer}"), dpi=dpi)

@@ -11,7 +11,7 @@ import json
 import math
 import os
 
-from ..atomic import check_output_dir
+from ..atomic import check_distinct_paths, check_output_dir
 from ..errors import LenetError, UsageError
 
 RESULTS = "results.jsonl"
@@ -128,7 +128,8 @@ def check_out_dir(out_dir, resume=False, skipped=None):
     """The results already in ``out_dir``; refused (UsageError) unless resuming.
 
     ``out_dir`` must be a folder, or a new folder whose parent exists; the files a sweep
-    writes there (results.jsonl, sweep.json, sweep.md, runs/) must not be something else.
+    writes there (results.jsonl, sweep.json, sweep.md, runs/) must not be something else,
+    nor (through a link) one another.
     Nothing is created here. Lines of results.jsonl that are not results go to ``skipped``.
     """
     check_output_dir(out_dir, "--out-dir")
@@ -142,6 +143,14 @@ def check_out_dir(out_dir, resume=False, skipped=None):
     runs = os.path.join(full, "runs")
     if os.path.lexists(runs) and not os.path.isdir(runs):
         raise UsageError(f"--out-dir {out_dir}: runs exists and is not a folder")
+    # a file written here that is (by a link) the results file, which resuming reads, would destroy it
+    written = {name: os.path.join(full, name) for name in ("sweep.json", "sweep.md")}
+    try:
+        names = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
+    except OSError as e:
+        raise UsageError(f"--out-dir {out_dir}: cannot read its runs folder ({e.strerror or e})") from None
+    written.update((os.path.join("runs", n), os.path.join(runs, n)) for n in names)
+    check_distinct_paths(written, {RESULTS: os.path.join(full, RESULTS)}, advice="remove the link")
     lines = []
     try:
         previous = read_results(out_dir, lines)

@@ -1,14 +1,17 @@
 """The sweep loop: submit every missing task, record each result as it arrives."""
 
+import contextlib
 import json
 import os
+import signal
+import threading
 from concurrent.futures import as_completed
 
-from ..atomic import atomic_open
+from ..atomic import atomic_open, fit_name, name_max
 from ..errors import UsageError
 from .grid import task_key
 from .report import markdown_report, summarize
-from .results import RESULTS, append_result, check_out_dir
+from .results import RESULTS, append_result, check_out_dir, read_results
 from .worker import run_one
 
 
@@ -57,7 +60,9 @@ def run_sweep(spec, executor, out_dir=None, *, resume=False, on_result=None, com
             result["task_key"] = task_key(task)
             history = result.pop("history")
             if out_dir is not None:
-                result["metrics"] = os.path.join("runs", task["name"] + ".jsonl")
+                # a run named after many long settings is cut to a legal file name
+                name = fit_name(task["name"], name_max(os.path.join(out_dir, "runs")) - len(".jsonl"))
+                result["metrics"] = os.path.join("runs", name + ".jsonl")
                 with atomic_open(os.path.join(out_dir, result["metrics"]), "w") as f:
                     f.writelines(json.dumps(r) + "\n" for r in history)
                 append_result(os.path.join(out_dir, RESULTS), result)
@@ -69,6 +74,28 @@ def run_sweep(spec, executor, out_dir=None, *, resume=False, on_result=None, com
     except BaseException:
         for fut in futures:
             fut.cancel()
-        write_summary()
+        with _signals_ignored():  # a second Ctrl-C must not leave the summary half-updated
+            if out_dir is not None:
+                # the results file is the record: a run appended just before the interrupt,
+                # not yet taken in above, counts in the summary as it will on --resume
+                with contextlib.suppress(OSError):
+                    results.update({r["task_key"]: r for r in read_results(out_dir)
+                                    if r["task_key"] in wanted and r["task_key"] not in results})
+            write_summary()
         raise
     return write_summary()
+
+
+@contextlib.contextmanager
+def _signals_ignored():
+    """Ctrl-C and SIGTERM ignored inside (the process is stopping already); only the main
+    thread may change signal handlers, elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
