@@ -24,6 +24,7 @@ from .atomic import atomic_open, check_distinct_paths, check_output_path
 from .checkpoint import save_checkpoint
 from .config import RECIPE_FIELDS, TrainConfig
 from .data.datasets import load_dataset, load_test_set, load_train_set
+from .data.locate import existing_data_files
 from .data.split import stratified_holdout
 from .errors import CheckpointError
 from .limits import DATASETS
@@ -71,10 +72,13 @@ def checkpoint_meta(run_defining, recipe, model, epoch, history, position=0, tot
 
 
 def check_outputs(config):
-    """Before any work: --metrics may not be the same file as another path (by identity), and
-    each output is tried as its final write will need (folder, temp name, replaceable target)."""
+    """Before any work: no output may be the same file as another path given or a data file
+    (by identity; --out may be the --resume file it continues), and each output is tried
+    as its final write will need (folder, temp name, replaceable target)."""
     check_distinct_paths({"--metrics": config.metrics},
                          {"--out": config.out, "--resume": config.resume, "--init-from": config.init_from})
+    for path in existing_data_files(config.data_dir):
+        check_distinct_paths({"--out": config.out, "--metrics": config.metrics}, {"the data file": str(path)})
     check_output_path(config.out, "--out")
     check_output_path(config.metrics, "--metrics")
 

@@ -231,3 +231,14 @@ def test_plot_metrics_refuses_a_pipe_or_device_without_reading_it(tmp_path, sour
         os.mkfifo(source)
     proc = run_cli("plot", "metrics", source, "--out-dir", tmp_path, timeout=60)
     assert_one_line_error(proc, f"{source}: is not a regular file", code=1)
+
+
+@pytest.mark.parametrize("option", ["--out", "--metrics"])
+def test_train_refuses_to_write_over_a_data_file(tmp_path, data_root, option):
+    root = tmp_path / "data"
+    shutil.copytree(data_root / "usps", root / "usps")
+    target = root / "usps" / "zip.test.gz"
+    before = target.read_bytes()
+    res = invoke("train", "--data-dir", str(root), "--epochs", "1", option, str(target))
+    assert_user_error(res, 2, f"same file as the data file {target}")
+    assert target.read_bytes() == before

@@ -39,6 +39,13 @@ def candidate_paths(dataset, name, data_dir=None):
     return [root / dataset / form for _, root in search_roots(data_dir) for form in forms]
 
 
+def existing_data_files(data_dir=None):
+    """Every data file present in the roots searched (each form, each data set): what no
+    output may overwrite."""
+    return [p for dataset, files in DATASETS.items() for name in files
+            for p in candidate_paths(dataset, name, data_dir) if p.is_file()]
+
+
 def find_file(dataset, name, data_dir=None, download=True, progress=None, download_root=None):
     """Path of ``<root>/<dataset>/<name>`` in the first root that has it, downloading if allowed.
 
