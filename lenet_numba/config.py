@@ -18,12 +18,7 @@ from .errors import UsageError
 from .limits import (DEFAULT_ARCH, DEFAULT_CHUNK, DEFAULT_DATASET, DEFAULT_RECIPE, DEFAULT_SEED, MAX_CHUNK,
                      MAX_EPOCHS, MAX_HELD_OUT, check_int, check_path, check_seed)
 from .recipes import Recipe, check_name
-
-
-def _option(default, help, **cli):
-    """A run option: its default, the --help text, and how the CLI spells it (``choices``: a
-    registry's name; ``flag``: "--on/--off"; ``path``: a file name; ``cli``: False = no option)."""
-    return field(default=default, metadata={"help": help, **cli})
+from .recipes import option as _option  # (``path``: a file name; ``cli``: False = no option)
 
 
 # the recipe's fields a run may change by name (each a --option of `lenet-numba train`)
@@ -31,7 +26,7 @@ RECIPE_FIELDS = [f for f in fields(Recipe) if f.name not in ("name", "descriptio
 RECIPE_FIELD_NAMES = frozenset(f.name for f in RECIPE_FIELDS)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """A training run's options (None: the default, or the resumed checkpoint's value)."""
     arch: str = _option(None, "lenet1: the LeNet-1 of the article (3,128 params); zipcode1989: the 1989 zip-code "
@@ -62,6 +57,17 @@ class TrainConfig:
                           path=True)
     overrides: dict = field(default_factory=dict, metadata={"cli": False})  # recipe fields by name (None: the recipe's)
 
+    def __post_init__(self):
+        if self.overrides is not None and not isinstance(self.overrides, dict):
+            raise UsageError(f"overrides must be a dict of recipe fields, got {self.overrides!r}")
+        object.__setattr__(self, "overrides", dict(self.overrides or {}))  # a copy: the config is immutable
+
+    def __getattr__(self, name):  # only for names that are not fields: 0.1.0 had the recipe's flat
+        if name in RECIPE_FIELD_NAMES:
+            raise AttributeError(f"TrainConfig has no {name!r}: a recipe field; read config.given({name!r}), "
+                                 f"or config.validate().recipe.{name}")
+        raise AttributeError(f"TrainConfig has no attribute {name!r}")
+
     @classmethod
     def from_options(cls, overrides=None, **options):
         """A config from options by their flat names, as `lenet-numba train` takes them: the
@@ -69,8 +75,8 @@ class TrainConfig:
         unknown = sorted(k for k in options if k not in _OWN and k not in RECIPE_FIELD_NAMES)
         if unknown:
             raise UsageError(f"unknown option(s): {', '.join(unknown)}")
-        return cls(**{k: v for k, v in options.items() if k in _OWN},
-                   overrides={**(overrides or {}), **{k: v for k, v in options.items() if k in RECIPE_FIELD_NAMES}})
+        flat = {k: v for k, v in options.items() if k in RECIPE_FIELD_NAMES and v is not None}
+        return cls(**{k: v for k, v in options.items() if k in _OWN}, overrides={**(overrides or {}), **flat})
 
     def given(self, name):
         """The value given for a run option or a recipe field (None: not given)."""

@@ -29,21 +29,12 @@ from .data.split import stratified_holdout
 from .errors import CheckpointError
 from .limits import DATASETS
 from .model import Model
-from .optim import SGD
 from .run_checkpoint import model_from_checkpoint, read_run_checkpoint, resume_rules
-from .sdlm import SDLM
-from .train import Start, train
+from .train import Start, make_optimizer, train
 
 __all__ = ["TrainConfig", "run", "load_dataset", "load_train_set", "load_test_set", "model_from_checkpoint",
            "DATASETS", "RECIPE_FIELDS"]
 TIMING_KEYS = ("seconds", "samples_per_s")
-
-
-def make_optimizer(recipe, seed=0):
-    """SGD or SDLM with the recipe's (checked, resolved) rate, times lr_decay**epoch."""
-    lr, decay = recipe.lr, recipe.lr_decay
-    rate = lr if decay == 1.0 else (lambda e: lr * decay ** e)
-    return SGD(rate) if recipe.optimizer == "sgd" else SDLM(eta=rate, mu=recipe.mu, seed=seed)
 
 
 def build_model(arch, recipe, seed):

@@ -11,11 +11,11 @@ import numpy as np
 from .architectures import ARCHITECTURES
 from .kernels.activations import NAMES as ACTIVATIONS
 from .kernels.losses import NAMES as LOSSES
-from .limits import check_choice, check_int, check_number, check_seed
+from .limits import DEFAULT_ARCH, check_choice, check_int, check_number, check_seed
 from .model import Model
 
 
-def gradcheck(arch="lenet1", activation="scaled-tanh", output_activation="scaled-tanh", loss="mse",
+def gradcheck(arch=DEFAULT_ARCH, activation="scaled-tanh", output_activation="scaled-tanh", loss="mse",
               seed=0, samples=3, h=1e-5, tolerance=1e-6, images=None, labels=None):
     """dict block -> max relative error over ``samples`` random samples and directions."""
     check_choice(arch, ARCHITECTURES, "architecture")

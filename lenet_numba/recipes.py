@@ -16,21 +16,19 @@
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .architectures import ARCHITECTURES
 from .errors import UsageError
-from .kernels.activations import NAMES as ACTIVATIONS
-from .kernels.losses import NAMES as LOSSES
 from .limits import (DATASETS, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_RECIPE, DISTORTION_LIMITS, MAX_EPOCHS, MAX_LR,
                      MAX_MU, MIN_ELASTIC_SIGMA, UNUSED_MU, check_choice, check_int, check_number)
-from .model import DTYPES
-from .optim import OPTIMIZERS
-from .sdlm import TUNED
 
 
-def _opt(default, help, **cli):
-    """A recipe field: its default, the --help text of its option, and how the CLI spells it
-    (``flag``: "--on/--off" for a bool; ``choices``: the name of a registry in NAMES)."""
+def option(default, help, **cli):
+    """A field of a recipe or a run: its default, the --help text of its option, and how the
+    CLI spells it (``flag``: "--on/--off" for a bool; ``choices``: the name of a registry in
+    names())."""
     return field(default=default, metadata={"help": help, **cli})
+
+
+_opt = option
 
 
 @dataclass(frozen=True)
@@ -86,6 +84,7 @@ class Recipe:
         """Fill SDLM's eta, mu and lr_decay left open (None) with the values tuned for ``arch``
         (docs/sdlm-tuning.md); SGD without a rate gets DEFAULT_LR (and no decay)."""
         if self.optimizer == "sdlm":
+            from .sdlm import TUNED
             tuned = TUNED.get(arch, TUNED["lenet1"])
             filled = dict(epochs=tuned.get("epochs", DEFAULT_EPOCHS), lr=tuned["eta"], mu=tuned["mu"],
                           lr_decay=tuned.get("lr_decay", 1.0))
@@ -136,8 +135,22 @@ class Recipe:
 # ---------------------------------------------------------------------------- names
 def names(kind):
     """The registry of valid names for ``kind``: loss, activation, optimizer, dtype,
-    architecture, recipe, dataset (each lives with the code it names)."""
-    return list(_REGISTRIES[kind]())
+    architecture, recipe, dataset (each lives with the code it names, below this module:
+    imported here on first use, so that importing the recipes, the config or the sweep
+    loads no NumPy or Numba, and a worker can set its thread counts first)."""
+    if kind == "loss":
+        from .kernels.losses import NAMES as registry
+    elif kind == "activation":
+        from .kernels.activations import NAMES as registry
+    elif kind == "optimizer":
+        from .optim import OPTIMIZERS as registry
+    elif kind == "dtype":
+        from .model import DTYPES as registry
+    elif kind == "architecture":
+        from .architectures import ARCHITECTURES as registry
+    else:
+        registry = {"recipe": RECIPES, "dataset": DATASETS}[kind]
+    return list(registry)
 
 
 def check_name(kind, value, what=None):
@@ -164,9 +177,6 @@ RECIPES = {
         description="cross-entropy, shuffling, seeded shift/rotate/scale + elastic augmentation, decaying rate, "
                     "L2 weight decay"),
 }
-_REGISTRIES = {"loss": lambda: LOSSES, "activation": lambda: ACTIVATIONS, "optimizer": lambda: OPTIMIZERS,
-               "dtype": lambda: DTYPES, "architecture": lambda: ARCHITECTURES, "recipe": lambda: RECIPES,
-               "dataset": lambda: DATASETS}
 
 
 def get(name):

@@ -7,7 +7,7 @@ never changes the result, because the sequence of updates is the same.
 """
 
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from .limits import DEFAULT_CHUNK, DEFAULT_LR, MAX_CHUNK, MAX_EPOCHS, check_int,
 from .kernels.simd import all_finite
 from .network import output_view, sample_loss_and_grad
 from .optim import SGD, apply_update, apply_update_decay, apply_update_uniform, uniform_step
+from .sdlm import SDLM
 from .recipes import Recipe
 
 
@@ -140,8 +141,15 @@ _START_NAMES = {"start_epoch": "epoch", "start_position": "position", "start_tot
                 "start_step": "step"}
 # what train() reads of a recipe: the passes, the loss, the order, the regularization and
 # the augmentation (the optimizer's fields are the optimizer's)
-_RECIPE_NAMES = frozenset(f.name for f in fields(Recipe))
+TRAINING_FIELDS = frozenset({"epochs", "loss", "shuffle", "augment", *AUG_FIELDS, "weight_decay", "label_smoothing"})
 TRAINING_DEFAULTS = Recipe("train", optimizer="sgd")
+
+
+def make_optimizer(recipe, seed=0):
+    """SGD or SDLM with the recipe's (checked, resolved) rate, times lr_decay**epoch."""
+    lr, decay = recipe.lr, recipe.lr_decay
+    rate = lr if decay == 1.0 else (lambda e: lr * decay ** e)
+    return SGD(rate) if recipe.optimizer == "sgd" else SDLM(eta=rate, mu=recipe.mu, seed=seed)
 
 
 class _Buffers:
@@ -162,10 +170,13 @@ def training_recipe(recipe=None, augment=None, **fields_):
     with the given fields, and the augmentation of ``augment`` (any object with a Recipe's
     augmentation fields), checked once (a checked Recipe is trusted)."""
     recipe = TRAINING_DEFAULTS if recipe is None else recipe
-    unknown = sorted(k for k in fields_ if k not in _RECIPE_NAMES)
+    unknown = sorted(k for k in fields_ if k not in TRAINING_FIELDS)
     if unknown:
         raise UsageError(f"train(): unexpected keyword argument(s): {', '.join(unknown)}")
     if augment is not None and not isinstance(augment, bool):
+        both = sorted(k for k in fields_ if k in AUG_FIELDS)
+        if both:
+            raise UsageError(f"train(): {both[0]} given both as a keyword and by augment: give it once")
         fields_ = {"augment": bool(getattr(augment, "augment", False)), **fields_,
                    **{n: getattr(augment, n) for n in AUG_FIELDS if hasattr(augment, n)}}
     elif augment is not None:
@@ -191,12 +202,15 @@ def train(model, images, labels, recipe=None, *, seed=0, chunk_size=DEFAULT_CHUN
     """
     starts = {_START_NAMES[k]: recipe_fields.pop(k) for k in list(recipe_fields) if k in _START_NAMES}
     start = replace(start or Start(), **starts)
+    if recipe is not None:  # the values it leaves to the network (the 1989 recipe's passes, SDLM's constants)
+        recipe = recipe.for_arch(model.arch.name)
+    if optimizer is None:  # lr: SGD at that rate; else the recipe's optimizer (default: SGD at DEFAULT_LR)
+        optimizer = make_optimizer(recipe.validate(), seed) if recipe is not None and lr is None \
+            else SGD(DEFAULT_LR if lr is None else lr)
     recipe = training_recipe(recipe, augment, **recipe_fields)
     check_int("epochs", recipe.epochs, 0, MAX_EPOCHS)  # a number here (a Recipe may leave it to the network)
     check_seed(seed)
     check_int("chunk_size", chunk_size, 1, MAX_CHUNK)
-    if optimizer is None:
-        optimizer = SGD(DEFAULT_LR if lr is None else lr)
     x = model.as_images(images)
     y = model.as_labels(labels, len(x))
     if not np.all(np.isfinite(x)):

@@ -69,3 +69,45 @@ def test_every_dataset_name_loads_by_one_table():
     assert all(set(parts) == {"train", "test"} for parts in datasets._PARTS.values())
     with pytest.raises(UsageError, match="unknown dataset 'nope'"):
         datasets.load_part("nope", "train")
+
+
+def test_the_config_and_the_sweep_load_no_numba_at_import():
+    """A sweep's worker sets its thread counts before NumPy or Numba load."""
+    import subprocess
+    import sys
+    code = ("import sys, lenet_numba.config, lenet_numba.sweep; "
+            "print(sorted(m for m in ('numba', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_config_is_immutable_and_names_the_old_flat_spelling():
+    config = TrainConfig.from_options(recipe="article", epochs=3)
+    with pytest.raises(AttributeError, match="recipe field"):
+        config.epochs
+    with pytest.raises(Exception):
+        config.seed = 4
+    assert config.given("epochs") == 3 and TrainConfig(overrides=None).overrides == {}
+    assert TrainConfig.from_options(epochs=None, overrides={"epochs": 2}).given("epochs") == 2
+
+
+def test_train_refuses_fields_it_would_not_use_and_follows_a_recipes_optimizer():
+    from lenet_numba.model import Model
+    from lenet_numba.sdlm import SDLM
+    from lenet_numba.train import train
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(-1, 1, (20, 16, 16)), rng.integers(0, 10, 20)
+    for field in ("lr_decay", "mu", "dtype", "output_activation"):
+        with pytest.raises(UsageError, match="unexpected keyword"):
+            train(Model(), x, y, epochs=1, **{field: getattr(recipes.get("1989"), field) or 0.5})
+    with pytest.raises(UsageError, match="given both"):
+        train(Model(), x, y, epochs=1, augment=recipes.get("modern"), max_shift=2.0)
+    seen = []
+    real = SDLM.step_for_epoch
+    import lenet_numba.sdlm as sdlm_module
+    try:
+        sdlm_module.SDLM.step_for_epoch = lambda self, *a: seen.append(self) or real(self, *a)
+        train(Model(), x, y, recipes.get("1989").with_overrides(epochs=1))
+    finally:
+        sdlm_module.SDLM.step_for_epoch = real
+    assert len(seen) == 1 and seen[0].mu == recipes.get("1989").for_arch("lenet1").mu

@@ -3,9 +3,9 @@
 import json
 
 import click
-import numpy as np
 
 from lenet_numba.inputs import load_inputs
+from lenet_numba.metrics import predictions
 from lenet_numba.run_checkpoint import model_from_checkpoint
 
 from .options import json_option
@@ -29,7 +29,7 @@ def predict_cmd(checkpoint, inputs, as_json):
         x = load_inputs(path)
         scores = model.predict(x)
         for i, s in enumerate(scores):
-            results.append({"input": path, "index": i, "digit": int(np.argmax(s)),
+            results.append({"input": path, "index": i, "digit": int(predictions(s)),
                             "scores": [float(v) for v in s]})
     if as_json:
         click.echo(json.dumps(results))

@@ -11,7 +11,7 @@ import click
 
 from lenet_numba import architectures, recipes
 from lenet_numba.errors import UsageError
-from lenet_numba.experiment import DATASETS
+from lenet_numba.limits import DATASETS, DEFAULT_ARCH, DEFAULT_CHUNK, DEFAULT_DATASET
 from lenet_numba.wording import count
 
 from .options import data_dir_option, json_option, no_download_option, non_negative, positive
@@ -22,7 +22,7 @@ from .options import data_dir_option, json_option, no_download_option, non_negat
 @click.option("--out-dir", type=click.Path(), required=True,
               help="Results: sweep.md (table), sweep.json, results.jsonl (one line per finished run), "
                    "runs/NAME.jsonl (each run's epochs). Created if missing; its parent must exist.")
-@click.option("--arch", type=click.Choice(list(architectures.ARCHITECTURES)), default="lenet1", show_default=True)
+@click.option("--arch", type=click.Choice(list(architectures.ARCHITECTURES)), default=DEFAULT_ARCH, show_default=True)
 @click.option("--recipe", type=click.Choice(list(recipes.RECIPES)), default=recipes.DEFAULT_RECIPE,
               show_default=True, help="The base every setting changes.")
 @click.option("--epochs", type=int, default=None, callback=non_negative, help="Passes per run [recipe].")
@@ -32,7 +32,7 @@ from .options import data_dir_option, json_option, no_download_option, non_negat
                    "optimizer, loss, activation, shuffle, augment, max_shift, ...")
 @click.option("--seeds", "seed_tokens", multiple=True, metavar="S [S ...]",
               help="Seeds per setting: --seeds 0 1 2, or 0,1,2, or 0-2 [0].")
-@click.option("--dataset", type=click.Choice(list(DATASETS)), default="usps", show_default=True)
+@click.option("--dataset", type=click.Choice(list(DATASETS)), default=DEFAULT_DATASET, show_default=True)
 @click.option("--jobs", type=int, default=None, callback=positive,
               help="Runs at a time, one single-threaded process each [number of cores].")
 @click.option("--dask-scheduler", metavar="ADDRESS", default=None,
@@ -43,7 +43,7 @@ from .options import data_dir_option, json_option, no_download_option, non_negat
                    "and choose the best setting on them; the runs never read the test set. Without it "
                    "the table shows test error and picks nothing.")
 @click.option("--resume", is_flag=True, help="Keep the finished runs in --out-dir and run only the missing ones.")
-@click.option("--chunk-size", type=int, default=512, callback=positive, show_default=True,
+@click.option("--chunk-size", type=int, default=DEFAULT_CHUNK, callback=positive, show_default=True,
               help="Samples per compiled chunk (never changes results).")
 @data_dir_option
 @no_download_option

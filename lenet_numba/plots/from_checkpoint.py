@@ -3,13 +3,14 @@
 import os
 
 from ..errors import UsageError
+from ..limits import DEFAULT_DATASET
 from .evaluation import plot_confusion, plot_reject_curve, reject_data
 from .feature_maps import plot_feature_maps
 from .figure import DPI, check_dpi, check_out_dir, check_output_files, require_matplotlib
 from .kernels import conv_layers, plot_kernels
 
 
-def checkpoint_figures(checkpoint, out_dir, *, prefix=None, digit=0, dataset="usps", data_dir=None,
+def checkpoint_figures(checkpoint, out_dir, *, prefix=None, digit=0, dataset=DEFAULT_DATASET, data_dir=None,
                        download=True, loss=None, dpi=DPI):
     """All checkpoint figures into ``out_dir``; returns {kind: drawn data} (each with "path").
 

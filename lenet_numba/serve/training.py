@@ -23,6 +23,7 @@ import threading
 import time
 
 from ..errors import LenetError, first_line
+from ..limits import DEFAULT_DATASET
 from .requests import BadRequest
 
 SEND_EVERY = 0.1   # seconds between weight updates sent while a pass runs
@@ -228,7 +229,7 @@ class Trainer:
             j = self.job
             stamp = time.strftime("%Y%m%d-%H%M%S")
             name = f"{j['arch']}-{j['recipe']}-seed{j['seed']}-{len(self.history)}passes-{stamp}-{self.run_id}.npz"
-            run_defining = {"arch": j["arch"], "recipe": j["recipe"], "seed": j["seed"], "dataset": "usps",
+            run_defining = {"arch": j["arch"], "recipe": j["recipe"], "seed": j["seed"], "dataset": DEFAULT_DATASET,
                             "init_from": None}
             meta = checkpoint_meta(run_defining, Recipe(**self.recipe), model, len(self.history), self.history)
             try:
