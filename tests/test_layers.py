@@ -1,5 +1,6 @@
-"""Imports go one way down: the layers contract in pyproject.toml, run by import-linter,
-holds, and names every module of the package (a new module must be given its level)."""
+"""Imports go one way down: the layers contract in pyproject.toml (and no cycle inside a
+package), run by import-linter, holds, and names every module of the package (a new module
+must be given its level)."""
 
 import os
 import pkgutil
@@ -26,7 +27,7 @@ def test_the_layers_contract_holds():
     res = subprocess.run([lint, "--no-cache", "--config", os.path.join(ROOT, "pyproject.toml")],
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert "1 kept, 0 broken" in res.stdout
+    assert "2 kept, 0 broken" in res.stdout
 
 
 def test_every_module_has_a_level():
