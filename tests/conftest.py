@@ -13,9 +13,10 @@ import pytest
 from hypothesis import settings
 
 import optional
+from lenet_numba.procs import SINGLE_THREAD_ENV
 
 DATA_ENV = "LENET_NUMBA_DATA"
-THREAD_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_ENV = tuple(SINGLE_THREAD_ENV)  # what a sweep sets for its workers (restored after a module)
 # The environment pytest was started with: data look-ups use it even inside a test that
 # points XDG_CACHE_HOME or HOME elsewhere.
 USER_ENV = {k: os.environ.get(k) for k in (DATA_ENV, "XDG_CACHE_HOME", "HOME")}

@@ -82,6 +82,7 @@ def test_train_starts_one_on_a_cold_cache_and_waits_for_it(monkeypatch):
 
     monkeypatch.setattr(compile_ahead, "cached", lambda dtype: False)
     monkeypatch.setattr("lenet_numba.compile_ahead.default_jobs", lambda: 2)
+    monkeypatch.delenv(compile_ahead.OFF, raising=False)  # an in-process sweep command sets it
     monkeypatch.setattr(compile_ahead, "start", spy)
     m = Model("lenet1", seed=0)
     x = np.zeros((3, 16, 16), np.float32)
