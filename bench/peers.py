@@ -21,7 +21,8 @@ pinned to one CPU (--cpu, default: the first this process may use) with every th
 pool set to 1. Reported per peer, medians over --repeats fresh processes:
 
 * time to the first sample: wall seconds from launching the process to the end of its
-  first training sample (imports, data, building the network, compiling), on an
+  first training sample (imports, data, building the network, compiling), and the CPU
+  seconds the process (and compile workers it waited for) spent to get there, on an
   empty compile cache (lenet-numba's JIT cache, TorchInductor's cache: fresh temporary
   folders; JAX keeps none by default), and for lenet-numba also on the cache the cold
   process left (warm);
@@ -201,6 +202,8 @@ def peer_main(peer, launched, samples, data_dir):
         run = torch_peer(x, y, compiled=peer == "torch-compile")
     run(1)  # imports, data, network, compile, and the first sample's update
     first_s = time.time() - launched
+    t = os.times()  # CPU of this process and the ones it waited for (TorchInductor's compile workers)
+    first_cpu_s = t.user + t.system + t.children_user + t.children_system
     run(samples)  # untimed (JAX: compiles the scan for this pass length)
     cpu = []
     for _ in range(3):
@@ -208,7 +211,7 @@ def peer_main(peer, launched, samples, data_dir):
         run(samples)
         cpu.append((time.process_time() - c0) / samples * 1e6)
     params = run(AGREE_SAMPLES)
-    print("PEER " + json.dumps({"first_sample_s": first_s, "us_per_sample": cpu, "source": source,
+    print("PEER " + json.dumps({"first_sample_s": first_s, "first_sample_cpu_s": first_cpu_s, "us_per_sample": cpu, "source": source,
                                 "params": [float(v) for v in params], "versions": versions(peer)}), flush=True)
 
 
@@ -294,6 +297,7 @@ def run(repeats, samples, data_dir, cpu, only=PEERS):
             res["peers"][peer] = {"errors": [o["error"] for o in outs]}
             continue
         row = {"first_sample_s": summary([o["first_sample_s"] for o in good]),
+               "first_sample_cpu_s": summary([o["first_sample_cpu_s"] for o in good]),
                "us_per_sample": summary([statistics.median(o["us_per_sample"]) for o in good]),
                "versions": good[0]["versions"], "source": good[0]["source"], "runs": len(good)}
         if ref is not None:
@@ -323,22 +327,23 @@ def markdown(res):
          f"{s['repeats']} fresh processes per peer, interleaved; load average {res['loadavg_start'][0]:.2f} at "
          f"start, {res['loadavg_end'][0]:.2f} at end. LeNet-1 float32, per-sample SGD (lr {s['lr']}, softmax CE, "
          f"file order) over {s['samples']:,} USPS digits; steady state in process CPU time.", "",
-         "| peer | version | first sample, s (wall from launch) | steady µs/sample | × lenet-numba "
-         "| max \|Δ param\| after 100 samples |", "|---|---|---|---|---|---|"]
+         "| peer | version | first sample: wall s from launch | its CPU s | steady µs/sample | × lenet-numba "
+         "| max \|Δ param\| after 100 samples |", "|---|---|---|---|---|---|---|"]
     for peer in ("lenet-numba", "lenet-numba-warm", "torch-eager", "torch-compile", "jax"):
         row = rows.get(peer)
         if row is None:
             if peer in res.get("skipped", []):
-                L.append(f"| {LABELS[peer]} | not installed | – | – | – | – |")
+                L.append(f"| {LABELS[peer]} | not installed | – | – | – | – | – |")
             continue
         if "errors" in row:
-            L.append(f"| {LABELS[peer]} | – | failed: {row['errors'][0][:80]} | – | – | – |")
+            L.append(f"| {LABELS[peer]} | – | failed: {row['errors'][0][:80]} | – | – | – | – |")
             continue
         ver = ", ".join(f"{k} {v}" for k, v in row["versions"].items() if k != "numpy")
         us = row["us_per_sample"]
         x = f"{us['median'] / ours:.1f}×" if ours else "–"
         diff = row.get("max_abs_param_diff")
-        L.append(f"| {LABELS[peer]} | {ver} | {fmt(row['first_sample_s'])} | {fmt(us, 1)} | {x} | "
+        L.append(f"| {LABELS[peer]} | {ver} | {fmt(row['first_sample_s'])} | {fmt(row['first_sample_cpu_s'])} | "
+                 f"{fmt(us, 1)} | {x} | "
                  f"{'–' if diff is None else f'{diff:.2g}'} |")
     return "\n".join(L) + "\n"
 

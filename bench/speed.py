@@ -170,7 +170,11 @@ def setup(workers, workloads, res, items, raw):
 def run(baseline, repeats, start_repeats, scratch, processes):
     info = cpu_info()
     peak, peak_why = peak_gflops(info)
-    res = {"command": "python bench/speed.py " + " ".join(sys.argv[1:]), "commit": git_rev("+uncommitted"),
+    argv = sys.argv[1:]
+    if "--scratch" in argv:  # a folder of this machine: not part of the command that matters
+        i = argv.index("--scratch")
+        argv = argv[:i] + argv[i + 2:]
+    res = {"command": "python bench/speed.py " + " ".join(argv), "commit": git_rev("+uncommitted"),
            "machine": {**{k: info[k] for k in ("cpu", "vendor", "family", "model", "core", "mhz", "logical_cpus")},
                        "fp32_peak_gflops": peak, "peak_formula": peak_why, "loadavg_start": os.getloadavg(),
                        "measured_ghz": measured_ghz()},
@@ -189,6 +193,8 @@ def run(baseline, repeats, start_repeats, scratch, processes):
     workers = start_workers(engines, scratch)
     try:
         res["engines"] = {name: w.ask(op="info") for name, w in workers.items()}
+        for name, info in res["engines"].items():  # where each engine came from, relative (no machine paths)
+            info["lenet_numba"] = os.path.relpath(info["lenet_numba"], engines[name] if name == "new" else scratch)
         archs = [a for a in ARCHS if a in res["engines"]["new"]["architectures"]]
         workloads = [f"{kind}/{a}/{dt}" for kind in ("train", "infer", "sdlm") for a in archs for dt in DTYPES]
         items, raw = {}, {}
