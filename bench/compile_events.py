@@ -6,10 +6,12 @@
 Runs ``lenet-numba train TRAIN ARGS`` (default ``--epochs 1``: the default recipe) in a fresh
 process on an empty, private JIT cache (removed at the end), with compile_ahead's second
 process off, until its compiled loop is about to train its first sample. Records the wall
-and CPU time to that point, the time spent holding Numba's LLVM lock (LLVM's optimization
+and CPU time to that point, the CPU time spent holding Numba's LLVM lock (LLVM's optimization
 and machine code; the rest is Numba's typing, inlining and lowering in Python), and per
-compiled function the seconds from its compile's start to its end, inclusive of the
-functions it compiled in turn and exclusive of them (Numba's documented event API).
+compiled function the CPU seconds (of the compiling thread) from its compile's start to its
+end, inclusive of the functions it compiled in turn and exclusive of them (Numba's
+documented event API). Compile times are CPU time: on a shared machine wall time is
+inflated by the other processes, this much less.
 """
 
 import argparse
@@ -40,7 +42,7 @@ def child(train_args):
 
     class Timer(event.Listener):
         def on_start(self, ev):
-            now = time.perf_counter()
+            now = time.thread_time()  # CPU: a busy machine inflates wall time, not this
             if ev.kind == "numba:compile":
                 if stack:
                     excl[stack[-1][0]] += now - stack[-1][2]
@@ -51,7 +53,7 @@ def child(train_args):
                     lock_start[ev.kind] = now
 
         def on_end(self, ev):
-            now = time.perf_counter()
+            now = time.thread_time()
             if ev.kind == "numba:compile":
                 name, t0, t_resume = stack.pop()
                 incl[name] += now - t0
@@ -117,10 +119,10 @@ def markdown(res):
          f"cache; load average {res['loadavg_start'][0]:.2f} at start (a shared machine: wall time is "
          f"inflated, CPU time much less). `lenet-numba train {' '.join(res['train_args'])}` reached its first "
          f"training sample after {res['wall_s']:.1f} s of wall time, {res['cpu_s']:.1f} s of CPU; "
-         f"{res['compile_s']:.1f} s compiling, of which {res['llvm_lock_s']:.1f} s in LLVM "
+         f"{res['compile_s']:.1f} CPU s compiling, of which {res['llvm_lock_s']:.1f} s in LLVM "
          f"({100 * res['llvm_lock_s'] / res['compile_s']:.0f}%: the rest is Numba's typing, inlining and "
          f"lowering in Python). The {TOP} functions with the most compile time of their own:", "",
-         "| function | own compile s | inclusive s | share of compile |", "|---|---|---|---|"]
+         "| function | own compile CPU s | inclusive CPU s | share of compile |", "|---|---|---|---|"]
     for name, t in fns[:TOP]:
         L.append(f"| `{name}` | {t['exclusive_s']:.1f} | {t['inclusive_s']:.1f} | "
                  f"{100 * t['exclusive_s'] / res['compile_s']:.0f}% |")
