@@ -249,6 +249,8 @@ def test_commands_announce_the_compile_on_stderr(tmp_path):
     assert r.returncode == 0, r.stderr
     first = r.stderr.splitlines()[0]
     assert first.startswith("compiling the engine for `gradcheck` (first run of this version): up to about")
+    from lenet_numba.compile_notice import read_times
+    assert read_times(str(tmp_path / "jit"))["gradcheck"]["seconds"] > 0  # the next cold run's estimate
     again = subprocess.run([sys.executable, "-m", "lenet_numba", "gradcheck", "--samples", "1"], env=env,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "compiling" not in again.stderr, again.stderr
