@@ -14,9 +14,11 @@ things that those do not give (measured, not assumed):
 2. Damaged entries. A truncated or bit-flipped ``.nbi``/``.nbc`` makes Numba's own loader
    raise (an unpickling or LLVM error) on every later run until the file is deleted by
    hand; here each entry carries a sha256 and a bad one is compiled again.
-3. A cache folder that cannot be written. ``cache=True`` with no writable folder makes
-   Numba refuse to define the function at import; here nothing touches the disk before
-   the first compile and a refused folder is replaced by a temporary one.
+3. The folder, chosen when used. Numba picks it when a function is defined (at import):
+   a ``NUMBA_CACHE_DIR`` with a file in the way silently moves the cache into the source
+   tree's ``__pycache__``, and with no writable folder at all Numba refuses to define the
+   function. Here nothing touches the disk before the first compile, and a refused folder
+   is replaced by a temporary one, with one line saying so.
 
 What the checks cost: nothing measurable. Time to the first training sample of `train
 --optimizer sgd` on a warm cache, 5 interleaved fresh processes each on a shared 2-core
