@@ -60,6 +60,7 @@ def _speed_result(train_new_us, cold_s):
     return {"workloads": {"train/lenet1/float32": {"items": 7291, "baseline": {"cpu": stat(7.2)},
                                                    "new": {"cpu": stat(train_new_us)}}},
             "settings": {"start_commands": {"sgd": ["--optimizer", "sgd"], "default": ["--epochs", "1"]}},
+            "targets": {"cold_s": 20.0, "warm_s": 1.0},  # what the file was measured against
             "start": {"baseline": {"sgd": start(18.0), "default": start(24.0)},
                       "new": {"sgd": start(15.0), "default": start(cold_s)}}}
 
@@ -75,6 +76,9 @@ def test_speed_shortfalls_say_how_far_off_and_where_the_time_goes():
     assert cold.startswith("- `train --epochs 1`")
     assert "30.0 s to the first training sample where 20 s would meet it (33% to cut)" in cold
     assert speed.shortfalls(_speed_result(3.9, 19.0), roofline) == []  # all met: nothing to say
+    untargeted = _speed_result(3.9, 19.0)
+    del untargeted["targets"]  # no targets recorded: today's (8 s cold, 0.5 s warm) apply
+    assert [m for m in speed.shortfalls(untargeted, roofline) if "where 8 s would meet it" in m] != []
     no_start = _speed_result(5.0, 30.0)
     del no_start["start"]  # a results file without start-up figures still lists the rest
     assert speed.shortfalls(no_start, {"tables": []}) == [line.split(". Largest")[0] + "."]
