@@ -9,7 +9,7 @@ The estimate times itself: a cold run records the seconds its command spent comp
 (and waiting for compile_ahead's second process) in the cache folder's ``compile-times.json``,
 with the load of the machine then; the next cold run of that command (a new version, an
 emptied cache) says that, scaled by how much busier the machine is now. Until a command
-has been timed on the machine, ESTIMATES says.
+has been timed on the machine, ESTIMATES says, scaled by the load now.
 """
 
 import atexit
@@ -69,11 +69,12 @@ def record_time(folder, command, seconds, load_per_core):
 def estimate(command, folder=None, load_per_core=None):
     """(seconds, timed): the recorded cold compile of ``command`` in ``folder`` scaled by the
     load now against the load then (never below the record), rounded up to 5 s; else the
-    ESTIMATES figure and False."""
+    ESTIMATES figure (timed with at most one runnable process per core) scaled by the load
+    now, and False. A compile gets about one core's 1/load share of a busy machine."""
+    now = _load_per_core() if load_per_core is None else load_per_core
     rec = read_times(folder).get(command) if folder else None
     if rec is None:
-        return ESTIMATES.get(command, 40), False
-    now = _load_per_core() if load_per_core is None else load_per_core
+        return 5 * math.ceil(ESTIMATES.get(command, 40) * max(1.0, now) / 5), False
     factor = max(1.0, now) / max(1.0, float(rec.get("load_per_core") or 0.0))
     return 5 * math.ceil(rec["seconds"] * max(1.0, factor) / 5), True
 
@@ -124,7 +125,8 @@ class CompileNotice(event.Listener):
             self.began = time.perf_counter()
             if self.started is None:
                 self.started = self.began
-                self.load_per_core = _load_per_core()
+                if self.load_per_core is None:
+                    self.load_per_core = _load_per_core()
             if not self.announced:
                 self.announced = True
                 print(self.message(), file=self.stream, flush=True)

@@ -177,6 +177,7 @@ def test_the_compile_notice_says_what_and_how_long(capsys):
     from lenet_numba.compile_notice import CompileNotice
 
     notice = CompileNotice("eval", cold=True)
+    notice.load_per_core = 0.0  # an idle machine: the built-in figure as it is
     notice.on_start(None)
     notice.on_start(None)   # a callee's compile inside the first: no second line
     notice.on_end(None)
@@ -231,6 +232,7 @@ def test_on_a_terminal_a_ticker_counts_the_seconds_and_clears_its_line():
 
     term = FakeTerminal()
     notice = CompileNotice("train", cold=True, stream=term, tick=0.01)
+    notice.load_per_core = 0.0
     notice.on_start(None)
     deadline = time.time() + 5
     while not any(p.startswith("\rcompiling...") for p in term.parts) and time.time() < deadline:
@@ -351,5 +353,6 @@ def test_the_timed_estimate_grows_with_the_load_and_a_bad_record_is_ignored(tmp_
     assert estimate("train", str(tmp_path), load_per_core=0.2) == (15, True)   # never below the record
     assert estimate("train", str(tmp_path), load_per_core=3.0) == (40, True)   # 12 s x 3 = 36 -> 40
     assert estimate("eval", str(tmp_path), load_per_core=0.0) == (ESTIMATES["eval"], False)
+    assert estimate("eval", str(tmp_path), load_per_core=2.5) == (25, False)   # untimed: the figure x load
     (tmp_path / "compile-times.json").write_text("{not json")
     assert estimate("train", str(tmp_path), load_per_core=0.0) == (ESTIMATES["train"], False)
