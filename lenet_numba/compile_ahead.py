@@ -4,8 +4,8 @@ training loop.
 Before its first training sample, a default ``lenet-numba train`` (SDLM) on an empty JIT
 cache compiles two large and independent things: the per-sample SGD loop
 (``train.train_chunk``) and SDLM's second-order walk (``network.estimate_curvature``,
-float64, with its own conv kernels). One after the other they took ~27 s on a
-2-core AMD EPYC. A second process compiling the estimate into the same cache
+float64, with its own conv kernels). One after the other they took ~27 s on a 2-core
+AMD EPYC (Zen 4). A second process compiling the estimate into the same cache
 while this one compiles the loop brings the wall time down to about the longer of the
 two; this process then loads the estimate from the cache.
 
@@ -22,9 +22,11 @@ The compiled estimate depends only on the dtype: the network's shape and layers 
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 
+from . import compile_notice
 from .procs import default_jobs, die_with_parent
 
 WAIT_S = 600  # the second process compiles in ~15 s; past this it is stopped and ignored
@@ -57,6 +59,7 @@ def start(model, optimizer):
 def cached(dtype):
     """True when the estimate for float arrays of ``dtype`` is compiled in this process or
     listed in the cache's index (or when that cannot be read: then start nothing)."""
+    from .jit_cache import indexed_signatures
     from .network import estimate_curvature
 
     def wanted(sig):
@@ -64,8 +67,8 @@ def cached(dtype):
 
     try:
         return any(map(wanted, estimate_curvature.signatures)) or any(
-            map(wanted, estimate_curvature._cache.indexed_signatures()))
-    except Exception:  # noqa: BLE001  numba internals changed, or an unreadable index
+            map(wanted, indexed_signatures(estimate_curvature)))
+    except Exception:  # noqa: BLE001  an unreadable index
         return True
 
 
@@ -74,9 +77,11 @@ def finish(proc, ok=True):
     interrupt while waiting stops it too."""
     if proc is None:
         return
+    t0 = time.perf_counter()
     try:
         if ok:
             proc.wait(WAIT_S)
+            compile_notice.waited(time.perf_counter() - t0)
             return
     except subprocess.TimeoutExpired:
         pass

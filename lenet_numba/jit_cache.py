@@ -1,18 +1,21 @@
 """Numba's on-disk cache for this package: keyed by the whole source, checked, never fatal.
 
 Every compiled function of the package is declared with :func:`njit` from this module
-(numba's ``njit`` plus this cache). Why not numba's own ``cache=True``:
+(numba's ``njit`` plus this cache; the part that reaches into Numba's private caching
+classes is numba_private.py, with the measurements behind it). Why not numba's own
+``cache=True`` (each of these was tried on plain ``numba.njit(cache=True)``):
 
 - Numba checks a cached function against its own file only: edit a kernel in
   kernels/conv.py and the cached engine in network.py (which inlined the old kernel) keeps
   running the old code, a silently wrong result. Here every function caches under
   ``$LENET_NUMBA_JIT_CACHE/<hash of all our .py files>`` (default
   ``<user cache>/lenet-numba/numba``): any change to any file starts a fresh cache.
-- A damaged entry (a truncated or bit-flipped ``.nbc``, a garbled or empty ``.nbi``) would
-  end every later run with an unpickling or LLVM error. Entries carry a sha256 here; a bad
+- A damaged entry (a truncated or bit-flipped ``.nbc``, a garbled or empty ``.nbi``) ends
+  every later run with an unpickling error until the file is deleted by hand. Entries carry a sha256 here; a bad
   one is deleted and compiled again, with one warning line.
-- A cache folder that cannot be written (read-only home, a file in the way) would make
-  numba refuse to define the functions at import. Here nothing touches the disk before
+- numba picks the folder when a function is defined (at import): a ``NUMBA_CACHE_DIR``
+  with a file in the way silently moves the cache into the source tree's __pycache__, and
+  with no writable folder at all numba refuses to define the function. Here nothing touches the disk before
   the first compile; a folder that refuses the write is replaced by a temporary one, with
   one line saying why every run then compiles.
 
@@ -25,7 +28,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import pickle
 import re
 import shutil
 import sys
@@ -33,8 +35,8 @@ import tempfile
 import time
 
 import numba
-from numba.core import caching
 
+from . import numba_private
 from .cache_dir import user_cache_root
 from .errors import first_line
 
@@ -153,11 +155,11 @@ def prepare(command=None, announce=True):
     if announce:
         from . import compile_notice
 
-        compile_notice.install(command, cold, kept=not _state["temporary"])
+        compile_notice.install(command, cold, kept=not _state["temporary"], times_dir=os.path.dirname(root))
     return cold
 
 
-# --------------------------------------------------------------------------- the cache object
+# --------------------------------------------------------------------------- entries: framed, locked
 
 
 class CorruptEntry(Exception):
@@ -200,145 +202,42 @@ def cache_lock(folder, exclusive):
         yield
 
 
-class _CheckedFiles(caching.IndexDataCacheFile):
-    """numba's index + data files, each framed with a sha256 of its contents, read and
-    written under cache_lock."""
+class _Policy:
+    """What numba_private.CheckedCache asks of this module (see its docstring)."""
 
-    def save(self, key, data):
-        with cache_lock(self._cache_path, exclusive=True):
-            super().save(key, data)
+    folder = staticmethod(cache_root)
+    lock = staticmethod(cache_lock)
+    frame = staticmethod(_framed)
+    unframe = staticmethod(_unframed)
 
-    def load(self, key):
-        with cache_lock(self._cache_path, exclusive=False):
-            return super().load(key)
+    @staticmethod
+    def damaged(e):
+        _warn("corrupt", f"discarded a damaged compiled-code cache entry ({first_line(e)}); compiling it "
+                         "(and any other damaged one) again")
 
-    def _load_index(self):
-        try:
-            with open(self._index_path, "rb") as f:
-                raw = f.read()
-        except FileNotFoundError:
-            return {}
-        version, stamp, overloads = pickle.loads(_unframed(raw, self._index_path))
-        if version != self._version or stamp != self._source_stamp:
-            return {}  # another numba, or an edited file: stale entries are overwritten
-        return overloads
-
-    def _save_index(self, overloads):
-        payload = pickle.dumps((self._version, self._source_stamp, overloads), protocol=-1)
-        with self._open_for_write(self._index_path) as f:
-            f.write(_framed(payload))
-
-    def _load_data(self, name):
-        path = self._data_path(name)
-        with open(path, "rb") as f:
-            raw = f.read()
-        return pickle.loads(_unframed(raw, path))
-
-    def _save_data(self, name, data):
-        with self._open_for_write(self._data_path(name)) as f:
-            f.write(_framed(self._dump(data)))
-
-    def discard(self):
-        """Delete this function's index and data files."""
-        stem = self._index_name[: -len(".nbi")]
-        try:
-            names = os.listdir(self._cache_path)
-        except OSError:
-            return
-        for name in names:
-            if name == self._index_name or (name.startswith(stem + ".") and name.endswith(".nbc")):
-                try:
-                    os.unlink(os.path.join(self._cache_path, name))
-                except OSError:
-                    pass
+    @staticmethod
+    def unwritable(e):
+        if _state["temporary"]:  # the temporary folder failed too
+            return False
+        _use_temporary_folder(f"{e.filename or cache_root()}: {e.strerror or e}")
+        return True
 
 
-class _Locator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
-    """The function's folder inside :func:`cache_root`, looked up when used (not at import)."""
-
-    def __init__(self, py_func, py_file):
-        self._py_file = py_file
-        self._lineno = py_func.__code__.co_firstlineno
-        self._subpath = self.get_suitable_cache_subpath(py_file)
-
-    def get_cache_path(self):
-        return os.path.join(cache_root(), self._subpath)
-
-    @classmethod
-    def from_function(cls, py_func, py_file):
-        return cls(py_func, py_file)
-
-
-class _Impl(caching.CompileResultCacheImpl):
-    _locator_classes = [_Locator]
-
-
-class PackageCache(caching.FunctionCache):
-    """The dispatcher's cache: numba's FunctionCache with a lazily chosen folder, checked
-    entries, and every failure turned into a recompile."""
-
-    _impl_class = _Impl
-
-    def __init__(self, py_func):  # numba's __init__ would fix the folder now; it is chosen at use
-        self._name = repr(py_func)
-        self._py_func = py_func
-        self._impl = self._impl_class(py_func)
-        self._files = None
-        self.enable()
-
-    @property
-    def cache_path(self):
-        return self._impl.locator.get_cache_path()
-
-    @property
-    def _cache_file(self):
-        path = self.cache_path
-        if self._files is None or self._files._cache_path != path:
-            self._files = _CheckedFiles(path, self._impl.filename_base, self._impl.locator.get_source_stamp())
-        return self._files
-
-    def indexed_signatures(self):
-        """The signatures this function's index lists in the cache (none without an index)."""
-        files = self._cache_file
-        if not os.path.exists(files._index_path):
-            return []
-        with cache_lock(files._cache_path, exclusive=False):
-            return [key[0] for key in files._load_index()]
-
-    def load_overload(self, sig, target_context):
-        try:
-            return super().load_overload(sig, target_context)
-        except OSError:  # no readable folder: nothing cached (save_overload says why, if it matters)
-            return None
-        except Exception as e:  # noqa: BLE001  any failure to read an entry means: compile it again
-            self._cache_file.discard()
-            _warn("corrupt", f"discarded a damaged compiled-code cache entry ({first_line(e)}); compiling it "
-                             "(and any other damaged one) again")
-            return None
-
-    def save_overload(self, sig, data):
-        for _ in range(2):
-            try:
-                return super().save_overload(sig, data)
-            except OSError as e:
-                if _state["temporary"]:  # the temporary folder failed too: keep it in memory
-                    self.disable()
-                    return None
-                _use_temporary_folder(f"{e.filename or self.cache_path}: {e.strerror or e}")
-        return None
+def indexed_signatures(dispatcher):
+    """The signatures the on-disk cache of a function made by :func:`njit` lists."""
+    return numba_private.indexed_signatures(dispatcher)
 
 
 def njit(*args, **options):
-    """``numba.njit`` whose compiled code is cached by :class:`PackageCache` (``cache=False`` to opt out)."""
+    """``numba.njit`` whose compiled code is cached in :func:`cache_root`, checked
+    (numba_private.CheckedCache with this module's policy; ``cache=False`` to opt out)."""
     use_cache = options.pop("cache", True)
 
     signatures = () if args and callable(args[0]) else args
 
     def decorate(func):
         dispatcher = numba.njit(*signatures, **options)(func)
-        if use_cache:
-            dispatcher._cache = PackageCache(func)  # what Dispatcher.enable_caching() does, with this cache
-        return dispatcher
+        return numba_private.attach(dispatcher, _Policy) if use_cache else dispatcher
 
     if args and callable(args[0]):
         return decorate(args[0])

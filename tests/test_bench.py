@@ -1,4 +1,5 @@
-"""The speed harness's own arithmetic: the FLOP counts and the NumPy reference network."""
+"""The speed harness's own arithmetic: the FLOP counts, the NumPy reference network, the
+peers' network and the reports."""
 
 import os
 import sys
@@ -59,6 +60,7 @@ def _speed_result(train_new_us, cold_s):
     return {"workloads": {"train/lenet1/float32": {"items": 7291, "baseline": {"cpu": stat(7.2)},
                                                    "new": {"cpu": stat(train_new_us)}}},
             "settings": {"start_commands": {"sgd": ["--optimizer", "sgd"], "default": ["--epochs", "1"]}},
+            "targets": {"cold_s": 20.0, "warm_s": 1.0},  # what the file was measured against
             "start": {"baseline": {"sgd": start(18.0), "default": start(24.0)},
                       "new": {"sgd": start(15.0), "default": start(cold_s)}}}
 
@@ -74,6 +76,66 @@ def test_speed_shortfalls_say_how_far_off_and_where_the_time_goes():
     assert cold.startswith("- `train --epochs 1`")
     assert "30.0 s to the first training sample where 20 s would meet it (33% to cut)" in cold
     assert speed.shortfalls(_speed_result(3.9, 19.0), roofline) == []  # all met: nothing to say
+    untargeted = _speed_result(3.9, 19.0)
+    del untargeted["targets"]  # no targets recorded: today's (8 s cold, 0.5 s warm) apply
+    assert [m for m in speed.shortfalls(untargeted, roofline) if "where 8 s would meet it" in m] != []
     no_start = _speed_result(5.0, 30.0)
     del no_start["start"]  # a results file without start-up figures still lists the rest
     assert speed.shortfalls(no_start, {"tables": []}) == [line.split(". Largest")[0] + "."]
+
+
+# ---- bench/peers.py: the peers that compile
+
+
+def test_the_jax_peer_trains_the_same_network_as_the_engine():
+    """bench/peers.py's JAX LeNet-1 (its own layers, from the engine's initial weights) makes
+    the same per-sample SGD updates as the compiled loop, to float32 rounding."""
+    pytest.importorskip("jax")
+    import peers
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (30, 16, 16)).astype(np.float32)
+    y = rng.integers(0, 10, 30)
+    ours = np.array(peers.numba_peer(x, y)(30))
+    theirs = np.array(peers.jax_peer(x, y)(30))
+    start = np.concatenate([v.ravel() for v in peers.initial_params()[0].values()])
+    moved = np.abs(ours - start).max()
+    assert moved > 1e-3                                   # the pass changed the weights...
+    assert np.abs(theirs - ours).max() < 1e-3 * moved     # ...and both changed them alike
+
+
+def test_the_peers_table_names_skipped_and_failed_peers_and_ratios_against_the_engine():
+    import peers
+
+    def row(first, us, diff):
+        return {"first_sample_s": {"median": first, "min": first, "max": first},
+                "first_sample_cpu_s": {"median": first, "min": first, "max": first},
+                "us_per_sample": {"median": us, "min": us, "max": us}, "versions": {"x": "1"},
+                "max_abs_param_diff": diff}
+
+    res = {"command": "python bench/peers.py", "commit": "abc1234", "loadavg_start": [1, 1, 1],
+           "loadavg_end": [1, 1, 1], "skipped": ["torch-eager"],
+           "machine": {"cpu": "AMD EPYC", "family": 25, "model": 17, "core": "Zen 4"},
+           "settings": {"repeats": 3, "samples": 1000, "lr": 0.01},
+           "peers": {"lenet-numba": row(20.0, 5.0, 0.0), "lenet-numba-warm": row(1.0, 5.0, 0.0),
+                     "jax": row(2.0, 60.0, 1e-7), "torch-compile": {"errors": ["exit 1: no compiler"]}}}
+    text = peers.markdown(res)
+    assert "| PyTorch eager | not installed |" in text
+    assert "failed: exit 1: no compiler" in text
+    jax_row = next(line for line in text.splitlines() if line.startswith("| JAX"))
+    assert "| 12.0× |" in jax_row and "| 2.0 [2.0–2.0] |" in jax_row
+
+
+def test_the_compile_events_table_shares_add_up():
+    import compile_events
+
+    fns = {f"f{i}": {"inclusive_s": 2.0 * i, "exclusive_s": float(i)} for i in range(1, 16)}
+    res = {"command": "python bench/compile_events.py", "commit": "abc1234", "numba": "0.68.1",
+           "machine": {"cpu": "AMD EPYC", "family": 25, "model": 17, "core": "Zen 4"}, "loadavg_start": [1, 1, 1],
+           "train_args": ["--epochs", "1"], "wall_s": 130.0, "cpu_s": 125.0, "llvm_lock_s": 30.0,
+           "compile_s": sum(t["exclusive_s"] for t in fns.values()), "functions": fns}
+    text = compile_events.markdown(res)
+    rows = [line for line in text.splitlines() if line.startswith("| `f") or line.startswith("| 3 others")]
+    assert rows[0].startswith("| `f15` | 15.0 | 30.0 |") and len(rows) == compile_events.TOP + 1
+    assert "| 3 others | 6.0 |" in rows[-1]
+    assert "of which 30.0 s in LLVM (25%" in text

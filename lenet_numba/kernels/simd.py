@@ -36,6 +36,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
 
+from .. import numba_private
 from ..jit_cache import njit
 
 LANES = 16
@@ -365,6 +366,11 @@ def flat_view(typingctx, buf, offset, shape):
     per-sample path: no call to Numba's reshape helper and no reference-count traffic (the
     view has no meminfo, as a numba.carray). The caller keeps ``buf`` alive while the view
     is in use; the engine only passes such views down to the kernels it calls.
+
+    Built by numba_private.c_array_view (a private helper of Numba): the documented
+    ``numba.carray(pointer, shape)`` over a pointer to buf.flat[offset], as an njit function,
+    measured 7.45 against 8.77 µs per LeNet-1 float32 SGD sample (medians of 20 passes,
+    interleaved, shared 2-core Zen 4).
     """
     if not (isinstance(buf, types.Array) and buf.layout == "C" and isinstance(offset, types.Integer)):
         return None
@@ -377,24 +383,14 @@ def flat_view(typingctx, buf, offset, shape):
     retty = types.Array(buf.dtype, ndim, "C")
 
     def codegen(context, builder, sig, args):
-        from numba.np.arrayobj import get_itemsize, populate_array
-
         src = context.make_array(sig.args[0])(context, builder, args[0])
-        intp = context.get_value_type(types.intp)
         off = context.cast(builder, args[1], sig.args[1], types.intp)
         if ndim == 1 and isinstance(sig.args[2], types.Integer):
             dims = [context.cast(builder, args[2], sig.args[2], types.intp)]
         else:
             dims = [context.cast(builder, builder.extract_value(args[2], k), sig.args[2][k], types.intp)
                     for k in range(ndim)]
-        itemsize = ir.Constant(intp, get_itemsize(context, retty))
-        strides, step = [], itemsize
-        for d in reversed(dims):
-            strides.insert(0, step)
-            step = builder.mul(step, d)
-        out = context.make_array(retty)(context, builder)
-        populate_array(out, data=builder.gep(src.data, [off]), shape=dims, strides=strides,
-                       itemsize=itemsize, meminfo=None)
-        return out._getvalue()
+        return numba_private.c_array_view(context, builder, retty, builder.gep(src.data, [off]), dims)
 
     return retty(buf, offset, shape), codegen
+
