@@ -1,0 +1,66 @@
+"""One run of the reproduction, in a worker process: train, then read the test set once.
+
+A run with ``holdout`` > 0 trains on the other training digits and fits each reject rule's
+thresholds on the held-out ones (never on the test set), then applies them to the test set.
+"""
+
+import math
+import os
+import socket
+import time
+
+from .. import __version__
+from ..errors import DivergenceError
+from ..procs import single_threaded
+
+TARGET = 0.01  # the papers' operating point: 1% error on the digits kept
+
+
+def _finite(v):
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def run_task(task):
+    """Train ``task`` (a dict from rows.tasks) and return its JSON-able result."""
+    single_threaded()
+    from numba.core import config
+
+    from .. import metrics
+    from ..data import stratified_holdout
+    from ..experiment import TrainConfig, load_test_set, load_train_set, run
+
+    t0 = time.perf_counter()
+    base = {k: task[k] for k in ("name", "row", "label", "arch", "recipe", "overrides", "seed", "holdout")}
+    base.update(setting={"row": task["row"], "holdout": task["holdout"]}, host=socket.gethostname(),
+                pid=os.getpid(), numba_threads=int(config.NUMBA_NUM_THREADS), package_version=__version__)
+    cfg = TrainConfig(arch=task["arch"], recipe=task["recipe"], overrides=dict(task["overrides"]), seed=task["seed"],
+                      data_dir=task.get("data_dir"), download=task.get("download", True),
+                      validation=task["holdout"] or None, test=False)
+    loss = cfg.resolved_recipe().loss
+    try:
+        summary = run(cfg)
+    except DivergenceError as e:
+        return dict(base, status="diverged", error=str(e), wall_seconds=time.perf_counter() - t0)
+    model = summary["model"]
+    xte, yte = load_test_set("usps", task.get("data_dir"), task.get("download", True))  # once, after training
+    test = model.evaluate(xte, yte, loss)
+    result = dict(base, status="ok", error=None, loss=loss, epochs=summary["epochs"],
+                  train_error=summary["train_error"], train_loss=summary["train_loss"],
+                  test_error=test["error"], test_loss=test["loss"], n_test=int(len(yte)),
+                  misses=int((test["predictions"] != yte).sum()),
+                  reject_for_1pct=metrics.reject_for_error(test["scores"], yte, TARGET))
+    if task["holdout"]:
+        xtr, ytr = load_train_set("usps", task.get("data_dir"), task.get("download", True))
+        _, held = stratified_holdout(ytr, task["holdout"], task["seed"])  # the digits the run held out
+        valid = model.evaluate(xtr[held], ytr[held], loss)
+        result["valid_error"] = valid["error"]
+        result["reject_rules"] = {}
+        for rule in metrics.REJECT_RULES:
+            fit = metrics.fit_reject_rule(valid["scores"], ytr[held], rule, TARGET)
+            applied = metrics.apply_reject_rule(test["scores"], yte, fit)
+            result["reject_rules"][rule] = {
+                "t1": _finite(fit["t1"]), "t2": _finite(fit["t2"]), "td": _finite(fit["td"]),
+                "valid_reject": fit["reject"], "valid_error": fit["error"],
+                "test_reject": applied["reject"], "test_error": applied["error"]}
+    result["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    return result
