@@ -65,13 +65,14 @@ def fake_result(row, seed, holdout=0, test_error=0.05, **extra):
     r = reproduce.BY_NAME[row]
     rec = {"task_key": f"{row}/seed{seed}/holdout{holdout}", "status": "ok", "row": row, "label": r.label,
            "arch": r.arch, "recipe": r.recipe, "seed": seed, "holdout": holdout,
-           "setting": {"row": row, "holdout": holdout}, "loss": "mse" if r.recipe == "1989" else "cross_entropy",
+           "setting": {"row": row, "holdout": holdout}, "loss": "mse" if r.recipe == "1989" else "ce",
            "epochs": 30, "train_error": 0.01, "train_loss": 0.03, "test_error": test_error, "test_loss": 0.05,
            "n_test": 2007, "misses": round(test_error * 2007), "reject_for_1pct": 0.1, "wall_seconds": 1.0}
     if holdout:
         rule = {"t1": None, "t2": 0.5, "td": 0.2, "valid_reject": 0.02, "valid_error": 0.01, "test_reject": 0.04,
                 "test_error": 0.02}
         rec["reject_rules"] = {"gap": dict(rule, t2=None), "nips": rule}
+        rec["valid_error"] = 0.02
     rec.update(extra)
     return rec
 
@@ -94,7 +95,7 @@ def test_reject_and_claim_tables_read_the_holdout_runs():
     results = [fake_result("nips-1989", s) for s in range(3)] + \
         [fake_result("nips-1989", s, holdout=1000, test_error=0.06) for s in range(3)]
     rej = table.render_reject(results)
-    assert "| 3 | 6.00% [6.00, 6.00] | 4.0% [4.0, 4.0] | 2.00% [2.00, 2.00] |" in rej
+    assert "| 3 | 2.00% [2.00, 2.00] | 6.00% [6.00, 6.00] | 4.0% [4.0, 4.0] | 2.00% [2.00, 2.00] |" in rej
     assert "none, 0.50, 0.20" in rej  # t1 not applied, t2 and td medians
     claim = table.render_claim(results)
     assert "| 5.00% [5.00, 5.00] | 10.0% [10.0, 10.0] | 4.0% [4.0, 4.0] → 2.00% [2.00, 2.00] |" in claim
