@@ -197,3 +197,14 @@ def test_a_run_reads_the_test_set_once_after_training(data_root, monkeypatch):
         assert fit["valid_error"] <= 0.01 + 1e-12 and 0 <= fit["test_reject"] <= 1
     assert r["reject_rules"]["nips"]["valid_reject"] <= r["reject_rules"]["gap"]["valid_reject"]
     json.dumps(r, allow_nan=False)  # no infinities in the results file
+
+
+def test_timing_extrapolates_the_full_command_from_the_median_run():
+    results = [fake_result(row.name, s, holdout=1000, cpu_seconds=float(6 + s)) for row in reproduce.ROWS
+               for s in range(3)]
+    text = table.render_timing(results)
+    assert text.count("| 3 | 7.0 (6.0–8.0) |") == len(reproduce.ROWS)
+    # per row: 20 seeds x 7 CPU s x (1 + 7,291 / 6,291), both kinds of run
+    total = len(reproduce.ROWS) * 20 * 7.0 * (1 + 7291 / 6291)
+    assert f"about {total / 60:.0f} CPU-minutes, {total / 120:.0f} minutes on 2 idle cores" in text
+    assert "CPU-minutes" not in table.render_timing(results[3:])  # a row untimed: no total claimed

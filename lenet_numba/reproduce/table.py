@@ -7,7 +7,7 @@ are placed against the published figure in that convention.
 """
 
 from . import published as pub
-from .rows import BY_NAME, ROWS
+from .rows import BY_NAME, ROWS, SEEDS as SEEDS_FULL
 from .stats import median_iqr, pct, quartiles, share_at_or_below, spread, wilson
 
 N_TRAIN = 7291  # USPS training digits
@@ -178,6 +178,30 @@ def render_published():
     return "\n".join(lines) + "\n"
 
 
+def render_timing(results):
+    """CPU seconds per run (the runs holding digits out record them), and what the full
+    default command costs: every row, 20 seeds, both kinds of run."""
+    h = _holdout(results)
+    lines = ["| network, recipe | runs timed | CPU s per run, 6,291 digits: median (min–max) | wall s per run "
+             "(median) |", "|---|---|---|---|"]
+    total, timed = 0.0, 0
+    for row in ROWS:
+        rs = [r for r in runs(results, row.name, h) if "cpu_seconds" in r] if h else []
+        if not rs:
+            continue
+        cpu = quartiles([r["cpu_seconds"] for r in rs])
+        # a run on all 7,291 digits trains 7,291 / 6,291 as long; the test pass is common to both
+        total += len(SEEDS_FULL) * cpu[2] * (1 + N_TRAIN / (N_TRAIN - h))
+        timed += 1
+        lines.append(f"| {row.label} | {len(rs)} | {cpu[2]:.1f} ({cpu[0]:.1f}–{cpu[4]:.1f}) | "
+                     f"{quartiles([r['wall_seconds'] for r in rs])[2]:.1f} |")
+    if timed == len(ROWS):
+        lines += ["", f"The full default command ({len(ROWS)} rows × {len(SEEDS_FULL)} seeds × 2 kinds of run, the "
+                      f"median run of each row): about {total / 60:.0f} CPU-minutes, {total / 120:.0f} minutes on 2 "
+                      f"idle cores."]
+    return "\n".join(lines) + "\n"
+
+
 def render_all(results):
     """What `lenet-numba reproduce` prints and writes: comparison, reject rules, every row."""
     parts = ["## Published figures against our seeds\n", render_comparison(results),
@@ -188,4 +212,4 @@ def render_all(results):
 
 TABLES = {"comparison": render_comparison, "runs": render_runs, "reject": render_reject, "claim": render_claim,
           "readme": lambda results: render_comparison(results, README_ROWS, compact=True),
-          "published": lambda results: render_published(), "all": render_all}
+          "published": lambda results: render_published(), "timing": render_timing, "all": render_all}
