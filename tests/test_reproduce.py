@@ -96,7 +96,7 @@ def test_reject_and_claim_tables_read_the_holdout_runs():
         [fake_result("nips-1989", s, holdout=1000, test_error=0.06) for s in range(3)]
     rej = table.render_reject(results)
     assert "| 3 | 2.00% [2.00, 2.00] | 6.00% [6.00, 6.00] | 4.0% [4.0, 4.0] | 2.00% [2.00, 2.00] |" in rej
-    assert "none, 0.50, 0.20" in rej  # t1 not applied, t2 and td medians
+    assert "t1 in 0, t2 in 3 of 3; td median 0.20" in rej  # t1 never applied, t2 always
     claim = table.render_claim(results)
     assert "| 5.00% [5.00, 5.00] | 10.0% [10.0, 10.0] | 4.0% [4.0, 4.0] → 2.00% [2.00, 2.00] |" in claim
     assert table.render_reject([r for r in results if r["holdout"] == 0]) == ""

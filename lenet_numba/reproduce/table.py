@@ -135,8 +135,8 @@ def render_reject(results):
     """Both reject rules with thresholds fitted on held-out training digits, on the test set."""
     h = _holdout(results)
     lines = [f"| network, recipe | seeds | error on the {h:,} held out | test error, nothing rejected | gap rule: "
-             f"test reject | error on the rest | NIPS rule: test reject | error on the rest | NIPS thresholds t1, t2, "
-             f"td (median) | gap rule chosen on the test set |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"test reject | error on the rest | NIPS rule: test reject | error on the rest | NIPS rule's conditions: "
+             f"seeds using t1, t2; median td | gap rule chosen on the test set |", "|---|---|---|---|---|---|---|---|---|---|"]
     if not h:
         return ""
     for row in ROWS:
@@ -144,8 +144,10 @@ def render_reject(results):
         if not rs:
             continue
         rule = (lambda name, key: [r["reject_rules"][name][key] for r in rs])
-        t = [quartiles([v for v in rule("nips", k) if v is not None] or [float("nan")])[2] for k in ("t1", "t2", "td")]
-        thr = ", ".join("none" if v != v else f"{v:.2f}" for v in t)
+        used = {k: sum(v is not None for v in rule("nips", k)) for k in ("t1", "t2")}
+        tds = [v for v in rule("nips", "td") if v is not None]
+        thr = (f"t1 in {used['t1']}, t2 in {used['t2']} of {len(rs)}; td median "
+               + (f"{quartiles(tds)[2]:.2f}" if tds else "none"))
         lines.append(f"| {row.label} | {len(rs)} | {median_iqr([r['valid_error'] for r in rs])} | "
                      f"{median_iqr([r['test_error'] for r in rs])} | "
                      f"{median_iqr(rule('gap', 'test_reject'), 1)} | {median_iqr(rule('gap', 'test_error'))} | "
