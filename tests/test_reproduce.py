@@ -208,3 +208,28 @@ def test_timing_extrapolates_the_full_command_from_the_median_run():
     total = len(reproduce.ROWS) * 20 * 7.0 * (1 + 7291 / 6291)
     assert f"about {total / 60:.0f} CPU-minutes, {total / 120:.0f} minutes on 2 idle cores" in text
     assert "CPU-minutes" not in table.render_timing(results[3:])  # a row untimed: no total claimed
+
+
+def test_a_staged_run_starts_the_usps_run_from_the_first_stage(monkeypatch):
+    """The first stage trains on its own data set for its passes, reads no test file, and its
+    checkpoint is where the USPS run starts (no data needed: the second stage stops here)."""
+    from lenet_numba import experiment
+    from lenet_numba.errors import DivergenceError
+    from lenet_numba.reproduce.worker import run_task
+
+    seen = []
+
+    def run(cfg, **kw):
+        seen.append(cfg)
+        if len(seen) == 2:
+            raise DivergenceError("stop here")
+        return {}
+
+    monkeypatch.setattr(experiment, "run", run)
+    for key in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.setenv(key, os.environ.get(key, "1"))
+    task = reproduce.tasks(reproduce.select_rows(["lenet1-1989-staged"]), (4,), 0)[0]
+    assert run_task(task)["status"] == "diverged"
+    first, second = seen
+    assert (first.dataset, first.epochs, first.test, first.seed) == ("mnist16-all", 10, False, 4)
+    assert second.init_from == first.out and second.dataset is None and second.test is False

@@ -37,8 +37,9 @@ def reproduce_cmd(out_dir, row_names, archs, recipe_names, seed_tokens, holdout,
     """Train the rows of the 1989 comparison over seeds; print the published figures against ours.
 
     Each run trains on the USPS training digits without reading the test set, then reads it
-    once. Rows: lenet1-{article,1989,modern}, zipcode-{article,1989}, nips-1989 and
-    zipcode-1989-fit. Ctrl-C keeps what finished; --resume runs the rest.
+    once. Rows: lenet1-{article,1989,modern}, zipcode-{article,1989}, nips-1989,
+    zipcode-1989-fit and lenet1-1989-staged (10 passes on MNIST16 first). Ctrl-C keeps what
+    finished; --resume runs the rest.
     """
     from lenet_numba import reproduce, sweep
 

@@ -16,6 +16,7 @@ class Row:
     arch: str
     recipe: str
     overrides: dict = field(default_factory=dict)
+    pretrain: dict = None  # a first stage: {"dataset", "epochs"}, its weights the start of the USPS run
 
 
 ROWS = (
@@ -28,6 +29,9 @@ ROWS = (
     # the two details that lower the zip-code net's training error, together
     Row("zipcode-1989-fit", "zip-code net, 1989 recipe, constant η 1.5e-4, μ 0.002", "zipcode1989", "1989",
         {"lr": 1.5e-4, "lr_decay": 1.0, "mu": 0.002}),
+    # training in stages: 10 passes on the 10,000 MNIST t10k digits at 16x16, then the USPS run
+    Row("lenet1-1989-staged", "LeNet-1 (the article's), 1989 recipe, staged: MNIST16 (10,000, 10 passes) then USPS",
+        "lenet1", "1989", pretrain={"dataset": "mnist16-all", "epochs": 10}),
 )
 BY_NAME = {r.name: r for r in ROWS}
 SEEDS = tuple(range(20))
@@ -55,7 +59,8 @@ def tasks(rows, seeds=SEEDS, holdout=HOLDOUT, data_dir=None, download=True):
             for seed in seeds:
                 out.append({"name": f"{row.name}-seed{seed}" + (f"-holdout{h}" if h else ""), "row": row.name,
                             "label": row.label, "arch": row.arch, "recipe": row.recipe,
-                            "overrides": dict(row.overrides), "seed": int(seed), "holdout": int(h),
+                            "overrides": dict(row.overrides), "pretrain": row.pretrain, "seed": int(seed),
+                            "holdout": int(h),
                             "data_dir": data_dir, "download": download})
     return out
 

@@ -6,6 +6,7 @@ thresholds on the held-out ones (never on the test set), then applies them to th
 
 import os
 import socket
+import tempfile
 import time
 
 from .. import __version__
@@ -22,19 +23,27 @@ def run_task(task):
 
     from .. import metrics
     from ..data import stratified_holdout
-    from ..experiment import TrainConfig, load_test_set, load_train_set, run
+    from ..experiment import TrainConfig, load_test_set, load_train_set, replace_config, run
     from ..reject_report import reject_rules_report
 
     t0, c0 = time.perf_counter(), time.process_time()
-    base = {k: task[k] for k in ("name", "row", "label", "arch", "recipe", "overrides", "seed", "holdout")}
+    base = {k: task.get(k) for k in ("name", "row", "label", "arch", "recipe", "overrides", "pretrain", "seed",
+                                     "holdout")}
     base.update(setting={"row": task["row"], "holdout": task["holdout"]}, host=socket.gethostname(),
                 pid=os.getpid(), numba_threads=int(config.NUMBA_NUM_THREADS), package_version=__version__)
+    where = {"data_dir": task.get("data_dir"), "download": task.get("download", True)}
     cfg = TrainConfig(arch=task["arch"], recipe=task["recipe"], overrides=dict(task["overrides"]), seed=task["seed"],
-                      data_dir=task.get("data_dir"), download=task.get("download", True),
-                      validation=task["holdout"] or None, test=False)
+                      validation=task["holdout"] or None, test=False, **where)
     loss = cfg.resolved_recipe().loss
     try:
-        summary = run(cfg)
+        with tempfile.TemporaryDirectory(prefix="lenet-numba-stage-") as tmp:
+            if task.get("pretrain"):  # the first stage never reads a test file either
+                first = os.path.join(tmp, "stage1.npz")
+                run(TrainConfig(arch=task["arch"], recipe=task["recipe"], seed=task["seed"], test=False, out=first,
+                                dataset=task["pretrain"]["dataset"],
+                                overrides={**task["overrides"], "epochs": task["pretrain"]["epochs"]}, **where))
+                cfg = replace_config(cfg, init_from=first)
+            summary = run(cfg)
     except DivergenceError as e:
         return dict(base, status="diverged", error=str(e), wall_seconds=time.perf_counter() - t0)
     model = summary["model"]
