@@ -211,8 +211,8 @@ def test_timing_extrapolates_the_full_command_from_the_median_run():
 
 
 def test_a_staged_run_starts_the_usps_run_from_the_first_stage(monkeypatch):
-    """The first stage trains on its own data set for its passes, reads no test file, and its
-    checkpoint is where the USPS run starts (no data needed: the second stage stops here)."""
+    """The first stage trains on its own data set for its passes, reads no test file, and the
+    weights it saves are where the USPS run starts (no data: the second stage stops at once)."""
     from lenet_numba import experiment
     from lenet_numba.errors import DivergenceError
     from lenet_numba.reproduce.worker import run_task
@@ -223,13 +223,17 @@ def test_a_staged_run_starts_the_usps_run_from_the_first_stage(monkeypatch):
         seen.append(cfg)
         if len(seen) == 2:
             raise DivergenceError("stop here")
-        return {}
+        return {"model": type("M", (), {"state_dict": lambda self: {}})(), "epochs": cfg.epochs}
 
+    saved = []
     monkeypatch.setattr(experiment, "run", run)
+    monkeypatch.setattr(experiment, "checkpoint_meta", lambda *a: {"epoch": a[3]})
+    monkeypatch.setattr(experiment, "make_optimizer", lambda *a: type("O", (), {"state": lambda self: {}})())
+    monkeypatch.setattr("lenet_numba.checkpoint.save_checkpoint", lambda path, *a: saved.append(path))
     for key in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
         monkeypatch.setenv(key, os.environ.get(key, "1"))
     task = reproduce.tasks(reproduce.select_rows(["lenet1-1989-staged"]), (4,), 0)[0]
     assert run_task(task)["status"] == "diverged"
     first, second = seen
     assert (first.dataset, first.epochs, first.test, first.seed) == ("mnist16-all", 10, False, 4)
-    assert second.init_from == first.out and second.dataset is None and second.test is False
+    assert second.init_from == saved[0] and second.dataset is None and second.test is False

@@ -39,9 +39,7 @@ def run_task(task):
         with tempfile.TemporaryDirectory(prefix="lenet-numba-stage-") as tmp:
             if task.get("pretrain"):  # the first stage never reads a test file either
                 first = os.path.join(tmp, "stage1.npz")
-                run(TrainConfig(arch=task["arch"], recipe=task["recipe"], seed=task["seed"], test=False, out=first,
-                                dataset=task["pretrain"]["dataset"],
-                                overrides={**task["overrides"], "epochs": task["pretrain"]["epochs"]}, **where))
+                _first_stage(task, first, where)
                 cfg = replace_config(cfg, init_from=first)
             summary = run(cfg)
     except DivergenceError as e:
@@ -62,3 +60,20 @@ def run_task(task):
     # CPU seconds as well: on a shared machine the wall time says more about the neighbours
     result.update(wall_seconds=round(time.perf_counter() - t0, 2), cpu_seconds=round(time.process_time() - c0, 2))
     return result
+
+
+def _first_stage(task, path, where):
+    """Train the first stage and save its weights to ``path`` for the second to start from.
+    Saved here with an empty history: a run without a test set records its test error as
+    NaN, which a checkpoint's JSON refuses."""
+    from ..checkpoint import save_checkpoint
+    from ..experiment import TrainConfig, checkpoint_meta, make_optimizer, run
+
+    cfg = TrainConfig(arch=task["arch"], recipe=task["recipe"], seed=task["seed"], test=False,
+                      dataset=task["pretrain"]["dataset"],
+                      overrides={**task["overrides"], "epochs": task["pretrain"]["epochs"]}, **where)
+    summary, recipe = run(cfg), cfg.resolved_recipe()
+    defining = {"arch": task["arch"], "recipe": recipe.name, "seed": task["seed"],
+                "dataset": task["pretrain"]["dataset"], "init_from": None}
+    meta = checkpoint_meta(defining, recipe, summary["model"], summary["epochs"], [])
+    save_checkpoint(path, summary["model"].state_dict(), meta, make_optimizer(recipe, task["seed"]).state())
