@@ -136,3 +136,105 @@ def reject_threshold(scores, labels, target=0.01) -> float:
         return 0.0
     gaps = np.sort(confidence_gap(scores), kind="stable")
     return float(gaps[k]) if k < n else float("inf")
+
+
+# ---------------------------------------------------------------- reject rules with fixed thresholds
+#
+# The gap rule above rejects the least confident fraction of a set, chosen on that very set.
+# A rule a reader can deploy has thresholds fixed beforehand, on other digits (a validation
+# split), and is then applied to the test set. The NIPS 1989 paper's rule accepts a digit
+# when the top output is above t1, the second highest below t2 and their gap above td; the
+# gap rule is the special case t1 = -inf, t2 = +inf.
+
+GAP_RULE = "gap"
+NIPS_RULE = "nips"
+REJECT_RULES = (GAP_RULE, NIPS_RULE)
+# the candidate t1 (top output) and t2 (runner-up) values: quantiles of the set fitted on
+_T1_QUANTILES = np.linspace(0.0, 0.5, 21)
+_T2_QUANTILES = np.linspace(0.5, 1.0, 21)
+
+
+def top_two(scores):
+    """(highest, second highest) output of each row."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[1] < 2:
+        raise ValueError(f"scores must be (N, C>=2), got {scores.shape}")
+    top2 = np.partition(scores, -2, axis=1)[:, -2:]
+    return top2[:, 1], top2[:, 0]
+
+
+def accepted(scores, t1=-math.inf, t2=math.inf, td=-math.inf):
+    """Boolean mask of the digits a rule keeps: top > t1, second < t2 and top - second > td."""
+    top, second = top_two(scores)
+    return (top > t1) & (second < t2) & (top - second > td)
+
+
+def apply_reject_rule(scores, labels, thresholds):
+    """``{"reject": fraction rejected, "error": error on the kept digits, "kept": count}``
+    for fixed thresholds ``{"t1", "t2", "td"}`` (missing ones: no condition)."""
+    scores, labels = _scores_labels(scores, labels)
+    keep = accepted(scores, thresholds.get("t1", -math.inf), thresholds.get("t2", math.inf),
+                    thresholds.get("td", -math.inf))
+    n, kept = labels.size, int(np.count_nonzero(keep))
+    wrong = int(np.count_nonzero((np.argmax(scores, axis=1) != labels) & keep)) if n else 0
+    return {"reject": (n - kept) / n if n else 0.0, "error": wrong / kept if kept else 0.0, "kept": kept}
+
+
+def _smallest_gap_threshold(gap, wrong, target):
+    """(td, rejected) for digits already past t1/t2: the smallest gap threshold (reject every
+    gap <= td) whose kept digits err <= target, with how many it rejects. Ties in the gap are
+    rejected together, as the threshold rule does."""
+    m = gap.size
+    if m == 0 or np.count_nonzero(wrong) / m <= target:
+        return -math.inf, 0
+    order = np.argsort(gap, kind="stable")
+    g, w = gap[order], wrong[order]
+    ends = np.flatnonzero(np.append(g[1:] != g[:-1], True))  # last index of each distinct gap
+    rejected = ends + 1
+    wrong_kept = np.count_nonzero(w) - np.cumsum(w)[ends]
+    kept = m - rejected
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = (kept == 0) | (wrong_kept / kept <= target)
+    first = int(np.flatnonzero(ok)[0])  # kept == 0 at the last end, so there is one
+    return float(g[ends[first]]), int(rejected[first])
+
+
+def fit_reject_rule(scores, labels, rule=NIPS_RULE, target=0.01, t1_candidates=None, t2_candidates=None):
+    """Thresholds of a reject rule fitted on a labelled set (validation digits, never the
+    test set): the fewest rejections whose kept digits err <= ``target``.
+
+    ``rule`` "gap": only td. "nips": every (t1, t2) pair of the candidates (default:
+    quantiles 0-50% of the top output and 50-100% of the runner-up, each with the no-condition
+    value -inf / +inf), and for each the smallest td that meets the target; the pair with the
+    fewest rejections wins (the first in candidate order on a tie). Returns ``{"rule", "t1",
+    "t2", "td", "reject", "error"}`` with the fitted set's reject and error.
+    """
+    if rule not in REJECT_RULES:
+        raise ValueError(f"reject rule must be one of {REJECT_RULES}, got {rule!r}")
+    scores, labels = _scores_labels(scores, labels)
+    top, second = top_two(scores) if labels.size else (np.zeros(0), np.zeros(0))
+    wrong = np.argmax(scores, axis=1) != labels if labels.size else np.zeros(0, bool)
+    if rule == GAP_RULE:
+        t1s, t2s = np.array([-math.inf]), np.array([math.inf])
+    else:
+        t1s = np.unique(np.concatenate(([-math.inf], _quantiles(top, _T1_QUANTILES) if t1_candidates is None
+                                        else np.asarray(t1_candidates, np.float64))))
+        t2s = -np.unique(-np.concatenate(([math.inf], _quantiles(second, _T2_QUANTILES) if t2_candidates is None
+                                          else np.asarray(t2_candidates, np.float64))))
+    n = labels.size
+    best = None
+    for t1 in t1s:
+        past_t1 = top > t1
+        for t2 in t2s:
+            past = past_t1 & (second < t2)
+            td, rejected = _smallest_gap_threshold((top - second)[past], wrong[past], target)
+            total = n - int(np.count_nonzero(past)) + rejected
+            if best is None or total < best[0]:
+                best = (total, float(t1), float(t2), td)
+    thresholds = {"rule": rule, "t1": best[1], "t2": best[2], "td": best[3]}
+    fitted = apply_reject_rule(scores, labels, thresholds)
+    return {**thresholds, "reject": fitted["reject"], "error": fitted["error"]}
+
+
+def _quantiles(values, qs):
+    return np.quantile(values, qs) if values.size else np.zeros(0)

@@ -242,3 +242,98 @@ def test_reject_threshold_keeps_the_error_at_target(n, seed, target):
     assert n - kept.sum() <= k  # never rejects more than needed
     if k == 0:
         assert t == 0.0 and kept.all()
+
+
+# ---------------------------------------------------------------- reject rules with fixed thresholds
+
+from lenet_numba.metrics import accepted, apply_reject_rule, fit_reject_rule  # noqa: E402
+
+
+def naive_kept(scores, t1, t2, td):
+    """Loop over the digits: keep one when top > t1, second < t2 and top - second > td."""
+    keep = []
+    for row in scores:
+        ordered = sorted(row, reverse=True)
+        keep.append(ordered[0] > t1 and ordered[1] < t2 and ordered[0] - ordered[1] > td)
+    return keep
+
+
+def naive_apply(scores, labels, t1, t2, td):
+    keep = naive_kept(scores, t1, t2, td)
+    kept = [i for i, k in enumerate(keep) if k]
+    wrong = sum(naive_predict(scores[i]) != labels[i] for i in kept)
+    n = len(labels)
+    return (n - len(kept)) / n if n else 0.0, wrong / len(kept) if kept else 0.0
+
+
+def naive_best_reject(scores, labels, t1s, t2s, target):
+    """Every (t1, t2, td) of the candidates, td over every gap and -inf: the fewest rejections
+    whose kept digits err <= target (an exhaustive search, no sorting tricks)."""
+    gaps = [-math.inf] + sorted({naive_gap(row) for row in scores})
+    best = 1.0
+    for t1 in t1s:
+        for t2 in t2s:
+            for td in gaps:
+                reject, error = naive_apply(scores, labels, t1, t2, td)
+                if error <= target:
+                    best = min(best, reject)
+    return best
+
+
+@settings(max_examples=150, deadline=None)
+@given(scored(), st.sampled_from([0.0, 0.01, 0.1, 0.3]))
+def test_fitted_rules_are_the_fewest_rejections_meeting_the_target(data, target):
+    scores, labels = data
+    rows, ys = scores.tolist(), labels.tolist()
+    t1s, t2s = [-math.inf, -0.5, 0.0, 0.5], [math.inf, 1.0, 0.5, 0.0]
+    nips = fit_reject_rule(scores, labels, "nips", target, t1_candidates=t1s[1:], t2_candidates=t2s[1:])
+    gap = fit_reject_rule(scores, labels, "gap", target)
+    assert nips["reject"] == pytest.approx(naive_best_reject(rows, ys, t1s, t2s, target))
+    assert gap["reject"] == pytest.approx(naive_best_reject(rows, ys, [-math.inf], [math.inf], target))
+    for fit in (nips, gap):
+        assert fit["error"] <= target + 1e-12  # met on the digits it was fitted on
+        assert (fit["reject"], fit["error"]) == pytest.approx(naive_apply(rows, ys, fit["t1"], fit["t2"], fit["td"]))
+    assert gap["t1"] == -math.inf and gap["t2"] == math.inf
+    assert nips["reject"] <= gap["reject"]  # the gap rule is one of the NIPS rule's choices
+    # the threshold rejects tied gaps together, so it never beats rejecting by rank
+    assert gap["reject"] >= reject_for_error(scores, labels, target) - 1e-12
+
+
+@given(scored(), st.sampled_from([-math.inf, -0.5, 0.0, 0.5]), st.sampled_from([math.inf, 0.0, 0.5, 1.0]),
+       st.sampled_from([-math.inf, 0.0, 0.25, 0.5]))
+def test_apply_reject_rule_matches_naive(data, t1, t2, td):
+    scores, labels = data
+    got = apply_reject_rule(scores, labels, {"t1": t1, "t2": t2, "td": td})
+    reject, error = naive_apply(scores.tolist(), labels.tolist(), t1, t2, td)
+    assert (got["reject"], got["error"]) == pytest.approx((reject, error))
+    assert list(accepted(scores, t1, t2, td)) == naive_kept(scores.tolist(), t1, t2, td)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(20, 300), st.integers(0, 2 ** 16))
+def test_gap_rule_matches_reject_for_error_without_ties(n, seed):
+    """With distinct gaps, rejecting every gap <= td is rejecting the k least confident."""
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(size=(n, 10))
+    labels = np.where(rng.random(n) < 0.9, scores.argmax(axis=1), rng.integers(0, 10, n))
+    assert fit_reject_rule(scores, labels, "gap")["reject"] == reject_for_error(scores, labels)
+
+
+def test_nips_rule_hand_example():
+    # top, second -> gap: A (0.9, -0.9) 1.8 right; B (0.9, 0.3) 0.6 right; C (0.2, -0.9) 1.1 wrong
+    # with a low top; D (0.95, -0.95) 1.9 right; E (0.9 for class 1, 0.8) 0.1 wrong.
+    scores = np.array([[0.9, -0.9], [0.9, 0.3], [0.2, -0.9], [0.95, -0.95], [0.8, 0.9]])
+    labels = np.array([0, 0, 1, 0, 0])
+    # the gap rule must reject every gap up to C's 1.1: B, C and E
+    gap = fit_reject_rule(scores, labels, "gap", 0.0)
+    assert (gap["reject"], gap["error"], gap["td"]) == (0.6, 0.0, 1.1)
+    # the top above 0.2 drops C alone, the gap above 0.1 drops E: two of five
+    fit = fit_reject_rule(scores, labels, "nips", 0.0, t1_candidates=[0.2], t2_candidates=[])
+    assert (fit["t1"], fit["t2"], fit["reject"], fit["error"]) == (0.2, math.inf, 0.4, 0.0)
+    assert fit["td"] == pytest.approx(0.1)
+    assert apply_reject_rule(scores, labels, {"t1": 0.2, "td": 0.1}) == {"reject": 0.4, "error": 0.0, "kept": 3}
+
+
+def test_fit_reject_rule_refuses_an_unknown_rule():
+    with pytest.raises(ValueError):
+        fit_reject_rule(np.zeros((2, 3)), [0, 1], "vote")

@@ -20,6 +20,7 @@ from .export_cmd import export_cmd
 from .gradcheck_cmd import gradcheck_cmd
 from .plot_cmd import plot
 from .predict_cmd import predict_cmd
+from .reproduce_cmd import reproduce_cmd
 from .serve_cmd import serve_cmd
 from .summary_cmd import summary_cmd
 from .sweep_cmd import sweep_cmd
@@ -73,6 +74,7 @@ cli.add_command(sweep_cmd)
 cli.add_command(serve_cmd)
 cli.add_command(export_cmd)
 cli.add_command(summary_cmd)
+cli.add_command(reproduce_cmd)
 
 
 def main():
