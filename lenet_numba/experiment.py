@@ -57,7 +57,8 @@ def checkpoint_meta(run_defining, recipe, model, epoch, history, position=0, tot
         # so the same seed and options give a byte-identical checkpoint (README: Determinism);
         # a starting checkpoint is named by its content, not by how its path was spelled
         "config": run_defining,
-        "history": [{k: v for k, v in record.items() if k not in TIMING_KEYS} for record in history],
+        # (a run that reads no test set, --no-test, has no test figures: NaN, which JSON refuses)
+        "history": [{k: v for k, v in record.items() if k not in TIMING_KEYS and v == v} for record in history],
         "package_version": __version__,
     }
 

@@ -242,3 +242,14 @@ def test_train_refuses_to_write_over_a_data_file(tmp_path, data_root, option):
     res = invoke("train", "--data-dir", str(root), "--epochs", "1", option, str(target))
     assert_user_error(res, 2, f"same file as the data file {target}")
     assert target.read_bytes() == before
+
+
+def test_a_run_that_reads_no_test_set_saves_its_checkpoint(tmp_path, data_root):
+    """train --no-test --out: the history's test figures are NaN, which a checkpoint's JSON
+    refuses; they are left out and the run resumes from the file."""
+    out = tmp_path / "m.npz"
+    common = ["--data-dir", str(data_root), "--no-download", "--recipe", "article", "--no-test",
+              "--validation", "500", "--out", str(out)]
+    assert_ok(invoke("train", "--epochs", "1", *common))
+    assert_ok(invoke("train", "--resume", str(out), "--epochs", "2", "--data-dir", str(data_root),
+                     "--no-download", "--no-test", "--out", str(out)))

@@ -6,6 +6,7 @@ import click
 
 from lenet_numba.evaluate import eval_line, evaluation_report
 from lenet_numba.experiment import load_test_set
+from lenet_numba.limits import DEFAULT_DATASET
 from lenet_numba.run_checkpoint import evaluation_settings, model_from_checkpoint
 
 from .options import choice, data_dir_option, json_option, no_download_option
@@ -13,7 +14,7 @@ from .options import choice, data_dir_option, json_option, no_download_option
 
 @click.command("eval")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--dataset", type=choice("dataset"), default="usps", show_default=True,
+@click.option("--dataset", type=choice("dataset"), default=DEFAULT_DATASET, show_default=True,
               help="Evaluate on this data set's test split.")
 @click.option("--loss", type=choice("loss"), default=None,
               help="Loss to report [the checkpoint's training loss].")
