@@ -223,7 +223,7 @@ def test_a_staged_run_starts_the_usps_run_from_the_first_stage(monkeypatch):
         seen.append(cfg)
         if len(seen) == 2:
             raise DivergenceError("stop here")
-        return {"model": type("M", (), {"state_dict": lambda self: {}})(), "epochs": cfg.epochs}
+        return {"model": type("M", (), {"state_dict": lambda self: {}})(), "epochs": cfg.recipe.epochs}
 
     saved = []
     monkeypatch.setattr(experiment, "run", run)
@@ -235,5 +235,5 @@ def test_a_staged_run_starts_the_usps_run_from_the_first_stage(monkeypatch):
     task = reproduce.tasks(reproduce.select_rows(["lenet1-1989-staged"]), (4,), 0)[0]
     assert run_task(task)["status"] == "diverged"
     first, second = seen
-    assert (first.dataset, first.epochs, first.test, first.seed) == ("mnist16-all", 10, False, 4)
-    assert second.init_from == saved[0] and second.dataset is None and second.test is False
+    assert (first.dataset, first.recipe.epochs, first.test, first.seed) == ("mnist16-all", 10, False, 4)
+    assert second.init_from == saved[0] and second.dataset == "usps" and second.test is False

@@ -4,6 +4,7 @@ A run with ``holdout`` > 0 trains on the other training digits and fits each rej
 thresholds on the held-out ones (never on the test set), then applies them to the test set.
 """
 
+import dataclasses
 import os
 import socket
 import tempfile
@@ -23,7 +24,7 @@ def run_task(task):
 
     from .. import metrics
     from ..data import stratified_holdout
-    from ..experiment import TrainConfig, load_test_set, load_train_set, replace_config, run
+    from ..experiment import TrainConfig, load_test_set, load_train_set, run
     from ..reject_report import reject_rules_report
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -33,14 +34,14 @@ def run_task(task):
                 pid=os.getpid(), numba_threads=int(config.NUMBA_NUM_THREADS), package_version=__version__)
     where = {"data_dir": task.get("data_dir"), "download": task.get("download", True)}
     cfg = TrainConfig(arch=task["arch"], recipe=task["recipe"], overrides=dict(task["overrides"]), seed=task["seed"],
-                      validation=task["holdout"] or None, test=False, **where)
-    loss = cfg.resolved_recipe().loss
+                      validation=task["holdout"] or None, test=False, **where).validate()
+    loss = cfg.recipe.loss
     try:
         with tempfile.TemporaryDirectory(prefix="lenet-numba-stage-") as tmp:
             if task.get("pretrain"):  # the first stage never reads a test file either
                 first = os.path.join(tmp, "stage1.npz")
                 _first_stage(task, first, where)
-                cfg = replace_config(cfg, init_from=first)
+                cfg = dataclasses.replace(cfg, init_from=first)
             summary = run(cfg)
     except DivergenceError as e:
         return dict(base, status="diverged", error=str(e), wall_seconds=time.perf_counter() - t0)
@@ -71,8 +72,8 @@ def _first_stage(task, path, where):
 
     cfg = TrainConfig(arch=task["arch"], recipe=task["recipe"], seed=task["seed"], test=False,
                       dataset=task["pretrain"]["dataset"],
-                      overrides={**task["overrides"], "epochs": task["pretrain"]["epochs"]}, **where)
-    summary, recipe = run(cfg), cfg.resolved_recipe()
+                      overrides={**task["overrides"], "epochs": task["pretrain"]["epochs"]}, **where).validate()
+    summary, recipe = run(cfg), cfg.recipe
     defining = {"arch": task["arch"], "recipe": recipe.name, "seed": task["seed"],
                 "dataset": task["pretrain"]["dataset"], "init_from": None}
     meta = checkpoint_meta(defining, recipe, summary["model"], summary["epochs"], [])
