@@ -328,7 +328,7 @@ def markdown(res):
          f"start, {res['loadavg_end'][0]:.2f} at end. LeNet-1 float32, per-sample SGD (lr {s['lr']}, softmax CE, "
          f"file order) over {s['samples']:,} USPS digits; steady state in process CPU time.", "",
          "| peer | version | first sample: wall s from launch | its CPU s | steady µs/sample | × lenet-numba "
-         "| max \|Δ param\| after 100 samples |", "|---|---|---|---|---|---|---|"]
+         "| max \\|Δ param\\| after 100 samples |", "|---|---|---|---|---|---|---|"]
     for peer in ("lenet-numba", "lenet-numba-warm", "torch-eager", "torch-compile", "jax"):
         row = rows.get(peer)
         if row is None:
