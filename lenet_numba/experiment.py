@@ -86,13 +86,16 @@ class _Resolved:
 
     @property
     def run_defining(self):
-        """What decides the weights (stored in the checkpoint; a resume must match it)."""
         c = self.config
-        out = {"arch": c.arch, "recipe": c.recipe.name, "seed": c.seed, "dataset": c.dataset,
-               "init_from": self.init_from}
-        if c.validation:  # only when used: the default run's checkpoint stays byte-identical
-            out["validation"] = c.validation
-        return out
+        return run_defining(c.arch, c.recipe.name, c.seed, c.dataset, self.init_from, c.validation)
+
+
+def run_defining(arch, recipe, seed, dataset, init_from=None, validation=0):
+    """What decides a run's weights (stored in its checkpoint; a resume must match it)."""
+    out = {"arch": arch, "recipe": recipe, "seed": seed, "dataset": dataset, "init_from": init_from}
+    if validation:  # only when used: the default run's checkpoint stays byte-identical
+        out["validation"] = validation
+    return out
 
 
 def resolve(config):

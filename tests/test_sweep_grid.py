@@ -105,3 +105,10 @@ def test_a_huge_seed_list_is_refused_before_it_is_built(tmp_path, seeds):
     res = invoke("sweep", "--out-dir", tmp_path / "o", "--seeds", seeds)
     assert_user_error(res, 2, "--seeds")
     assert time.perf_counter() - t0 < 5.0
+
+
+def test_a_grid_is_checked_with_every_option_its_runs_get():
+    """A run's options beyond the grid (its chunk size) are checked up front too, by the very
+    config each worker builds, not after every worker has started and failed."""
+    with pytest.raises(UsageError, match="chunk_size must be an integer"):
+        sweep.SweepSpec(chunk_size=3_000_000_000).validate()

@@ -8,6 +8,7 @@ import click
 
 from lenet_numba import architectures, recipes
 from lenet_numba.errors import UsageError
+from lenet_numba.wording import count
 from lenet_numba.reproduce import BY_NAME, TABLES
 
 from .options import ProgressBar, data_dir_option, no_download_option, non_negative, positive
@@ -52,7 +53,7 @@ def reproduce_cmd(out_dir, row_names, archs, recipe_names, seed_tokens, holdout,
                             data_dir and os.path.abspath(data_dir), not no_download)
     finished = len({r["task_key"] for r in reproduce.check_results_dir(out_dir, resume)}
                    & {reproduce.task_key(t) for t in tasks})
-    click.echo(f"lenet-numba reproduce: {len(tasks)} runs ({finished} finished), results in {out_dir}", err=True)
+    click.echo(f"lenet-numba reproduce: {count(len(tasks), 'run')} ({finished} finished), results in {out_dir}", err=True)
     os.environ.update(sweep.SINGLE_THREAD_ENV)  # inherited by the worker processes
     bar = ProgressBar()
     bar.update(finished, len(tasks), "reproduce")

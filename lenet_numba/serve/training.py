@@ -214,7 +214,7 @@ class Trainer:
         """Write the finished (or cancelled) run's network into --save-dir under a name of
         our choosing; returns that name."""
         from ..checkpoint import save_checkpoint
-        from ..experiment import checkpoint_meta
+        from ..experiment import checkpoint_meta, run_defining
         from ..recipes import Recipe
 
         with self._lock:
@@ -229,9 +229,8 @@ class Trainer:
             j = self.job
             stamp = time.strftime("%Y%m%d-%H%M%S")
             name = f"{j['arch']}-{j['recipe']}-seed{j['seed']}-{len(self.history)}passes-{stamp}-{self.run_id}.npz"
-            run_defining = {"arch": j["arch"], "recipe": j["recipe"], "seed": j["seed"], "dataset": DEFAULT_DATASET,
-                            "init_from": None}
-            meta = checkpoint_meta(run_defining, Recipe(**self.recipe), model, len(self.history), self.history)
+            defining = run_defining(j["arch"], j["recipe"], j["seed"], DEFAULT_DATASET)
+            meta = checkpoint_meta(defining, Recipe(**self.recipe), model, len(self.history), self.history)
             try:
                 save_checkpoint(os.path.join(self.save_dir, name), model.state_dict(), meta)
             except OSError as e:  # the folder removed or unwritable since launch

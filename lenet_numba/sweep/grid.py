@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 
 from .. import recipes
+from ..config import TrainConfig
 from ..errors import UsageError
 from ..limits import DEFAULT_ARCH, DEFAULT_CHUNK, DEFAULT_DATASET, DEFAULT_RECIPE, check_seed
 
@@ -171,7 +172,6 @@ class SweepSpec:
     def validate(self):
         """Refuse a bad grid before anything runs (one-line UsageError)."""
         from ..architectures import get as get_arch
-        from ..experiment import TrainConfig
 
         get_arch(self.arch)
         recipes.get(self.recipe)
@@ -185,12 +185,11 @@ class SweepSpec:
             raise UsageError(f"{n_settings:,} settings x {len(self.seeds):,} seeds is more than {MAX_RUNS:,} runs")
         for seed in (min(self.seeds), max(self.seeds)):
             check_seed(seed, "--seeds")
-        for setting in self.settings():
+        for task in self.tasks()[::len(self.seeds)]:  # each setting once (the seeds are checked above)
             try:
-                TrainConfig(arch=self.arch, recipe=self.recipe, overrides=self.overrides(setting),
-                            validation=self.validation or None).validate()
+                task_config(task).validate()
             except UsageError as e:
-                raise UsageError(f"setting {setting_label(setting)}: {e}") from None
+                raise UsageError(f"setting {setting_label(task['setting'])}: {e}") from None
 
     def prefetch_data(self, progress=None):
         """Find (or download) and parse the data once here, not in every worker at once."""
@@ -205,3 +204,12 @@ def task_key(task):
     if task.get("validation"):  # absent when 0, so results files of earlier sweeps still match
         key["validation"] = task["validation"]
     return json.dumps(key, sort_keys=True)
+
+
+def task_config(task):
+    """The run a task describes, as the one config: the grid checks it before anything runs,
+    the worker again in its own process."""
+    return TrainConfig(arch=task["arch"], recipe=task["recipe"], overrides=dict(task["overrides"]),
+                       seed=task["seed"], dataset=task["dataset"], data_dir=task.get("data_dir"),
+                       download=task.get("download", True), chunk_size=task.get("chunk_size", DEFAULT_CHUNK),
+                       validation=task.get("validation") or None, test=not task.get("validation"))

@@ -33,17 +33,14 @@ def run_one(task):
     single_threaded()
     from numba.core import config
 
-    from ..experiment import TrainConfig, run
-    from ..limits import DEFAULT_CHUNK
+    from ..experiment import run
+    from .grid import task_config
 
     t0 = time.perf_counter()
     base = {k: task[k] for k in ("name", "setting", "seed", "arch", "recipe", "dataset")}
     base.update(overrides=task["overrides"], host=socket.gethostname(), pid=os.getpid(),
                 numba_threads=int(config.NUMBA_NUM_THREADS))
-    config_ = TrainConfig(arch=task["arch"], recipe=task["recipe"], overrides=dict(task["overrides"]),
-                          seed=task["seed"], dataset=task["dataset"], data_dir=task.get("data_dir"),
-                          download=task.get("download", True), chunk_size=task.get("chunk_size", DEFAULT_CHUNK),
-                          validation=task.get("validation") or None, test=not task.get("validation")).validate()
+    config_ = task_config(task).validate()
     base["resolved_recipe"] = config_.recipe.as_dict()  # what the run really used
     try:
         summary = run(config_)
