@@ -94,10 +94,9 @@ class TrainConfig:
         for name, kind in (("arch", "architecture"), ("dataset", "dataset")):
             if self.given(name) is not None:
                 check_name(kind, self.given(name), name)
-        if isinstance(self.recipe, str) or self.recipe is None:
-            if self.recipe is not None:
-                check_name("recipe", self.recipe)
-        elif not isinstance(self.recipe, Recipe):
+        if isinstance(self.recipe, str):
+            check_name("recipe", self.recipe)
+        elif self.recipe is not None and not isinstance(self.recipe, Recipe):
             raise UsageError(f"recipe must be a recipe's name or a Recipe, got {self.recipe!r}")
         if self.seed is not None:
             check_seed(self.seed)
@@ -110,13 +109,17 @@ class TrainConfig:
         if self.checkpoint_every and not self.out:
             raise UsageError("--checkpoint-every needs --out: where should the checkpoints go?")
         if self.resume:
-            out = replace(self)
-        else:
-            arch = self.arch or DEFAULT_ARCH
-            base = self.recipe if isinstance(self.recipe, Recipe) else recipes.get(self.recipe or DEFAULT_RECIPE)
-            out = replace(self, arch=arch, recipe=base.resolve(arch, **self.overrides), overrides={},
-                          seed=DEFAULT_SEED if self.seed is None else self.seed,
-                          dataset=self.dataset or DEFAULT_DATASET, validation=self.validation or 0)
+            return self.checked()
+        arch = self.arch or DEFAULT_ARCH
+        base = self.recipe if isinstance(self.recipe, Recipe) else recipes.get(self.recipe or DEFAULT_RECIPE)
+        return self.checked(arch=arch, recipe=base.resolve(arch, **self.overrides), overrides={},
+                            seed=DEFAULT_SEED if self.seed is None else self.seed,
+                            dataset=self.dataset or DEFAULT_DATASET, validation=self.validation or 0)
+
+    def checked(self, **values):
+        """A copy with ``values``, trusted from here on: what validate() returns, and a resumed
+        run's config once its checkpoint has filled it (experiment.resolve)."""
+        out = replace(self, **values)
         out.__dict__["_checked"] = True
         return out
 

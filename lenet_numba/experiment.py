@@ -15,7 +15,7 @@ This is what ``lenet-numba train`` runs; it is plain Python a user can call too:
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -106,8 +106,8 @@ def resolve(config):
         ckpt = read_run_checkpoint(config.resume)
         arch, seed, dataset, recipe = resume_rules(config, ckpt)
         saved = ckpt.meta.get("config", {})
-        config = replace(config, arch=arch, seed=seed, dataset=dataset, recipe=recipe, overrides={},
-                         validation=int(saved.get("validation", 0)))
+        config = config.checked(arch=arch, seed=seed, dataset=dataset, recipe=recipe, overrides={},
+                                validation=int(saved.get("validation", 0)))
         resolved = _Resolved(config, resumed=ckpt, init_from=saved.get("init_from"))
     else:
         init = read_run_checkpoint(config.init_from, config.recipe.dtype) if config.init_from else None
@@ -115,7 +115,6 @@ def resolve(config):
             raise CheckpointError(f"{config.init_from}: checkpoint is for {init.model.arch.name!r}, "
                                   f"not {config.arch!r}")
         resolved = _Resolved(config, init=init, init_from=init.digest if init is not None else None)
-    config.__dict__["_checked"] = True
     check_outputs(config)
     return resolved
 

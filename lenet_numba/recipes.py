@@ -28,33 +28,31 @@ def option(default, help, **cli):
     return field(default=default, metadata={"help": help, **cli})
 
 
-_opt = option
-
 
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    activation: str = _opt("scaled-tanh", "Hidden-layer activation", choices="activation")
-    output_activation: str = _opt("scaled-tanh", "Activation of the 10 outputs", choices="activation")
-    loss: str = _opt("mse", "Training loss", choices="loss")
-    optimizer: str = _opt("sdlm", "Per-sample SGD or the 1989 SDLM", choices="optimizer")
-    lr: float = _opt(None, "SGD learning rate, or SDLM's eta (SDLM: tuned per network)")
-    lr_decay: float = _opt(1.0, "The rate is lr x lr_decay**epoch (SDLM: tuned per network)")
-    mu: float = _opt(None, "SDLM damping mu (tuned per network)")
-    epochs: int = _opt(DEFAULT_EPOCHS, "Passes over the data (1989 recipe: 23, 30 for lenet1-nips1989)")
-    shuffle: bool = _opt(False, "Presentation order", flag="--shuffle/--fixed-order")
-    augment: bool = _opt(False, "Seeded distortions of each sample (the sizes below)", flag="--augment/--no-augment")
-    max_shift: float = _opt(0.0, "Augmentation: largest shift in pixels")
-    max_rotate: float = _opt(0.0, "Augmentation: largest rotation in degrees")
-    max_scale: float = _opt(0.0, "Augmentation: largest relative scaling, e.g. 0.1 = ±10%")
-    max_shear: float = _opt(0.0, "Augmentation: largest shear (x += shear * y)")
-    max_stretch: float = _opt(0.0, "Augmentation: largest independent x/y scaling, relative")
-    elastic_alpha: float = _opt(0.0, "Augmentation: elastic distortion strength (Simard et al. 2003), 0 = off")
-    elastic_sigma: float = _opt(0.0, "Augmentation: elastic field smoothing in pixels")
-    augment_epochs: int = _opt(0, "Augment only the first N passes, 0 = all")
-    weight_decay: float = _opt(0.0, "L2 in every update: params -= step x (grads + wd x params), 0 = off")
-    label_smoothing: float = _opt(0.0, "Cross-entropy target (1 - eps) one-hot + eps/10, 0 = off")
-    dtype: str = _opt("float32", "Floating-point type of the parameters", choices="dtype")
+    activation: str = option("scaled-tanh", "Hidden-layer activation", choices="activation")
+    output_activation: str = option("scaled-tanh", "Activation of the 10 outputs", choices="activation")
+    loss: str = option("mse", "Training loss", choices="loss")
+    optimizer: str = option("sdlm", "Per-sample SGD or the 1989 SDLM", choices="optimizer")
+    lr: float = option(None, "SGD learning rate, or SDLM's eta (SDLM: tuned per network)")
+    lr_decay: float = option(1.0, "The rate is lr x lr_decay**epoch (SDLM: tuned per network)")
+    mu: float = option(None, "SDLM damping mu (tuned per network)")
+    epochs: int = option(DEFAULT_EPOCHS, "Passes over the data (1989 recipe: 23, 30 for lenet1-nips1989)")
+    shuffle: bool = option(False, "Presentation order", flag="--shuffle/--fixed-order")
+    augment: bool = option(False, "Seeded distortions of each sample (the sizes below)", flag="--augment/--no-augment")
+    max_shift: float = option(0.0, "Augmentation: largest shift in pixels")
+    max_rotate: float = option(0.0, "Augmentation: largest rotation in degrees")
+    max_scale: float = option(0.0, "Augmentation: largest relative scaling, e.g. 0.1 = ±10%")
+    max_shear: float = option(0.0, "Augmentation: largest shear (x += shear * y)")
+    max_stretch: float = option(0.0, "Augmentation: largest independent x/y scaling, relative")
+    elastic_alpha: float = option(0.0, "Augmentation: elastic distortion strength (Simard et al. 2003), 0 = off")
+    elastic_sigma: float = option(0.0, "Augmentation: elastic field smoothing in pixels")
+    augment_epochs: int = option(0, "Augment only the first N passes, 0 = all")
+    weight_decay: float = option(0.0, "L2 in every update: params -= step x (grads + wd x params), 0 = off")
+    label_smoothing: float = option(0.0, "Cross-entropy target (1 - eps) one-hot + eps/10, 0 = off")
+    dtype: str = option("float32", "Floating-point type of the parameters", choices="dtype")
     description: str = ""
 
     def with_overrides(self, **overrides):

@@ -23,14 +23,13 @@ results (the results file), run (the loop), report (summary and tables). Nothing
 imports Numba at import time, so a fresh worker can set its thread counts first.
 """
 
-from ..procs import default_jobs
 from .executors import check_scheduler_address, dask_executor, process_pool
 from .grid import (SweepSpec, convert, field_types, format_value, parse_assignment, parse_grid, parse_seeds,
                    run_name, setting_label, task_key)
 from .report import markdown_report, markdown_table, summarize
 from .results import RESULTS, check_out_dir, read_results
 from .run import run_sweep
-from ..procs import SINGLE_THREAD_ENV, single_threaded
+from ..procs import SINGLE_THREAD_ENV, default_jobs, single_threaded
 from .worker import run_one
 
 __all__ = ["RESULTS", "SINGLE_THREAD_ENV", "SweepSpec", "check_out_dir", "check_scheduler_address", "convert",
