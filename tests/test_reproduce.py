@@ -115,10 +115,11 @@ def test_every_published_figure_names_its_source_and_how_it_was_checked():
     assert len(data["by_id"]) == len(data["figures"])
     for fig in data["figures"]:
         assert fig["source"] in data["sources"], fig["id"]
-        assert fig["status"] in ("verified", "transcribed", "unverified"), fig["id"]
+        assert fig["status"] in ("verified", "transcribed", "derived", "unverified"), fig["id"]
         assert fig["verified"] == (fig["status"] == "verified"), fig["id"]
-        if fig["verified"]:
-            assert fig["quote"] and fig["page"], f"{fig['id']}: a verified figure quotes its page"
+        if fig["status"] in ("verified", "derived"):
+            assert fig["quote"] and fig["page"], f"{fig['id']}: a figure read or derived quotes its page"
+            assert published.status_text(fig).startswith("yes" if fig["verified"] else "no: derived"), fig["id"]
         if fig["status"] == "transcribed":
             assert fig.get("via") in data["sources"], fig["id"]
     for fid, row, what in table.COMPARISON:

@@ -1,6 +1,7 @@
 """The published figures the reproduction compares with (published.json, beside this file):
 each with its source, page, the sentence that states it, and whether that sentence was read
-in the source's own text (``verified``) or only in a third party's transcription."""
+in the source's own text (``verified``), only in a third party's transcription, or the figure
+is ours, derived from sentences that were read (``derived``)."""
 
 import json
 import os
@@ -26,9 +27,11 @@ def source(name, path=PATH):
 
 
 def status_text(fig, path=PATH):
-    """How far the figure is checked: 'yes (quote)', 'transcribed by X' or 'no'."""
+    """How far the figure is checked: 'yes', 'transcribed by X', 'derived from p. N' or 'no'."""
     if fig["verified"]:
         return "yes"
     if fig["status"] == "transcribed":
         return f"no: as transcribed by {source(fig['via'], path)['short']}"
+    if fig["status"] == "derived":  # not printed: our arithmetic on sentences that were read
+        return f"no: derived from p. {fig['page']}'s figures"
     return "no: text not found"
