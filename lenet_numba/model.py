@@ -22,7 +22,8 @@ from .metrics import predictions
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.losses import loss_forward_backward
 from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
-from .network import forward, load_input, output_view, sample_loss_and_grad
+from .inference import forward_batch, lane_buffers
+from .network import forward, load_input, sample_loss_and_grad
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -158,8 +159,8 @@ class Model:
         """Network outputs (N, 10) for images (N, 16, 16) or one (16, 16) image."""
         x = self.as_images(x)
         out = np.zeros((x.shape[0], self.plan.n_outputs), self.dtype)
-        acts = np.zeros(self.plan.n_acts, self.dtype)
-        forward_batch(self.table, self.pad_values, self.conn, self.params, acts, x, out)
+        lane_acts, part = lane_buffers(self.plan, self.dtype)
+        forward_batch(self.table, self.pad_values, self.conn, self.params, lane_acts, part, x, out)
         return out
 
     def classify(self, x):
@@ -214,17 +215,6 @@ class Model:
         return (f"Model({self.arch.name!r}, activation={self.activation!r}, "
                 f"output_activation={self.output_activation!r}, dtype={self.dtype.name!r}, "
                 f"params={self.n_free_params})")
-
-
-@njit(cache=True)
-def forward_batch(table, pad_values, conn, params, acts, images, out):
-    """out[n] = network(images[n]) for every image, in one compiled loop."""
-    y = output_view(table, acts)
-    for n in range(images.shape[0]):
-        load_input(images[n], acts)
-        forward(table, pad_values, conn, params, acts)
-        for k in range(y.shape[0]):
-            out[n, k] = y[k]
 
 
 @njit(cache=True)

@@ -16,7 +16,7 @@ call: the plain slice-and-reshape cost ~2 us per LeNet-1 sample, a sixth of it).
 The walkers here are inlined into their callers (njit inline="always"): Numba compiles
 every compiled function it calls on its own and links it again into each caller, so a
 walker of its own would have its whole closure compiled once more at every level. Inlined,
-only the kernels and the entry points (train.train_chunk, model.forward_batch,
+only the kernels and the entry points (train.train_chunk, inference.forward_batch,
 estimate_curvature, ...) are compiled: a third less of a cold start.
 """
 
