@@ -134,10 +134,12 @@ def prune(base, current, keep=KEEP, min_age_days=MIN_AGE_DAYS, now=None):
     return removed
 
 
-def prepare(command=None, announce=True):
+def prepare(command=None, announce=True, fill=None):
     """At a command's start: choose the cache folder (a temporary one if it cannot be
-    written), mark it used, prune old versions' folders, and (``announce``) say on stderr
-    when the engine compiles and about how long it takes. Returns ``is_cold()``."""
+    written), mark it used, prune old versions' folders, let ``fill(root)`` fill it if it
+    is empty (the command line's: shipped_cache.install), and (``announce``) say on stderr
+    when the engine compiles and about how long it takes. Returns whether the folder was
+    empty (``is_cold()``, before any fill)."""
     root = cache_root()
     why = _writable(root)
     if why is not None:
@@ -151,7 +153,12 @@ def prepare(command=None, announce=True):
         except OSError:
             pass
         prune(os.path.dirname(root), os.path.basename(root))
-    cold = is_cold(root)
+    cold = is_cold(root)  # the first run of this version, whatever fill() brings
+    if fill is not None and cold:
+        try:
+            fill(root)
+        except OSError as e:  # a folder that takes no more: compile, as without it
+            _warn("fill", f"could not copy the shipped compiled code ({first_line(e)}): compiling")
     if announce:
         from . import compile_notice
 
@@ -206,6 +213,15 @@ class _Policy:
     """What numba_private.CheckedCache asks of this module (see its docstring)."""
 
     folder = staticmethod(cache_root)
+
+    @staticmethod
+    def subpath(py_file):
+        """The package-relative folder of a source file ("lenet_numba", "lenet_numba/kernels"):
+        entries do not depend on where the package is installed, so a cache made in one place
+        (shipped_cache.py) serves another."""
+        rel = os.path.relpath(os.path.dirname(os.path.abspath(py_file)), os.path.dirname(PACKAGE_DIR))
+        return rel
+
     lock = staticmethod(cache_lock)
     frame = staticmethod(_framed)
     unframe = staticmethod(_unframed)

@@ -37,6 +37,14 @@ does, with this class). :func:`indexed_signatures` reads what that cache's index
    (:func:`c_array_view`): the documented ``numba.carray`` over a pointer gives the same
    view, and was measured slower in the per-sample loop (see flat_view's docstring).
 
+5. The CPU target, chosen before anything is compiled. shipped_cache.py loads compiled code
+   made on another machine of the same kind; Numba keys each entry by the CPU name and
+   feature list its code generator was made for, read from ``NUMBA_CPU_NAME`` /
+   ``NUMBA_CPU_FEATURES`` when Numba is imported. :func:`set_cpu_target` sets those
+   (``numba.config``'s attributes, documented only as environment variables) for a process
+   that has imported Numba but compiled nothing, and :func:`target_in_use` says whether
+   the code generator exists already (the CPU target's private ``_toplevel_target_context``,
+   made when the first function is defined): after that a new target would not apply.
 Nothing else in the package touches a private name of Numba (the SIMD kernels use the
 documented extension API: ``numba.extending.intrinsic``, ``register_model``, llvmlite IR).
 
@@ -46,6 +54,7 @@ The policy (where the folder is, how entries are framed and locked, what to say)
 jit_cache.py and reaches this module as a ``policy`` object with:
 
     folder() -> str                     the folder for the package's entries, now
+    subpath(py_file) -> str             a source file's folder inside it (the same wherever the package is)
     lock(folder, exclusive)             a context manager around one function's file operations
     frame(payload) / unframe(raw, path) add / check-and-strip an entry's checksum framing
     damaged(exc)                        an entry failed to load (it is discarded: say so)
@@ -99,6 +108,12 @@ class _CheckedFiles(caching.IndexDataCacheFile):
         return pickle.loads(self._policy.unframe(raw, path))
 
     def _save_data(self, name, data):
+        # a CompileResult's reduced form (CompileResult._reduce): its 7th item is the type
+        # annotation's text, with the absolute paths of the source file and of every module
+        # it names; left out (Numba shows no annotation of cached code anyway), so that an
+        # entry says nothing of the machine it was compiled on (shipped_cache.py)
+        if isinstance(data, tuple) and len(data) == 9 and isinstance(data[6], str):
+            data = data[:6] + ("",) + data[7:]
         with self._open_for_write(self._data_path(name)) as f:
             f.write(self._policy.frame(self._dump(data)))
 
@@ -131,7 +146,7 @@ def _locator_class(policy):
         def __init__(self, py_func, py_file):
             self._py_file = py_file
             self._lineno = py_func.__code__.co_firstlineno
-            self._subpath = self.get_suitable_cache_subpath(py_file)
+            self._subpath = policy.subpath(py_file)  # Numba's own names the folder by a hash of its absolute path
 
         def get_cache_path(self):
             return os.path.join(policy.folder(), self._subpath)
@@ -225,3 +240,21 @@ def c_array_view(context, builder, arrty, data, dims):
     out = context.make_array(arrty)(context, builder)
     populate_array(out, data=data, shape=dims, strides=strides, itemsize=itemsize, meminfo=None)
     return out._getvalue()
+
+
+def target_in_use():
+    """True once Numba's CPU code generator exists (the first njit function was defined):
+    from then on the CPU name and features it was made for are fixed for the process."""
+    from numba.core.registry import cpu_target
+    return "_toplevel_target_context" in vars(cpu_target)
+
+
+def set_cpu_target(name, features):
+    """Compile for ``name`` with ``features`` (an LLVM feature string) from now on, as
+    ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` would at Numba's import; False (nothing
+    changed) when the code generator exists already."""
+    if target_in_use():
+        return False
+    from numba import config
+    config.CPU_NAME, config.CPU_FEATURES = name, features
+    return True

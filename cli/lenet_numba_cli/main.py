@@ -31,9 +31,11 @@ class Group(click.Group):
     def resolve_command(self, ctx, args):
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None and not ctx.resilient_parsing:
-            from lenet_numba import jit_cache  # the cache folder, and a word when the engine compiles
+            # the cache folder (filled with the shipped compiled code if empty), and a word
+            # when the engine compiles
+            from lenet_numba import jit_cache, shipped_cache
 
-            jit_cache.prepare(command.name)
+            jit_cache.prepare(command.name, fill=shipped_cache.install)
         return name, command, rest
 
     def invoke(self, ctx):
