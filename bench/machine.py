@@ -86,4 +86,5 @@ def clock_note(ghz, nominal_mhz):
         return ""
     r = ghz * 1000 / nominal_mhz
     return (f" Measured clock while benchmarking: {ghz:.2f} GHz ({r:.2f}x the nominal; bench/machine.py"
-            f" measured_ghz), so the pipes are about {1 / r:.0%} as full as the % peak column says.")
+            f" measured_ghz): at that clock the core's peak is {r:.2f}x the nominal one, so a % of the nominal"
+            f" peak overstates how full the pipes are by that factor.")

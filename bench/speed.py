@@ -54,9 +54,10 @@ DTYPES = ("float32", "float64")
 START_COMMANDS = {"sgd": ["--optimizer", "sgd", "--epochs", "1"], "default": ["--epochs", "1"],
                   "default, compiling": ["LENET_NUMBA_SHIPPED_CACHE=0", "--epochs", "1"]}
 # ratio of medians (baseline / this tree) that each workload must reach, or the bound
-TARGETS = {"train/lenet1/float32": 1.8, "train/zipcode1989/float32": 1.8, "train/lenet1/float64": 1.5,
+# (a faster numerics policy than the exact engine's was to reach the float32 ones)
+TARGETS = {"train/lenet1/float32": 2.5, "train/zipcode1989/float32": 2.5, "train/lenet1/float64": 1.5,
            "train/zipcode1989/float64": 1.5}
-INFER_TARGET = 1.5
+INFER_TARGET = 4.0
 SDLM_TARGET = 0.15        # curvature estimate / SGD pass
 COLD_TARGET_S = 8.0       # first training sample of `lenet-numba train`, empty cache (a results file
 WARM_TARGET_S = 0.5       # renders with the targets it was measured against)
@@ -286,6 +287,15 @@ def top_kernels(roofline, arch, dt, forward_only, n=4):
     return None
 
 
+def ratio_target(res, wl):
+    """The × target of a workload the results file was measured against (None: none)."""
+    kind = wl.split("/")[0]
+    targets = res.get("targets", {})
+    if kind == "train":
+        return targets.get("train", TARGETS).get(wl)
+    return targets.get("infer", INFER_TARGET) if kind == "infer" else None
+
+
 def start_target(res, phase):
     """The start-up target ("cold"/"warm") the results file was measured against."""
     default = COLD_TARGET_S if phase == "cold" else WARM_TARGET_S
@@ -297,7 +307,7 @@ def shortfalls(res, roofline):
     lines = []
     for wl, row in res["workloads"].items():
         kind, arch, dt = wl.split("/")
-        target = TARGETS.get(wl) if kind == "train" else (INFER_TARGET if kind == "infer" else None)
+        target = ratio_target(res, wl)
         x = ratio(res, wl)
         if kind == "sdlm" or target is None or x is None or x >= target:
             continue
@@ -335,9 +345,11 @@ def markdown(res, roofline=None):
          f"CPU: {m['cpu']} (family {m['family']}, model {m['model']}: {m['core']}), {m['mhz']:.0f} MHz "
          f"nominal. fp32 peak of one core: {m['fp32_peak_gflops']:.1f} GFLOP/s = {m['peak_formula']}."
          + clock_note(m.get("measured_ghz"), m["mhz"]), "",
-         f"| workload | network | dtype | `{base}` | this tree | × | target | GFLOP/s (% peak) |",
-         "|---|---|---|---|---|---|---|---|"]
+         f"| workload | network | dtype | `{base}` | this tree | × | target | GFLOP/s | % of peak: nominal clock "
+         f"| % of peak: measured clock |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
     peak = m["fp32_peak_gflops"]
+    clock = m.get("measured_ghz") and m["measured_ghz"] * 1000 / m["mhz"]  # measured / nominal
     for wl, row in res["workloads"].items():
         kind, arch, dt = wl.split("/")
         if kind == "sdlm":
@@ -345,16 +357,17 @@ def markdown(res, roofline=None):
         new = row["new"]["cpu"]
         old = fmt(row["baseline"]["cpu"], 2) if "baseline" in row else "–"
         x = ratio(res, wl)
-        target = TARGETS.get(wl) if kind == "train" else INFER_TARGET
+        target = ratio_target(res, wl)
         if x is None:
             tgt = "reported"
         else:
             tgt = f"≥ {target}× {verdict(x >= target)}" if target else "–"
         flops = res.get("flops", {}).get(arch, {}).get("train" if kind == "train" else "forward")
-        g = ""
+        g = " | |"
         if flops:
             gf = flops / (new["median"] * 1e3)
-            g = f"{gf:.1f} ({100 * gf / (peak if dt == 'float32' else peak / 2):.0f}%)"
+            share = gf / (peak if dt == "float32" else peak / 2)
+            g = f"{gf:.1f} | {100 * share:.0f}% | " + (f"{100 * share / clock:.0f}%" if clock else "–")
         label = "SGD µs/sample" if kind == "train" else "predict µs/image"
         L.append(f"| {label} | {arch} | {dt} | {old} | {fmt(new, 2)} | "
                  f"{'' if x is None else f'{x:.2f}×'} | {tgt} | {g} |")
