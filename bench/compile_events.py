@@ -93,6 +93,7 @@ def run(train_args):
     cache = tempfile.mkdtemp(prefix="lenet-numba-events-")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NUMBA_CACHE_DIR")}
     env.update(NUMBA_NUM_THREADS="1", LENET_NUMBA_COMPILE_AHEAD="0", LENET_NUMBA_JIT_CACHE=cache,
+               LENET_NUMBA_SHIPPED_CACHE="0",  # what compiling costs, not the shipped code's load
                PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "cli")]))
     load = os.getloadavg()
     try:

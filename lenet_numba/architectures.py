@@ -102,7 +102,7 @@ ARCHITECTURES = {
          Conv("h2", 12, 5, stride=2, pad=2, pad_value=-1.0, connections=_ZIP_H2, bias_per_unit=True),
          Dense("h3", 30), Dense("out", 10)),
         "LeCun et al. 1989 zip-code net: H1 12@5x5/2, H2 12@5x5/2 (8 of 12 maps), H3 30, out 10",
-        published=(1256, 64660, 9760),  # Neural Computation 1(4), 1989, Sec. 3
+        published=(1256, 64660, 9760),  # Neural Computation 1(4), 1989, p. 546
     ),
     "lenet1-nips1989": Architecture(
         "lenet1-nips1989", (1, 16, 16),
@@ -114,7 +114,7 @@ ARCHITECTURES = {
         "LeCun et al. NIPS 1989: 28x28 plane, H1 4@24x24, H2 avg, H3 12@8x8 (Table 1), H4 avg, 10 out",
         # units 28*28 + 1 + 2304 + 576 + 768 + 192 + 10 = 4,635; connections 2304*26 + 576*5
         # + 64*(20*25 + 12) + 192*5 + 10*193 = 98,442; parameters 4*25+4 + 8 + 20*25+12 + 24
-        # + 1930 = 2,578 (NIPS 2, 1989, Sec. 4)
+        # + 1930 = 2,578 (NIPS 2, 1989, p. 402)
         input_units="field", bias_unit=True, published=(4635, 98442, 2578),
     ),
 }

@@ -42,8 +42,10 @@ COMMANDS = (
     ("train", "--epochs", "1", "--out", "m.npz"),
     ("train", "--optimizer", "sgd", "--epochs", "1", "--out", "sgd.npz"),
     ("train", "--recipe", "article", "--epochs", "1", "--out", "article.npz"),
+    ("train", "--recipe", "modern", "--epochs", "1", "--out", "modern.npz"),
     ("eval", "m.npz"),
     ("predict", "m.npz", "digits.npy"),
+    ("gradcheck", "--samples", "1"),
 )
 
 
