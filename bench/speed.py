@@ -271,7 +271,7 @@ def verdict(ok):
 
 def top_kernels(roofline, arch, dt, forward_only, n=4):
     """"conv2 conv bwd 23% (49% of peak), ...": the n kernels taking the most of a sample
-    (of its forward kernels for predict) in a bench/layers.py results file."""
+    (of its forward kernels only, with forward_only) in a bench/layers.py results file."""
     for t in (roofline or {}).get("tables", []):
         if t["arch"] != arch or t["dtype"] != dt:
             continue
@@ -315,7 +315,9 @@ def shortfalls(res, roofline):
         unit = "µs/sample" if kind == "train" else "µs/image"
         line = (f"- {'SGD' if kind == 'train' else 'predict'} {arch} {dt}: {x:.2f}× of ≥ {target}×, "
                 f"{have:.2f} {unit} where {need:.2f} would meet it ({100 * (1 - need / have):.0f}% to cut)")
-        where = top_kernels(roofline, arch, dt, kind == "infer")
+        # the profile times the one-image kernels of a training step; predict runs 16 images
+        # per vector on kernels of its own (kernels/lanes.py), which it does not time
+        where = top_kernels(roofline, arch, dt, False) if kind == "train" else None
         lines.append(line + (f". Largest kernels: {where}." if where else "."))
     for wl in res["workloads"]:
         kind, arch, dt = wl.split("/")

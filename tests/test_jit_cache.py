@@ -244,8 +244,9 @@ def test_on_a_terminal_a_ticker_counts_the_seconds_and_clears_its_line():
 
 
 def test_commands_announce_the_compile_on_stderr(tmp_path):
-    """A cold cache: `gradcheck` says what it is doing before the silent compile."""
-    env = dict(os.environ, LENET_NUMBA_JIT_CACHE=str(tmp_path / "jit"))
+    """A cold cache: `gradcheck` says what it is doing before the silent compile (the
+    shipped compiled code off: it would leave nothing to compile)."""
+    env = dict(os.environ, LENET_NUMBA_JIT_CACHE=str(tmp_path / "jit"), LENET_NUMBA_SHIPPED_CACHE="0")
     r = subprocess.run([sys.executable, "-m", "lenet_numba", "gradcheck", "--samples", "1"], env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
