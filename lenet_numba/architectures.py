@@ -146,8 +146,10 @@ class Plan:
         return int(self.table[-1, OUT_C] * self.table[-1, OUT_H] * self.table[-1, OUT_W])
 
 
-def build(arch, hidden_activation="tanh", output_activation="identity"):
+def build(arch, hidden_activation="tanh", output_activation="identity", numerics="exact"):
     """Lay out parameters and activations of ``arch`` and return its :class:`Plan`.
+
+    numerics: "exact" or "fast" (numerics.py), which picks the activations' codes.
 
     Activation buffer: [input][for each layer: padded input (if padded), output].
     """
@@ -155,6 +157,8 @@ def build(arch, hidden_activation="tanh", output_activation="identity"):
         arch = get(arch)
     hidden = activations.NAMES[hidden_activation]
     last = activations.NAMES[output_activation]
+    if numerics == "fast":
+        hidden, last = activations.FAST[hidden], activations.FAST[last]
     C, H, W = arch.input_shape
     act_off = C * H * W
     in_off = 0

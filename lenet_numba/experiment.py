@@ -38,7 +38,8 @@ TIMING_KEYS = ("seconds", "samples_per_s")
 
 
 def build_model(arch, recipe, seed):
-    return Model(arch, recipe.activation, recipe.output_activation, recipe.dtype, seed=seed)
+    return Model(arch, recipe.activation, recipe.output_activation, recipe.dtype, seed=seed,
+                 numerics=recipe.numerics)
 
 
 def checkpoint_meta(run_defining, recipe, model, epoch, history, position=0, totals=(0.0, 0.0)):
@@ -47,6 +48,7 @@ def checkpoint_meta(run_defining, recipe, model, epoch, history, position=0, tot
         "activation": model.activation,
         "output_activation": model.output_activation,
         "dtype": model.dtype.name,
+        "numerics": model.numerics,
         "epoch": epoch,          # completed passes
         "position": position,    # samples done in the next pass (an interrupted run)
         "totals": list(totals),  # running loss/mistake sums of that partial pass
@@ -182,8 +184,8 @@ def run(config, on_epoch=None, on_chunk=None, should_stop=None, progress=None, o
         record = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in stats.as_dict().items()}
         history.append(record)
         if config.metrics:  # the whole run so far, atomically: a failed run leaves the old file whole
-            with atomic_open(config.metrics, "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in history)
+            with atomic_open(config.metrics, "w") as f:  # each line says which arithmetic made it
+                f.writelines(json.dumps({**r, "numerics": model.numerics}) + "\n" for r in history)
         if config.checkpoint_every and stats.epoch % config.checkpoint_every == 0:
             save(stats.epoch)
         if on_epoch is not None:

@@ -18,6 +18,7 @@ from . import architectures
 from .errors import UsageError
 from .kernels.activations import NAMES as ACTIVATIONS
 from .limits import DEFAULT_ARCH, check_choice
+from .numerics import DEFAULT_NUMERICS, NUMERICS
 from .metrics import predictions
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.losses import loss_forward_backward
@@ -34,13 +35,14 @@ def loss_kind(name):
 
 class Model:
     def __init__(self, arch=DEFAULT_ARCH, activation="tanh", output_activation="identity",
-                 dtype="float32", seed=0, init=True):
+                 dtype="float32", seed=0, init=True, numerics=DEFAULT_NUMERICS):
         if isinstance(dtype, str):
             dtype = DTYPES[check_choice(dtype, DTYPES, "dtype")]
         self.dtype = np.dtype(dtype)
         self.activation = check_choice(activation, ACTIVATIONS, "activation")
         self.output_activation = check_choice(output_activation, ACTIVATIONS, "output_activation")
-        self.plan = architectures.build(arch, activation, output_activation)
+        self.numerics = check_choice(numerics, NUMERICS, "numerics")
+        self.plan = architectures.build(arch, activation, output_activation, self.numerics)
         self.arch = self.plan.arch
         self.params = np.zeros(self.plan.n_params, self.dtype)
         # what the compiled engine reads beside params (network.forward(table, pad_values,
@@ -69,7 +71,8 @@ class Model:
 
     def description(self):
         """What the network is, beside its weights: a checkpoint or a state dict needs this
-        to be rebuilt as the same function (scaled tanh is not tanh)."""
+        to be rebuilt as the same function (scaled tanh is not tanh). The numerics policy is
+        not in it: it says how this engine rounds the function, not which function it is."""
         return {"arch": self.arch.name, "activation": self.activation,
                 "output_activation": self.output_activation}
 
@@ -214,6 +217,7 @@ class Model:
     def __repr__(self):
         return (f"Model({self.arch.name!r}, activation={self.activation!r}, "
                 f"output_activation={self.output_activation!r}, dtype={self.dtype.name!r}, "
+                f"numerics={self.numerics!r}, "
                 f"params={self.n_free_params})")
 
 

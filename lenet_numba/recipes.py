@@ -53,6 +53,8 @@ class Recipe:
     weight_decay: float = option(0.0, "L2 in every update: params -= step x (grads + wd x params), 0 = off")
     label_smoothing: float = option(0.0, "Cross-entropy target (1 - eps) one-hot + eps/10, 0 = off")
     dtype: str = option("float32", "Floating-point type of the parameters", choices="dtype")
+    numerics: str = option("exact", "Arithmetic: exact (bit-for-bit the reference) or fast (a tanh within 4e-7, "
+                           "FMA allowed; docs/performance.md)", choices="numerics")
     description: str = ""
 
     def with_overrides(self, **overrides):
@@ -132,7 +134,7 @@ class Recipe:
 
 # ---------------------------------------------------------------------------- names
 def names(kind):
-    """The registry of valid names for ``kind``: loss, activation, optimizer, dtype,
+    """The registry of valid names for ``kind``: loss, activation, optimizer, dtype, numerics,
     architecture, recipe, dataset (each lives with the code it names, below this module:
     imported here on first use, so that importing the recipes, the config or the sweep
     loads no NumPy or Numba, and a worker can set its thread counts first)."""
@@ -144,6 +146,8 @@ def names(kind):
         from .optim import OPTIMIZERS as registry
     elif kind == "dtype":
         from .model import DTYPES as registry
+    elif kind == "numerics":
+        from .numerics import NUMERICS as registry
     elif kind == "architecture":
         from .architectures import ARCHITECTURES as registry
     else:

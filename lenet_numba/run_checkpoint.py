@@ -42,9 +42,10 @@ def _model_of(meta, path):
         act = recipes.check_name("activation", meta.get("activation"), "activation")
         out = recipes.check_name("activation", meta.get("output_activation"), "output_activation")
         dtype = recipes.check_name("dtype", meta.get("dtype", "float32"), "dtype")
+        numerics = recipes.check_name("numerics", meta.get("numerics", "exact"), "numerics")  # 0.1: exact
     except UsageError as e:
         raise CheckpointError(f"{path}: metadata does not describe a known network ({e})") from None
-    return Model(arch, act, out, dtype, init=False)
+    return Model(arch, act, out, dtype, init=False, numerics=numerics)
 
 
 def read_run_checkpoint(path, dtype=None):
@@ -67,7 +68,8 @@ def read_run_checkpoint(path, dtype=None):
     model = found["model"]
     model.load_state_dict(params)
     if dtype is not None and np.dtype(DTYPES.get(dtype, dtype)) != model.dtype:
-        converted = Model(model.arch.name, model.activation, model.output_activation, dtype, init=False)
+        converted = Model(model.arch.name, model.activation, model.output_activation, dtype, init=False,
+                          numerics=model.numerics)
         converted.load_state_dict(params)
         model = converted
     for name, value in state.items():

@@ -1,10 +1,14 @@
 """tanh64 and tanh32 (kernels/elementary.py), the vectorizable tanh of the activation
-kernels, against np.tanh and the exact tanh: a few ulp, and the specials."""
+kernels, against np.tanh and the exact tanh: a few ulp, and the specials; tanh_fast, the
+fast policy's, against its naive twin and within its stated error of the exact tanh."""
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numba import njit
 
-from lenet_numba.kernels.elementary import tanh32, tanh64
+import naive
+from lenet_numba.kernels.elementary import tanh32, tanh64, tanh_fast
 
 
 @njit(cache=True)
@@ -96,3 +100,57 @@ def test_dispatch_by_dtype():
     activation_forward(TANH, a32)
     np.testing.assert_array_equal(a64, tanh_all(x))
     np.testing.assert_array_equal(a32, tanh32_all(x.astype(np.float32)))
+
+
+# ---------------------------------------------------------------- the fast policy's tanh
+
+FAST_TANH_ERROR = {np.float32: 4e-7, np.float64: 2.7e-7}  # the bounds elementary.py states
+
+
+@njit(cache=True)
+def _apply_fast(x, out):
+    for k in range(x.shape[0]):
+        out[k] = tanh_fast(x[k])
+
+
+def tanh_fast_all(x, dtype):
+    x = np.ascontiguousarray(x, dtype)
+    out = np.empty_like(x)
+    _apply_fast(x, out)
+    return out
+
+
+def test_fast_within_its_stated_error_of_the_exact_tanh():
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.standard_normal(300_000) * s for s in (1e-6, 1e-3, 0.1, 0.5, 1, 2, 4, 8, 30)]
+                       + [np.linspace(-12, 12, 2_000_001)])
+    for dtype, bound in FAST_TANH_ERROR.items():
+        xd = x.astype(dtype)
+        got = tanh_fast_all(xd, dtype)
+        assert got.dtype == dtype
+        err = np.abs(got.astype(np.float64) - np.tanh(xd.astype(np.float64)))
+        assert err.max() <= bound, (dtype, err.max())
+        assert err.max() > bound / 10, "no longer the stated approximation: restate its error"
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=st.floats(allow_nan=False, width=32), dtype=st.sampled_from([np.float32, np.float64]))
+def test_fast_against_its_naive_twin(x, dtype):
+    """The compiled rational function is the twin's up to fused multiply-adds (a few ulp)."""
+    got = tanh_fast_all(np.array([x]), dtype)[0]
+    want = naive.tanh_fast(np.array([x]), dtype)[0]
+    assert abs(float(got) - float(want)) <= 4 * np.finfo(dtype).eps * max(abs(float(want)), 1e-30) + 1e-300
+    assert abs(float(got)) <= 1.0
+
+
+def test_fast_odd_bounded_monotone_and_specials():
+    for dtype in (np.float32, np.float64):
+        x = np.linspace(0, 12, 200_001).astype(dtype)
+        y = tanh_fast_all(x, dtype)
+        np.testing.assert_array_equal(tanh_fast_all(-x, dtype), -y)
+        assert np.all(np.abs(y) <= 1)
+        # monotone in float64; float32 rounding near 1 steps back, by at most its error bound
+        assert np.diff(y.astype(np.float64)).min() >= (0 if dtype == np.float64 else -FAST_TANH_ERROR[dtype])
+        s = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], dtype)
+        t = tanh_fast_all(s, dtype)
+        assert np.isnan(t[0]) and 1 - t[1] < 3e-7 and t[2] == -t[1] and t[3] == 0 and np.signbit(t[4])

@@ -8,6 +8,7 @@ import click
 
 from lenet_numba import architectures, recipes
 from lenet_numba.errors import UsageError
+from lenet_numba.numerics import DEFAULT_NUMERICS, NUMERICS
 from lenet_numba.wording import count
 from lenet_numba.reproduce import BY_NAME, TABLES
 
@@ -26,6 +27,8 @@ from .options import ProgressBar, data_dir_option, no_download_option, non_negat
 @click.option("--holdout", type=int, default=1000, show_default=True, callback=non_negative, metavar="N",
               help="Also train every row and seed on all but N training digits and fit both reject rules' "
                    "thresholds on those N (0: no reject-rule runs).")
+@click.option("--numerics", type=click.Choice(list(NUMERICS)), default=DEFAULT_NUMERICS, show_default=True,
+              help="The arithmetic of every run: " + "; ".join(f"{k}: {v}" for k, v in NUMERICS.items()) + ".")
 @click.option("--jobs", type=int, default=None, callback=positive, help="Runs at a time, one core each [cores].")
 @click.option("--dask-scheduler", metavar="ADDRESS", default=None, help="Run on this Dask cluster instead.")
 @click.option("--resume", is_flag=True, help="Keep the finished runs in --out-dir and run only the rest.")
@@ -33,7 +36,7 @@ from .options import ProgressBar, data_dir_option, no_download_option, non_negat
               default="all", show_default=True, help="Which table to print at the end.")
 @data_dir_option
 @no_download_option
-def reproduce_cmd(out_dir, row_names, archs, recipe_names, seed_tokens, holdout, jobs, dask_scheduler, resume,
+def reproduce_cmd(out_dir, row_names, archs, recipe_names, seed_tokens, holdout, numerics, jobs, dask_scheduler, resume,
                   table, data_dir, no_download):
     """Train the rows of the 1989 comparison over seeds; print the published figures against ours.
 
@@ -50,7 +53,7 @@ def reproduce_cmd(out_dir, row_names, archs, recipe_names, seed_tokens, holdout,
         sweep.check_scheduler_address(dask_scheduler)
     seeds = sweep.parse_seeds(seed_tokens) if seed_tokens else reproduce.SEEDS
     tasks = reproduce.tasks(reproduce.select_rows(row_names, archs, recipe_names), seeds, holdout,
-                            data_dir and os.path.abspath(data_dir), not no_download)
+                            data_dir and os.path.abspath(data_dir), not no_download, numerics)
     finished = len({r["task_key"] for r in reproduce.check_results_dir(out_dir, resume)}
                    & {reproduce.task_key(t) for t in tasks})
     click.echo(f"lenet-numba reproduce: {count(len(tasks), 'run')} ({finished} finished), results in {out_dir}", err=True)

@@ -50,20 +50,31 @@ def select_rows(names=(), archs=(), recipes=()):
     return rows
 
 
-def tasks(rows, seeds=SEEDS, holdout=HOLDOUT, data_dir=None, download=True):
+def tasks(rows, seeds=SEEDS, holdout=HOLDOUT, data_dir=None, download=True, numerics="exact"):
     """One task per (row, seed) trained on all 7,291 digits, and with ``holdout`` > 0 one more
-    per (row, seed) trained on the rest while those digits choose the reject thresholds."""
+    per (row, seed) trained on the rest while those digits choose the reject thresholds.
+    numerics: the arithmetic of every run (numerics.py); "fast" is an override of the row's
+    recipe, so its runs are told apart from the exact ones in a results file."""
+    policy = {} if numerics == "exact" else {"numerics": numerics}
     out = []
     for h in (0, holdout) if holdout else (0,):
         for row in rows:
             for seed in seeds:
-                out.append({"name": f"{row.name}-seed{seed}" + (f"-holdout{h}" if h else ""), "row": row.name,
+                out.append({"name": f"{row.name}-seed{seed}" + (f"-holdout{h}" if h else "")
+                            + (f"-{numerics}" if policy else ""), "row": row.name,
                             "label": row.label, "arch": row.arch, "recipe": row.recipe,
-                            "overrides": dict(row.overrides), "pretrain": row.pretrain, "seed": int(seed),
+                            "overrides": {**row.overrides, **policy}, "pretrain": row.pretrain, "seed": int(seed),
                             "holdout": int(h),
                             "data_dir": data_dir, "download": download})
     return out
 
 
+def numerics_of(task):
+    """The numerics policy a task (or a result) ran with: results made before there was a
+    choice ran the exact one."""
+    return (task.get("overrides") or {}).get("numerics", "exact")
+
+
 def task_key(task):
-    return f"{task['row']}/seed{task['seed']}/holdout{task['holdout']}"
+    policy = numerics_of(task)
+    return f"{task['row']}/seed{task['seed']}/holdout{task['holdout']}" + ("" if policy == "exact" else f"/{policy}")

@@ -6,8 +6,9 @@ MSE is also shown halved (their figures fit a 1/2 in front, an assumption) and o
 are placed against the published figure in that convention.
 """
 
+from ..errors import UsageError
 from . import published as pub
-from .rows import BY_NAME, ROWS, SEEDS as SEEDS_FULL
+from .rows import BY_NAME, ROWS, SEEDS as SEEDS_FULL, numerics_of
 from .stats import median_iqr, pct, quartiles, share_at_or_below, spread, wilson
 
 N_TRAIN = 7291  # USPS training digits
@@ -209,8 +210,46 @@ def render_timing(results):
     return "\n".join(lines) + "\n"
 
 
+NUMERICS_MARGIN = 0.003  # how far (0.3 points) a row's median test error may move for fast to be the default
+
+
+def render_numerics(results):
+    """Each row's median test error and training error over its seeds under the exact and
+    the fast numerics policy (runs on all 7,291 training digits), and whether every row's
+    median moved by less than NUMERICS_MARGIN."""
+    by_policy = {p: [r for r in results if numerics_of(r) == p] for p in ("exact", "fast")}
+    lines = ["| network, recipe | seeds (exact, fast) | test error, exact | test error, fast | fast − exact, "
+             "median | train error, exact | train error, fast |", "|---|---|---|---|---|---|---|"]
+    moved = []
+    for row in ROWS:
+        exact, fast = runs(by_policy["exact"], row.name), runs(by_policy["fast"], row.name)
+        if not exact or not fast:
+            continue
+        d = quartiles([r["test_error"] for r in fast])[2] - quartiles([r["test_error"] for r in exact])[2]
+        moved.append(abs(d))
+        lines.append(f"| {row.label} | {len(exact)}, {len(fast)} | {median_iqr([r['test_error'] for r in exact])} | "
+                     f"{median_iqr([r['test_error'] for r in fast])} | {100 * d:+.2f} points | "
+                     f"{median_iqr([r['train_error'] for r in exact])} | {median_iqr([r['train_error'] for r in fast])} |")
+    if not moved:
+        return "(no row has runs under both policies)\n"
+    verdict = "within" if max(moved) < NUMERICS_MARGIN else "not within"
+    lines += ["", f"Largest move of a row's median test error: {100 * max(moved):.2f} points, {verdict} "
+                  f"{100 * NUMERICS_MARGIN:.1f} points, over {len(moved)} rows."]
+    return "\n".join(lines) + "\n"
+
+
+def check_one_policy(results):
+    """The tables other than ``numerics`` describe runs of one numerics policy."""
+    policies = sorted({numerics_of(r) for r in results})
+    if len(policies) > 1:
+        raise UsageError(f"these results mix runs of the numerics policies {' and '.join(policies)}: "
+                         "the tables take one (the `numerics` table compares them)")
+    return results
+
+
 def render_all(results):
     """What `lenet-numba reproduce` prints and writes: comparison, reject rules, every row."""
+    check_one_policy(results)
     parts = ["## Published figures against our seeds\n", render_comparison(results),
              "\n## Reject rules, thresholds from held-out training digits\n", render_reject(results) or "(none)\n",
              "\n## Every row, trained on all 7,291 training digits\n", render_runs(results)]
@@ -219,4 +258,5 @@ def render_all(results):
 
 TABLES = {"comparison": render_comparison, "runs": render_runs, "reject": render_reject, "claim": render_claim,
           "readme": lambda results: render_comparison(results, README_ROWS, compact=True),
-          "published": lambda results: render_published(), "timing": render_timing, "all": render_all}
+          "published": lambda results: render_published(), "timing": render_timing, "all": render_all,
+          "numerics": render_numerics}
