@@ -10,9 +10,10 @@ JSON lines on stdin:
     {"op": "setup", "workload": W}               -> builds W and runs it once (compiles)
     {"op": "time", "workload": W}                -> one timed run: {"cpu_s", "wall_s"}
 
-Workloads: ``train/<arch>/<dtype>`` (one per-sample SGD pass over the training digits in
+Workloads: ``train/<arch>/<dtype>[/fast]`` (one per-sample SGD pass over the training digits in
 the compiled loop, as ``train`` runs it: softmax CE, lr 0.01, file order),
-``infer/<arch>/<dtype>`` (``Model.predict`` on the test digits), ``sdlm/<arch>/<dtype>``
+``infer/<arch>/<dtype>[/fast]`` (``Model.predict`` on the test digits; /fast: under the fast
+numerics policy, which an engine without policies ignores), ``sdlm/<arch>/<dtype>``
 (``SDLM().step_for_epoch``: the curvature estimate before a pass, MSE loss as the 1989
 recipe). The only engine internals read are the compiled loop ``train.train_chunk`` and
 the model's plan arrays, both looked up by name so that either engine version works.
@@ -82,10 +83,13 @@ def sgd_pass(model, x, y):
 
 
 def build(workload, data):
+    """kind/arch/dtype[/numerics]: an engine without numerics policies (v0.1.0) runs its
+    only arithmetic, the exact one, whatever the workload asks."""
     from lenet_numba.model import Model
-    kind, arch, dtype = workload.split("/")
+    kind, arch, dtype, *policy = workload.split("/")
     xtr, ytr, xte, _ = data
-    model = Model(arch, "tanh", "identity", dtype=dtype, seed=0)
+    options = {"numerics": policy[0]} if policy and "numerics" in inspect.signature(Model).parameters else {}
+    model = Model(arch, "tanh", "identity", dtype=dtype, seed=0, **options)
     if kind == "train":
         return sgd_pass(model, xtr, ytr), len(ytr)
     if kind == "infer":

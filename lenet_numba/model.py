@@ -18,12 +18,12 @@ from . import architectures
 from .errors import UsageError
 from .kernels.activations import NAMES as ACTIVATIONS
 from .limits import DEFAULT_ARCH, check_choice
-from .numerics import DEFAULT_NUMERICS, NUMERICS
+from .numerics import MODEL_NUMERICS, NUMERICS
 from .metrics import predictions
 from .kernels.losses import NAMES as LOSS_NAMES
 from .kernels.losses import loss_forward_backward
 from .architectures import OUT_C, OUT_H, OUT_OFF, OUT_W
-from .inference import forward_batch, lane_buffers
+from .inference import forward_batch, forward_batch_fast, lane_buffers
 from .network import forward, load_input, sample_loss_and_grad
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -35,7 +35,7 @@ def loss_kind(name):
 
 class Model:
     def __init__(self, arch=DEFAULT_ARCH, activation="tanh", output_activation="identity",
-                 dtype="float32", seed=0, init=True, numerics=DEFAULT_NUMERICS):
+                 dtype="float32", seed=0, init=True, numerics=MODEL_NUMERICS):
         if isinstance(dtype, str):
             dtype = DTYPES[check_choice(dtype, DTYPES, "dtype")]
         self.dtype = np.dtype(dtype)
@@ -163,7 +163,8 @@ class Model:
         x = self.as_images(x)
         out = np.zeros((x.shape[0], self.plan.n_outputs), self.dtype)
         lane_acts, part = lane_buffers(self.plan, self.dtype)
-        forward_batch(self.table, self.pad_values, self.conn, self.params, lane_acts, part, x, out)
+        walk = forward_batch_fast if self.numerics == "fast" else forward_batch
+        walk(self.table, self.pad_values, self.conn, self.params, lane_acts, part, x, out)
         return out
 
     def classify(self, x):

@@ -17,9 +17,10 @@ line's launcher before anything is compiled, and passed on to its worker process
 what it loads and what it adds are keyed alike. Otherwise nothing changes: the engine
 compiles for the host, as without this. ``LENET_NUMBA_SHIPPED_CACHE=0`` turns it off.
 
-Loading gives the same results as compiling: the compiled code has no fused multiply-add
-and no fastmath, every sum a fixed order (kernels/simd.py), so it computes the same bits
-on any CPU that can run it.
+Loading gives the same results as compiling: every sum has a fixed order (kernels/simd.py);
+the exact numerics policy's code has no fused multiply-add and no fastmath, and the fast
+policy's fuses multiply-adds only on a CPU with FMA, which the features checked include. So
+it computes the same bits on any CPU that can run it.
 """
 
 import hashlib
@@ -43,6 +44,7 @@ COMMANDS = (
     ("train", "--optimizer", "sgd", "--epochs", "1", "--out", "sgd.npz"),
     ("train", "--recipe", "article", "--epochs", "1", "--out", "article.npz"),
     ("train", "--recipe", "modern", "--epochs", "1", "--out", "modern.npz"),
+    ("train", "--numerics", "exact", "--epochs", "1", "--out", "exact.npz"),
     ("eval", "m.npz"),
     ("predict", "m.npz", "digits.npy"),
     ("gradcheck", "--samples", "1"),

@@ -21,8 +21,8 @@ from lenet_numba.architectures import ARCHITECTURES
 from lenet_numba.inference import forward_batch, lane_buffers
 from lenet_numba.kernels.conv import conv2d_forward
 from lenet_numba.kernels.dense import dense_forward
-from lenet_numba.kernels.lanes import (conv2d_forward_lanes, dense_forward_lanes, pad_forward_lanes,
-                                       subsample_forward_lanes)
+from lenet_numba.kernels.lanes import (conv2d_forward_lanes, conv2d_forward_lanes_fast, dense_forward_lanes,
+                                       pad_forward_lanes, subsample_forward_lanes)
 from lenet_numba.kernels.pad import pad_forward
 from lenet_numba.kernels.simd import LANES
 from lenet_numba.kernels.subsample import subsample_forward
@@ -70,15 +70,21 @@ def conv_cases(draw):
                 bias_per_unit=draw(st.booleans()), seed=draw(seeds))
 
 
-@FAST
-@given(case=conv_cases(), dtype=dtypes)
-def test_conv_lanes_give_each_image_the_one_image_bits(case, dtype):
+def conv_arrays(case, dtype):
+    """(x: LANES images, w, b, H, W, stride, H_out, W_out, C_out) of a conv_cases case."""
     rng = np.random.default_rng(case["seed"])
     K, s, Ho, Wo, Co = case["K"], case["stride"], case["H_out"], case["W_out"], case["C_out"]
     H, W = (Ho - 1) * s + K, (Wo - 1) * s + K
     x = rng.uniform(-1, 1, (LANES, case["C_in"], H, W)).astype(dtype)
     w = rng.uniform(-1, 1, (Co, case["conn"].shape[1], K, K)).astype(dtype)
     b = rng.uniform(-1, 1, Co * Ho * Wo if case["bias_per_unit"] else Co).astype(dtype)
+    return x, w, b, H, W, s, Ho, Wo, Co
+
+
+@FAST
+@given(case=conv_cases(), dtype=dtypes)
+def test_conv_lanes_give_each_image_the_one_image_bits(case, dtype):
+    x, w, b, H, W, s, Ho, Wo, Co = conv_arrays(case, dtype)
     y = np.full(Co * Ho * Wo * LANES, np.nan, dtype)
     conv2d_forward_lanes(to_lanes(x), H, W, w, b, case["conn"], s, case["bias_per_unit"], y, Ho, Wo)
     got = from_lanes(y, (Co, Ho, Wo))
@@ -197,3 +203,35 @@ def test_forward_batch_gradient_is_the_engines_backward(arch, seed):
     model.params[:] = base
     an = float(grad @ direction)
     assert abs(fd - an) <= 1e-7 * float(np.abs(grad) @ np.abs(direction)), (fd, an)
+
+
+# ---- the fast numerics policy's kernels: fused multiply-adds, the same order of terms
+
+
+@FAST
+@given(case=conv_cases(), dtype=dtypes)
+def test_fast_conv_lanes_against_the_naive_twin_and_the_exact_lanes(case, dtype):
+    x, w, b, H, W, s, Ho, Wo, Co = conv_arrays(case, dtype)
+    fast, exact = (np.full(Co * Ho * Wo * LANES, np.nan, dtype) for _ in range(2))
+    conv2d_forward_lanes_fast(to_lanes(x), H, W, w, b, case["conn"], s, case["bias_per_unit"], fast, Ho, Wo)
+    conv2d_forward_lanes(to_lanes(x), H, W, w, b, case["conn"], s, case["bias_per_unit"], exact, Ho, Wo)
+    got = from_lanes(fast, (Co, Ho, Wo))
+    for lane in range(LANES):
+        twin = naive.conv2d_forward(x[lane], w, b, case["conn"], s, case["bias_per_unit"])
+        mag = naive.conv2d_forward(np.abs(x[lane]), np.abs(w), np.abs(b), case["conn"], s, case["bias_per_unit"])
+        assert_close(got[lane], twin, mag, dtype, f"lane {lane} against the naive twin")
+    assert_close(fast, exact.astype(np.float64), np.abs(exact).max() + 1, dtype, "against the exact lanes")
+
+
+def test_the_fast_conv_rounds_differently_from_the_exact_one():
+    """What makes it the fast policy's: fused multiply-adds round once, so over many sums
+    some result differs in its last bits from the exact kernel's (on a CPU with FMA, as
+    every x86-64 target the package ships compiled code for)."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (LANES, 4, 20, 20)).astype(np.float32)
+    w, b = rng.uniform(-1, 1, (12, 4, 5, 5)).astype(np.float32), np.zeros(12, np.float32)
+    conn = np.tile(np.arange(4), (12, 1)).astype(np.int64)
+    fast, exact = (np.zeros(12 * 16 * 16 * LANES, np.float32) for _ in range(2))
+    conv2d_forward_lanes_fast(to_lanes(x), 20, 20, w, b, conn, 1, False, fast, 16, 16)
+    conv2d_forward_lanes(to_lanes(x), 20, 20, w, b, conn, 1, False, exact, 16, 16)
+    assert np.count_nonzero(fast != exact) > 100

@@ -20,6 +20,7 @@ from lenet_numba.kernels import activations
 from lenet_numba.model import Model
 from lenet_numba.numerics import DEFAULT_NUMERICS, NUMERICS
 from lenet_numba.reproduce import select_rows, task_key, tasks
+from lenet_numba.reproduce.rows import numerics_of
 from lenet_numba.run_checkpoint import read_run_checkpoint
 from lenet_numba.train import train
 from digits import synthetic
@@ -33,8 +34,9 @@ from test_model import ACTS, ARCHS, block_errors, images, randomize
 FAST_GRADIENT_TOLERANCE = 3e-5
 
 
-def test_exact_is_the_default_and_fast_changes_only_the_activation_codes():
-    assert DEFAULT_NUMERICS == "exact" and set(NUMERICS) == {"exact", "fast"}
+def test_runs_default_to_fast_a_model_to_exact_and_fast_changes_only_the_activation_codes():
+    assert DEFAULT_NUMERICS == "fast" and set(NUMERICS) == {"exact", "fast"}
+    assert all(recipes.get(name).numerics == "fast" for name in recipes.RECIPES)
     for arch in ARCHS:
         exact = architectures.build(arch, "scaled-tanh", "identity")
         fast = architectures.build(arch, "scaled-tanh", "identity", "fast")
@@ -131,14 +133,14 @@ def synthetic_run(tmp_path, monkeypatch):
 
 
 def test_checkpoint_and_metrics_file_record_the_policy(synthetic_run):
-    config = synthetic_run(numerics="fast")
+    config = synthetic_run()  # a run's default
     back = read_run_checkpoint(config.out)
     assert back.model.numerics == "fast" and back.meta["numerics"] == "fast"
     assert back.meta["recipe"]["numerics"] == "fast"
     lines = [json.loads(line) for line in open(config.metrics)]
     assert len(lines) == 2 and all(r["numerics"] == "fast" for r in lines)
     assert read_run_checkpoint(config.out, "float64").model.numerics == "fast"  # a conversion keeps it
-    exact = synthetic_run()
+    exact = synthetic_run(numerics="exact")
     assert read_run_checkpoint(exact.out).model.numerics == "exact"
     assert all(json.loads(line)["numerics"] == "exact" for line in open(exact.metrics))
 
@@ -162,7 +164,8 @@ def test_a_checkpoint_without_a_policy_is_exact_and_an_unknown_one_is_refused(tm
 
 def test_reproduce_tells_fast_runs_from_exact_ones():
     rows = select_rows(["lenet1-1989"])
-    exact, fast = tasks(rows, seeds=[0], holdout=0), tasks(rows, seeds=[0], holdout=0, numerics="fast")
-    assert exact[0]["overrides"] == {} and fast[0]["overrides"] == {"numerics": "fast"}
+    exact, fast = tasks(rows, seeds=[0], holdout=0, numerics="exact"), tasks(rows, seeds=[0], holdout=0)
+    assert exact[0]["overrides"] == {"numerics": "exact"} and fast[0]["overrides"] == {"numerics": "fast"}
     assert task_key(exact[0]) == "lenet1-1989/seed0/holdout0"  # results made before the choice still match
     assert task_key(fast[0]) != task_key(exact[0])
+    assert numerics_of({"overrides": {}}) == "exact"  # a result made before there was a choice

@@ -40,7 +40,8 @@ def train_cmd(data_dir, no_download, as_json, **options):
             click.echo("note: no --out given: the trained network will not be saved", err=True)
         log(f"lenet-numba train: {cfg.arch}, recipe {r.name} ({r.activation}/{r.output_activation}, {r.loss}, "
             f"{r.optimizer}, {'shuffled' if r.shuffle else 'fixed order'}{', augmented' if r.augment else ''}), "
-            f"{count(r.epochs, 'epoch')}{f' (resuming after {start_epoch})' if cfg.resume else ''}, {r.dtype}, "
+            f"{count(r.epochs, 'epoch')}{f' (resuming after {start_epoch})' if cfg.resume else ''}, {r.dtype} "
+            f"({r.numerics} numerics), "
             f"seed {cfg.seed}, dataset {cfg.dataset}")
         log(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>10} {'train_err':>9} {'test_err':>8} "
             + (f"{'valid_loss':>10} {'valid_err':>9} " if cfg.validation else "") + f"{'seconds':>8} {'samples/s':>10}")

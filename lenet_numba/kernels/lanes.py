@@ -137,6 +137,19 @@ def _conv_blocks(row_taps, x, H, W, w, b, conn, stride, bias_per_unit, y, H_out,
 def conv2d_forward_lanes(x, H, W, w, b, conn, stride, bias_per_unit, y, H_out, W_out):
     """x (C_in, H, W, LANES), already padded; w (C_out, n_conn, K, K); y (C_out, H_out,
     W_out, LANES): kernels/conv.py's conv2d_forward_loops, per lane."""
+    _conv_lanes(x, H, W, w, b, conn, stride, bias_per_unit, y, H_out, W_out)
+
+
+@njit(cache=True, fastmath={"contract"})
+def conv2d_forward_lanes_fast(x, H, W, w, b, conn, stride, bias_per_unit, y, H_out, W_out):
+    """conv2d_forward_lanes with each multiply-add fused (one rounding instead of two): the
+    fast numerics policy's (numerics.py); the terms are added in the same order."""
+    _conv_lanes(x, H, W, w, b, conn, stride, bias_per_unit, y, H_out, W_out)
+
+
+@njit(cache=True, inline="always")
+def _conv_lanes(x, H, W, w, b, conn, stride, bias_per_unit, y, H_out, W_out):
+    """The body of both conv entries: inlined, it takes the entry's fastmath flags."""
     K = w.shape[2]
     if K == 5 and stride == 1:
         _conv_blocks(_row5, x, H, W, w, b, conn, stride, bias_per_unit, y, H_out, W_out)

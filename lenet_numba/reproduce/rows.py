@@ -7,6 +7,7 @@ never on the test set); ``overrides`` changes recipe fields for a row that tests
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+from ..numerics import DEFAULT_NUMERICS
 
 
 @dataclass(frozen=True)
@@ -50,18 +51,19 @@ def select_rows(names=(), archs=(), recipes=()):
     return rows
 
 
-def tasks(rows, seeds=SEEDS, holdout=HOLDOUT, data_dir=None, download=True, numerics="exact"):
+def tasks(rows, seeds=SEEDS, holdout=HOLDOUT, data_dir=None, download=True, numerics=DEFAULT_NUMERICS):
     """One task per (row, seed) trained on all 7,291 digits, and with ``holdout`` > 0 one more
     per (row, seed) trained on the rest while those digits choose the reject thresholds.
-    numerics: the arithmetic of every run (numerics.py); "fast" is an override of the row's
-    recipe, so its runs are told apart from the exact ones in a results file."""
-    policy = {} if numerics == "exact" else {"numerics": numerics}
+    numerics: the arithmetic of every run (numerics.py), given to the row's recipe as an
+    override, so a results file tells the policies' runs apart (one made before there was a
+    choice has none: exact)."""
+    policy = {"numerics": numerics}
     out = []
     for h in (0, holdout) if holdout else (0,):
         for row in rows:
             for seed in seeds:
                 out.append({"name": f"{row.name}-seed{seed}" + (f"-holdout{h}" if h else "")
-                            + (f"-{numerics}" if policy else ""), "row": row.name,
+                            + ("" if numerics == "exact" else f"-{numerics}"), "row": row.name,
                             "label": row.label, "arch": row.arch, "recipe": row.recipe,
                             "overrides": {**row.overrides, **policy}, "pretrain": row.pretrain, "seed": int(seed),
                             "holdout": int(h),

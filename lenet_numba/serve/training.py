@@ -178,7 +178,7 @@ class Trainer:
                     kind, body = "done", {"interrupted": True, "params": None}  # stopped by force
                 if kind == "start":
                     model = Model(body["arch"], body["activation"], body["output_activation"], body["dtype"],
-                                  init=False)
+                                  init=False, numerics=body["recipe"]["numerics"])
                     model.params[:] = body["params"]
                     self.recipe = body["recipe"]
                     self.job["epochs"] = body["recipe"]["epochs"]  # the recipe's, when the request left it open
