@@ -155,6 +155,28 @@ def test_run_reproduction_appends_and_resumes(tmp_path, monkeypatch):
     assert len(lines) == 3 and reproduce.load_results(str(out / "results.jsonl")) == reproduce.load_results(str(out))
 
 
+def test_the_numerics_table_compares_each_row_under_both_policies(tmp_path):
+    exact = [fake_result("nips-1989", s, test_error=0.04 + 0.001 * s) for s in range(5)]
+    fast = [fake_result("nips-1989", s, test_error=0.04 + 0.001 * s + 0.002, overrides={"numerics": "fast"})
+            for s in range(5)]
+    text = table.render_numerics(exact + fast)
+    assert "| 5, 5 | 4.20% [4.10, 4.30] | 4.40% [4.30, 4.50] | +0.20 points |" in text
+    assert "0.20 points, within 0.3 points, over 1 rows" in text
+    far = [dict(r, test_error=r["test_error"] + 0.002) for r in fast]
+    assert "0.40 points, not within 0.3 points" in table.render_numerics(exact + far)
+    assert "no row has runs under both" in table.render_numerics(exact)
+    with pytest.raises(UsageError, match="mix runs of the numerics policies exact and fast"):
+        table.render_all(exact + fast)
+    # from the command line: several files are read as one; the other tables refuse a mix
+    for name, rs in (("exact.jsonl", exact), ("fast.jsonl", fast)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rs))
+    files = [str(tmp_path / "exact.jsonl"), str(tmp_path / "fast.jsonl")]
+    from lenet_numba.reproduce.__main__ import main
+    main(files + ["--table", "numerics"])
+    with pytest.raises(SystemExit, match="mix runs"):
+        main(files + ["--table", "runs"])
+
+
 def test_cli_refuses_bad_options_in_one_line(tmp_path):
     assert_user_error(invoke("reproduce", "--out-dir", tmp_path / "o", "--rows", "nips-1989", "--recipe", "modern"),
                       2, "no row has")
