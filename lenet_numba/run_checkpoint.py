@@ -94,6 +94,8 @@ def saved_recipe(ckpt):
     if unknown or not isinstance(raw.get("name"), str):
         raise CheckpointError(f"{ckpt.path}: its recipe has unknown or missing fields "
                               f"({', '.join(map(str, unknown)) or 'name'})")
+    if "numerics" not in raw:  # a file from before the policies: its network's (exact), not today's default
+        raw = {**raw, "numerics": ckpt.model.numerics}
     try:
         recipe = recipes.Recipe(**raw).validate()
         for name in ("lr", "lr_decay", "mu", "epochs"):  # a saved run's recipe is resolved: no open values
@@ -101,8 +103,8 @@ def saved_recipe(ckpt):
                 raise UsageError(f"{name} is not set")
     except UsageError as e:
         raise CheckpointError(f"{ckpt.path}: its recipe is not usable ({e})") from None
-    if (recipe.activation, recipe.output_activation, recipe.dtype) != \
-            (ckpt.model.activation, ckpt.model.output_activation, ckpt.model.dtype.name):
+    if (recipe.activation, recipe.output_activation, recipe.dtype, recipe.numerics) != \
+            (ckpt.model.activation, ckpt.model.output_activation, ckpt.model.dtype.name, ckpt.model.numerics):
         raise CheckpointError(f"{ckpt.path}: its recipe does not match its network")
     return recipe
 

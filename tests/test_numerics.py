@@ -162,6 +162,33 @@ def test_a_checkpoint_without_a_policy_is_exact_and_an_unknown_one_is_refused(tm
         read_run_checkpoint(tmp_path / "bad.npz")
 
 
+def test_a_run_from_before_the_policies_resumes_exact(tmp_path, synthetic_run):
+    """A checkpoint whose metadata and recipe predate the numerics field continues as it
+    was trained (exact), not under today's default, and says so in its next checkpoint; a
+    recipe that contradicts the network's policy is refused."""
+    from lenet_numba.checkpoint import save_checkpoint
+    from lenet_numba.experiment import TrainConfig, run
+    from lenet_numba.run_checkpoint import saved_recipe
+
+    config = synthetic_run(numerics="exact", epochs=1)
+    ckpt = read_run_checkpoint(config.out)
+    meta = {k: v for k, v in ckpt.meta.items() if k != "numerics"}
+    meta["recipe"] = {k: v for k, v in meta["recipe"].items() if k != "numerics"}
+    meta["recipe"]["epochs"] = 2
+    old = tmp_path / "old.npz"
+    save_checkpoint(old, ckpt.model.state_dict(), meta, ckpt.state)
+    assert saved_recipe(read_run_checkpoint(old)).numerics == "exact"
+    out = tmp_path / "resumed.npz"
+    run(TrainConfig(resume=str(old), out=str(out)).validate())
+    resumed = read_run_checkpoint(out)
+    assert resumed.meta["numerics"] == "exact" and resumed.meta["recipe"]["numerics"] == "exact"
+    mixed = tmp_path / "mixed.npz"
+    save_checkpoint(mixed, ckpt.model.state_dict(), {**meta, "recipe": {**meta["recipe"], "numerics": "fast"}},
+                    ckpt.state)
+    with pytest.raises(CheckpointError, match="does not match its network"):
+        saved_recipe(read_run_checkpoint(mixed))
+
+
 def test_reproduce_tells_fast_runs_from_exact_ones():
     rows = select_rows(["lenet1-1989"])
     exact, fast = tasks(rows, seeds=[0], holdout=0, numerics="exact"), tasks(rows, seeds=[0], holdout=0)

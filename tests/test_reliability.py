@@ -68,7 +68,11 @@ def no_timing(records):
 
 
 def read_metrics(path):
-    return [json.loads(line) for line in open(path)]
+    """A metrics file's records, each checked to name its numerics policy (which a checkpoint
+    keeps once, in its metadata) and returned without it, as a checkpoint's history has them."""
+    records = [json.loads(line) for line in open(path)]
+    assert all(r.pop("numerics") in ("exact", "fast") for r in records)
+    return records
 
 
 # The run every resumed run is compared with: recipe "modern" (shuffled, augmented, rate
