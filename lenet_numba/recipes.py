@@ -17,6 +17,7 @@
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from .errors import UsageError
+from .numerics import DEFAULT_NUMERICS
 from .limits import (DATASETS, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_RECIPE, DISTORTION_LIMITS, MAX_EPOCHS, MAX_LR,
                      MAX_MU, MIN_ELASTIC_SIGMA, UNUSED_MU, check_choice, check_int, check_number)
 
@@ -53,7 +54,7 @@ class Recipe:
     weight_decay: float = option(0.0, "L2 in every update: params -= step x (grads + wd x params), 0 = off")
     label_smoothing: float = option(0.0, "Cross-entropy target (1 - eps) one-hot + eps/10, 0 = off")
     dtype: str = option("float32", "Floating-point type of the parameters", choices="dtype")
-    numerics: str = option("fast", "Arithmetic: fast (a tanh within 4e-7, FMA allowed; the same 20-seed results) "
+    numerics: str = option(DEFAULT_NUMERICS, "Arithmetic: fast (a tanh within 4e-7, FMA allowed; the same 20-seed results) "
                            "or exact (bit for bit the reference); docs/numerics.md", choices="numerics")
     description: str = ""
 

@@ -57,7 +57,6 @@ def tasks(rows, seeds=SEEDS, holdout=HOLDOUT, data_dir=None, download=True, nume
     numerics: the arithmetic of every run (numerics.py), given to the row's recipe as an
     override, so a results file tells the policies' runs apart (one made before there was a
     choice has none: exact)."""
-    policy = {"numerics": numerics}
     out = []
     for h in (0, holdout) if holdout else (0,):
         for row in rows:
@@ -65,7 +64,7 @@ def tasks(rows, seeds=SEEDS, holdout=HOLDOUT, data_dir=None, download=True, nume
                 out.append({"name": f"{row.name}-seed{seed}" + (f"-holdout{h}" if h else "")
                             + ("" if numerics == "exact" else f"-{numerics}"), "row": row.name,
                             "label": row.label, "arch": row.arch, "recipe": row.recipe,
-                            "overrides": {**row.overrides, **policy}, "pretrain": row.pretrain, "seed": int(seed),
+                            "overrides": {**row.overrides, "numerics": numerics}, "pretrain": row.pretrain, "seed": int(seed),
                             "holdout": int(h),
                             "data_dir": data_dir, "download": download})
     return out
